@@ -1,0 +1,13 @@
+ALTER TABLE users DROP CONSTRAINT users_project_id_fkey;
+ALTER TABLE projects DROP CONSTRAINT projects_default_patient_policy_id_fkey;
+DROP TABLE audit_events;
+DROP TABLE outbox;
+DROP TABLE security_requests;
+DROP TABLE logins;
+DROP TABLE memberships;
+DROP TABLE client_applications;
+DROP TABLE profiles;
+DROP TABLE access_policy_rules;
+DROP TABLE access_policies;
+DROP TABLE projects;
+DROP TABLE users;

@@ -1,0 +1,11 @@
+DROP TABLE audit_events;
+DROP TABLE outbox;
+DROP TABLE security_requests;
+DROP TABLE logins;
+DROP TABLE memberships;
+DROP TABLE client_applications;
+DROP TABLE profiles;
+DROP TABLE access_policy_rules;
+DROP TABLE access_policies;
+DROP TABLE projects;
+DROP TABLE users;

@@ -1,0 +1,152 @@
+//! The command line: `serve` (default), `migrate`, `create-superadmin`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use diesel::prelude::*;
+
+use crate::config::Settings;
+use crate::db::models::User;
+use crate::db::schema::users;
+use crate::domain::EmailAddress;
+use crate::services::auth::new_security_stamp;
+use crate::services::{ServiceError, new_id, now, recovery};
+use crate::startup::{Application, open_database};
+use crate::{db, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Sign-up, projects and member administration"
+)]
+#[command(
+    after_help = "Configuration comes from ROLLCALL_* environment variables; see the README."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Make a server-wide account a super admin, creating it if needed; prints a link to set
+    /// its password when it has none.
+    CreateSuperadmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Super")]
+        first_name: String,
+        #[arg(long, default_value = "Admin")]
+        last_name: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rollcall: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Migrate => open_database(&settings).map(|_| println!("Database is up to date.")),
+        Command::CreateSuperadmin {
+            email,
+            first_name,
+            last_name,
+        } => create_superadmin(&settings, &email, &first_name, &last_name),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rollcall: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: Settings) -> Result<(), anyhow::Error> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn create_superadmin(
+    settings: &Settings,
+    email: &str,
+    first: &str,
+    last: &str,
+) -> Result<(), anyhow::Error> {
+    let email = EmailAddress::parse(email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
+    let db = open_database(settings)?;
+    let mut conn = db.pool().get()?;
+    let link = db::transaction(&mut conn, |conn| {
+        let existing = users::table
+            .filter(users::email.eq(email.as_str()))
+            .filter(users::project_id.is_null())
+            .select(User::as_select())
+            .first::<User>(conn)
+            .optional()?;
+        let user = match existing {
+            Some(user) => {
+                diesel::update(users::table.find(&user.id))
+                    .set(users::super_admin.eq(true))
+                    .execute(conn)?;
+                user
+            }
+            None => {
+                let at = now();
+                let user = User {
+                    id: new_id(),
+                    first_name: first.to_owned(),
+                    last_name: last.to_owned(),
+                    email: email.as_str().to_owned(),
+                    email_verified: false,
+                    password_hash: None,
+                    project_id: None,
+                    mfa_secret: None,
+                    mfa_enrolled: false,
+                    mfa_last_step: None,
+                    super_admin: true,
+                    security_stamp: new_security_stamp(),
+                    created_at: at,
+                    updated_at: at,
+                };
+                diesel::insert_into(users::table)
+                    .values(&user)
+                    .execute(conn)?;
+                user
+            }
+        };
+        if user.password_hash.is_some() {
+            return Ok::<_, ServiceError>(None);
+        }
+        Ok(Some(recovery::create_link(
+            conn,
+            recovery::KIND_INVITE,
+            &user.id,
+            None,
+        )?))
+    })?;
+    println!("{email} is a super admin.");
+    if let Some(path) = link {
+        let base = settings
+            .base_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{}", settings.bind));
+        println!("Set the password within 7 days at: {base}{path}");
+    }
+    Ok(())
+}

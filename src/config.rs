@@ -1,0 +1,298 @@
+//! Typed settings: defaults in code, overlaid with `ROLLCALL_*` environment variables.
+//! A malformed value, or a `ROLLCALL_` variable we do not know (usually a typo), stops
+//! start-up with a message naming the variable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+/// How many attempts the abuse throttles allow.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub signin_failures_per_account: u32,
+    pub signin_failures_per_ip: u32,
+    pub signin_window: Duration,
+    pub reset_requests_per_email: u32,
+    pub reset_requests_per_ip: u32,
+    pub reset_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            signin_failures_per_account: 5,
+            signin_failures_per_ip: 50,
+            signin_window: Duration::from_secs(15 * 60),
+            reset_requests_per_email: 3,
+            reset_requests_per_ip: 20,
+            reset_window: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: SecretString,
+    pub bind: String,
+    /// The address people reach Rollcall at; when unset, `http://` + the bound address.
+    pub base_url: Option<Url>,
+    pub data_dir: PathBuf,
+    pub session_key: Option<SecretString>,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub registration: Registration,
+    pub session_idle_timeout: Duration,
+    pub session_lifetime: Duration,
+    pub mail_poll_interval: Duration,
+    pub db_pool_size: u32,
+    pub limits: Limits,
+}
+
+/// Variables read by `Settings::from_vars`; any other `ROLLCALL_*` variable is an error.
+pub const KNOWN_VARIABLES: &[&str] = &[
+    "ROLLCALL_DATABASE_URL",
+    "ROLLCALL_BIND",
+    "ROLLCALL_BASE_URL",
+    "ROLLCALL_DATA_DIR",
+    "ROLLCALL_SESSION_KEY",
+    "ROLLCALL_SMTP_URL",
+    "ROLLCALL_MAIL_FROM",
+    "ROLLCALL_REGISTRATION",
+    "ROLLCALL_SESSION_IDLE_MINUTES",
+    "ROLLCALL_SESSION_LIFETIME_DAYS",
+    "ROLLCALL_DB_POOL_SIZE",
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+fn bad(variable: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let data_dir = PathBuf::from("data");
+        Settings {
+            database_url: SecretString::from(
+                data_dir.join("rollcall.sqlite3").display().to_string(),
+            ),
+            bind: "127.0.0.1:8080".into(),
+            base_url: None,
+            data_dir,
+            session_key: None,
+            smtp_url: None,
+            mail_from: "Rollcall <rollcall@localhost>".into(),
+            registration: Registration::Open,
+            session_idle_timeout: Duration::from_secs(12 * 60 * 60),
+            session_lifetime: Duration::from_secs(30 * 24 * 60 * 60),
+            mail_poll_interval: Duration::from_secs(2),
+            db_pool_size: 10,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::from_vars(std::env::vars())
+    }
+
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ROLLCALL_"))
+            .collect();
+        if let Some(unknown) = vars.keys().find(|k| !KNOWN_VARIABLES.contains(&k.as_str())) {
+            return Err(bad(
+                unknown,
+                format!(
+                    "unknown setting; known ones are {}",
+                    KNOWN_VARIABLES.join(", ")
+                ),
+            ));
+        }
+        let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let mut s = Settings::default();
+
+        if let Some(dir) = get("ROLLCALL_DATA_DIR") {
+            s.data_dir = PathBuf::from(dir);
+            s.database_url =
+                SecretString::from(s.data_dir.join("rollcall.sqlite3").display().to_string());
+        }
+        if let Some(url) = get("ROLLCALL_DATABASE_URL") {
+            if url.contains("://")
+                && !["postgres://", "postgresql://", "sqlite://"]
+                    .iter()
+                    .any(|p| url.starts_with(p))
+            {
+                return Err(bad(
+                    "ROLLCALL_DATABASE_URL",
+                    "expected postgres://..., sqlite://... or a file path",
+                ));
+            }
+            s.database_url = SecretString::from(url.to_owned());
+        }
+        if let Some(bind) = get("ROLLCALL_BIND") {
+            if bind.parse::<std::net::SocketAddr>().is_err() {
+                return Err(bad(
+                    "ROLLCALL_BIND",
+                    "expected an address and port such as 127.0.0.1:8080",
+                ));
+            }
+            s.bind = bind.to_owned();
+        }
+        if let Some(base) = get("ROLLCALL_BASE_URL") {
+            let url = Url::parse(base)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| bad("ROLLCALL_BASE_URL", "expected an http:// or https:// URL"))?;
+            s.base_url = Some(url);
+        }
+        if let Some(key) = get("ROLLCALL_SESSION_KEY") {
+            if key.len() < 64 {
+                return Err(bad(
+                    "ROLLCALL_SESSION_KEY",
+                    "must be at least 64 characters",
+                ));
+            }
+            s.session_key = Some(SecretString::from(key.to_owned()));
+        }
+        if let Some(smtp) = get("ROLLCALL_SMTP_URL") {
+            if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
+                return Err(bad(
+                    "ROLLCALL_SMTP_URL",
+                    "expected smtp://host:port or smtps://user:pass@host",
+                ));
+            }
+            s.smtp_url = Some(SecretString::from(smtp.to_owned()));
+        }
+        if let Some(from) = get("ROLLCALL_MAIL_FROM") {
+            if from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(bad(
+                    "ROLLCALL_MAIL_FROM",
+                    "expected an address such as Rollcall <rollcall@example.com>",
+                ));
+            }
+            s.mail_from = from.to_owned();
+        }
+        if let Some(reg) = get("ROLLCALL_REGISTRATION") {
+            s.registration = match reg {
+                "open" => Registration::Open,
+                "closed" => Registration::Closed,
+                _ => return Err(bad("ROLLCALL_REGISTRATION", "expected open or closed")),
+            };
+        }
+        if let Some(v) = get("ROLLCALL_SESSION_IDLE_MINUTES") {
+            s.session_idle_timeout =
+                Duration::from_secs(60 * positive(v, "ROLLCALL_SESSION_IDLE_MINUTES")?);
+        }
+        if let Some(v) = get("ROLLCALL_SESSION_LIFETIME_DAYS") {
+            s.session_lifetime =
+                Duration::from_secs(86_400 * positive(v, "ROLLCALL_SESSION_LIFETIME_DAYS")?);
+        }
+        if let Some(v) = get("ROLLCALL_DB_POOL_SIZE") {
+            let n = positive(v, "ROLLCALL_DB_POOL_SIZE")?;
+            s.db_pool_size = u32::try_from(n.min(256)).unwrap_or(256);
+        }
+        Ok(s)
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+fn positive(v: &str, name: &str) -> Result<u64, ConfigError> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| bad(name, "expected a whole number greater than 0"))
+}
+
+/// Shows every setting but the secrets (database URLs may hold passwords).
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |set: bool| if set { "[redacted]" } else { "[not set]" };
+        f.debug_struct("Settings")
+            .field("database_url", &redacted(true))
+            .field("bind", &self.bind)
+            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
+            .field("data_dir", &self.data_dir)
+            .field("session_key", &redacted(self.session_key.is_some()))
+            .field("smtp_url", &redacted(self.smtp_url.is_some()))
+            .field("mail_from", &self.mail_from)
+            .field("registration", &self.registration)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("session_lifetime", &self.session_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_variables() {
+        let s = Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.registration, Registration::Open);
+        assert!(s.database_url().ends_with("rollcall.sqlite3"));
+    }
+
+    #[test]
+    fn a_malformed_value_names_its_variable() {
+        let e = Settings::from_vars(vars(&[("ROLLCALL_REGISTRATION", "maybe")])).unwrap_err();
+        assert_eq!(e.variable, "ROLLCALL_REGISTRATION");
+        let e = Settings::from_vars(vars(&[("ROLLCALL_BIND", "localhost")])).unwrap_err();
+        assert_eq!(e.variable, "ROLLCALL_BIND");
+        let e = Settings::from_vars(vars(&[("ROLLCALL_SESSION_KEY", "short")])).unwrap_err();
+        assert_eq!(e.variable, "ROLLCALL_SESSION_KEY");
+        let e = Settings::from_vars(vars(&[("ROLLCALL_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert_eq!(e.variable, "ROLLCALL_DATABASE_URL");
+    }
+
+    #[test]
+    fn an_unknown_rollcall_variable_is_refused() {
+        let e = Settings::from_vars(vars(&[("ROLLCALL_DATABSE_URL", "x")])).unwrap_err();
+        assert_eq!(e.variable, "ROLLCALL_DATABSE_URL");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = Settings::from_vars(vars(&[
+            ("ROLLCALL_DATABASE_URL", "postgres://u:hunter2@db/rollcall"),
+            ("ROLLCALL_SMTP_URL", "smtp://u:swordfish@mail:25"),
+        ]))
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("swordfish"));
+    }
+}

@@ -1,0 +1,153 @@
+//! Rows as they are stored. Services turn them into what pages and the API show.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub project_id: Option<String>,
+    pub mfa_secret: Option<String>,
+    pub mfa_enrolled: bool,
+    pub mfa_last_step: Option<i64>,
+    pub super_admin: bool,
+    pub security_stamp: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl User {
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = projects)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub owner_id: String,
+    pub default_patient_policy_id: Option<String>,
+    pub require_mfa: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A profile without its photo bytes (those are read only when the photo is served).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = profiles)]
+pub struct Profile {
+    pub id: String,
+    pub project_id: String,
+    pub resource_type: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub gender: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub language: Option<String>,
+    pub qualifications: String,
+    pub photo_content_type: Option<String>,
+    pub photo_updated_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub struct Membership {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub profile_id: Option<String>,
+    pub access_policy_id: Option<String>,
+    pub admin: bool,
+    pub active: bool,
+    pub status: String,
+    pub mfa_required: bool,
+    pub invited_by: Option<String>,
+    pub external_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = logins)]
+pub struct Login {
+    pub id: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub membership_id: Option<String>,
+    pub method: String,
+    pub remember: bool,
+    pub token_hash: Option<String>,
+    pub security_stamp: String,
+    pub mfa_verified: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = security_requests)]
+pub struct SecurityRequest {
+    pub id: String,
+    pub kind: String,
+    pub user_id: String,
+    pub project_id: Option<String>,
+    pub secret_hash: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+    pub superseded_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub to_address: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: String,
+    pub project_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub actor_display: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub target_display: Option<String>,
+    pub detail: String,
+    pub ip: Option<String>,
+    pub created_at: NaiveDateTime,
+}

@@ -1,0 +1,286 @@
+//! Sign-in and sessions. A session is a Login row; the cookie holds only its id, and every
+//! request re-checks that the Login is live and the user's credentials have not changed.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::{RequestMeta, ServiceError, new_id, now, random_secret};
+use crate::db::DbConn;
+use crate::db::models::{Login, Membership, Project, User};
+use crate::db::schema::{logins, memberships, profiles, projects, users};
+use crate::domain::EmailAddress;
+
+/// How long may pass between requests before `last_seen_at` is written again.
+const LAST_SEEN_GRANULARITY_SECONDS: i64 = 60;
+/// At most this many accounts share one address (one server-wide, the rest project-scoped).
+const MAX_CANDIDATES: i64 = 5;
+
+/// The project a signed-in user is working in.
+#[derive(Debug, Clone)]
+pub struct CurrentMembership {
+    pub id: String,
+    pub project_id: String,
+    pub project_name: String,
+    pub admin: bool,
+    pub profile_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    pub login_id: String,
+    pub user: User,
+    pub membership: Option<CurrentMembership>,
+}
+
+/// The session timing rules, from settings.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle_timeout: Duration,
+    pub lifetime: Duration,
+}
+
+fn is_live(login: &Login, user: &User, policy: &SessionPolicy, at: NaiveDateTime) -> bool {
+    login.revoked_at.is_none()
+        && at < login.expires_at
+        && (login.remember || at - login.last_seen_at < policy.idle_timeout)
+        && login.security_stamp == user.security_stamp
+}
+
+/// Loads a browser session, or `None` when it is unknown, revoked, expired, or predates a
+/// change of the user's credentials.
+pub fn load_session(
+    conn: &mut DbConn,
+    login_id: &str,
+    policy: &SessionPolicy,
+) -> Result<Option<SessionContext>, ServiceError> {
+    let at = now();
+    let Some((login, user)) = logins::table
+        .inner_join(users::table)
+        .filter(logins::id.eq(login_id))
+        .select((Login::as_select(), User::as_select()))
+        .first::<(Login, User)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if !is_live(&login, &user, policy, at) {
+        return Ok(None);
+    }
+    let membership = match &login.membership_id {
+        Some(mid) => memberships::table
+            .inner_join(projects::table)
+            .filter(memberships::id.eq(mid))
+            .filter(memberships::user_id.eq(&user.id))
+            .filter(memberships::active.eq(true))
+            .select((Membership::as_select(), projects::name))
+            .first::<(Membership, String)>(conn)
+            .optional()?
+            .map(|(m, project_name)| CurrentMembership {
+                id: m.id,
+                project_id: m.project_id,
+                project_name,
+                admin: m.admin,
+                profile_id: m.profile_id,
+            }),
+        None => None,
+    };
+    if at - login.last_seen_at > Duration::seconds(LAST_SEEN_GRANULARITY_SECONDS) {
+        diesel::update(logins::table.find(&login.id))
+            .set(logins::last_seen_at.eq(at))
+            .execute(conn)?;
+    }
+    Ok(Some(SessionContext {
+        login_id: login.id,
+        user,
+        membership,
+    }))
+}
+
+/// Accounts that may be signing in with this address: the project-scoped one of
+/// `project_hint` when given, else the server-wide account first, then project-scoped ones.
+pub fn signin_candidates(
+    conn: &mut DbConn,
+    email: &EmailAddress,
+    project_hint: Option<&str>,
+) -> Result<Vec<User>, ServiceError> {
+    let mut query = users::table
+        .filter(users::email.eq(email.as_str()))
+        .select(User::as_select())
+        .into_boxed();
+    if let Some(project) = project_hint {
+        query = query.filter(
+            users::project_id
+                .is_null()
+                .or(users::project_id.eq(project)),
+        );
+    }
+    let mut found: Vec<User> = query
+        .order(users::created_at.asc())
+        .limit(MAX_CANDIDATES)
+        .load(conn)?;
+    // Server-wide first, then the hinted project's account.
+    found.sort_by_key(|u| {
+        (
+            u.project_id.is_some(),
+            u.project_id.as_deref() != project_hint,
+        )
+    });
+    Ok(found)
+}
+
+pub struct NewSession<'a> {
+    pub user: &'a User,
+    pub method: &'a str,
+    pub remember: bool,
+    pub membership_id: Option<String>,
+    pub mfa_verified: bool,
+    pub meta: &'a RequestMeta,
+}
+
+pub fn create_login(
+    conn: &mut DbConn,
+    new: NewSession<'_>,
+    policy: &SessionPolicy,
+) -> Result<String, ServiceError> {
+    let at = now();
+    let login = Login {
+        id: new_id(),
+        user_id: Some(new.user.id.clone()),
+        client_id: None,
+        membership_id: new.membership_id,
+        method: new.method.to_owned(),
+        remember: new.remember,
+        token_hash: None,
+        security_stamp: new.user.security_stamp.clone(),
+        mfa_verified: new.mfa_verified,
+        ip: new.meta.ip.clone(),
+        user_agent: new
+            .meta
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(400).collect()),
+        created_at: at,
+        last_seen_at: at,
+        expires_at: at + policy.lifetime,
+        revoked_at: None,
+    };
+    diesel::insert_into(logins::table)
+        .values(&login)
+        .execute(conn)?;
+    Ok(login.id)
+}
+
+pub fn revoke_login(conn: &mut DbConn, login_id: &str) -> Result<(), ServiceError> {
+    diesel::update(
+        logins::table
+            .find(login_id)
+            .filter(logins::revoked_at.is_null()),
+    )
+    .set(logins::revoked_at.eq(Some(now())))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A project the user can switch to.
+#[derive(Debug, Clone)]
+pub struct MembershipChoice {
+    pub membership_id: String,
+    pub project_id: String,
+    pub project_name: String,
+    pub admin: bool,
+    pub profile_type: String,
+}
+
+/// The user's active memberships, by project name; `filter` narrows by name.
+pub fn memberships_of(
+    conn: &mut DbConn,
+    user_id: &str,
+    filter: Option<&str>,
+) -> Result<Vec<MembershipChoice>, ServiceError> {
+    let mut query = memberships::table
+        .inner_join(projects::table)
+        .left_join(profiles::table)
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::active.eq(true))
+        .select((
+            memberships::id,
+            projects::id,
+            projects::name,
+            memberships::admin,
+            profiles::resource_type.nullable(),
+        ))
+        .order((projects::name.asc(), projects::id.asc()))
+        .into_boxed();
+    if let Some(q) = filter.map(str::trim).filter(|q| !q.is_empty()) {
+        query = query.filter(
+            projects::name
+                .like(format!("%{}%", escape_like(q)))
+                .escape('\\'),
+        );
+    }
+    let rows: Vec<(String, String, String, bool, Option<String>)> = query.limit(500).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(membership_id, project_id, project_name, admin, t)| MembershipChoice {
+                membership_id,
+                project_id,
+                project_name,
+                admin,
+                profile_type: t.unwrap_or_else(|| "Practitioner".into()),
+            },
+        )
+        .collect())
+}
+
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Makes one of the user's memberships the session's current project.
+pub fn select_membership(
+    conn: &mut DbConn,
+    login_id: &str,
+    user_id: &str,
+    membership_id: &str,
+) -> Result<Project, ServiceError> {
+    let project = memberships::table
+        .inner_join(projects::table)
+        .filter(memberships::id.eq(membership_id))
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::active.eq(true))
+        .select(Project::as_select())
+        .first::<Project>(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)?;
+    diesel::update(logins::table.find(login_id))
+        .set(logins::membership_id.eq(Some(membership_id)))
+        .execute(conn)?;
+    Ok(project)
+}
+
+/// The membership a fresh sign-in should start in: the hinted project's, or the only one.
+pub fn default_membership(
+    conn: &mut DbConn,
+    user_id: &str,
+    project_hint: Option<&str>,
+) -> Result<Option<String>, ServiceError> {
+    let choices = memberships_of(conn, user_id, None)?;
+    if let Some(hint) = project_hint
+        && let Some(c) = choices.iter().find(|c| c.project_id == hint)
+    {
+        return Ok(Some(c.membership_id.clone()));
+    }
+    Ok(if choices.len() == 1 {
+        Some(choices[0].membership_id.clone())
+    } else {
+        None
+    })
+}
+
+/// A fresh value for the user's security stamp: changing it ends every session.
+pub fn new_security_stamp() -> String {
+    random_secret()
+}

@@ -1,0 +1,107 @@
+//! Use cases over a database connection. Nothing here knows about HTTP.
+
+pub mod audit;
+pub mod auth;
+pub mod emails;
+pub mod mail;
+pub mod outbox;
+pub mod passwords;
+pub mod projects;
+pub mod recovery;
+pub mod registration;
+pub mod throttle;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::db::{DbConn, DbPool};
+use crate::domain::FieldErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error")]
+    Database(#[from] diesel::result::Error),
+    #[error("no database connection available")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid(FieldErrors::single(field, message))
+    }
+}
+
+/// The pool, with a way to run blocking database work off the async workers.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+}
+
+impl Db {
+    pub fn new(pool: DbPool) -> Self {
+        Db { pool }
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ServiceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+}
+
+/// The current time, at the microsecond precision both databases store.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// 32 random bytes as hex: for link secrets, tokens and CSRF tokens.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Secrets with 256 bits of entropy need no slow hash: SHA-256 keeps them unreadable at rest.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// What an audit event or a new session records about who asked.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}

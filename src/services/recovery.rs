@@ -1,0 +1,236 @@
+//! One-time links (password reset, invite): created with a random secret that is stored
+//! only hashed, valid for a while, used once, and superseded by a newer link of the same kind.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::audit::{self, Actor};
+use super::auth::new_security_stamp;
+use super::emails;
+use super::outbox;
+use super::{RequestMeta, ServiceError, constant_time_eq, hash_secret, new_id, now, random_secret};
+use crate::db::models::{SecurityRequest, User};
+use crate::db::schema::{logins, memberships, projects, security_requests, users};
+use crate::db::{self, DbConn};
+use crate::domain::EmailAddress;
+
+pub const KIND_RESET: &str = "reset";
+pub const KIND_INVITE: &str = "invite";
+
+pub fn lifetime(kind: &str) -> Duration {
+    if kind == KIND_INVITE {
+        Duration::days(7)
+    } else {
+        Duration::hours(1)
+    }
+}
+
+/// Creates a link for `user`, superseding the user's unused links of the same kind.
+/// Returns the path `/setpassword/{id}/{secret}`: the only place the secret appears.
+pub fn create_link(
+    conn: &mut DbConn,
+    kind: &str,
+    user_id: &str,
+    project_id: Option<&str>,
+) -> Result<String, ServiceError> {
+    let at = now();
+    diesel::update(
+        security_requests::table
+            .filter(security_requests::user_id.eq(user_id))
+            .filter(security_requests::kind.eq(kind))
+            .filter(security_requests::used_at.is_null())
+            .filter(security_requests::superseded_at.is_null()),
+    )
+    .set(security_requests::superseded_at.eq(Some(at)))
+    .execute(conn)?;
+    let secret = random_secret();
+    let request = SecurityRequest {
+        id: new_id(),
+        kind: kind.to_owned(),
+        user_id: user_id.to_owned(),
+        project_id: project_id.map(str::to_owned),
+        secret_hash: hash_secret(&secret),
+        created_at: at,
+        expires_at: at + lifetime(kind),
+        used_at: None,
+        superseded_at: None,
+    };
+    diesel::insert_into(security_requests::table)
+        .values(&request)
+        .execute(conn)?;
+    Ok(format!("/setpassword/{}/{}", request.id, secret))
+}
+
+/// Queues a reset email for every account with this address (there may be a server-wide
+/// one and project-scoped ones). Returns how many were queued; callers must not reveal it.
+pub fn request_reset(
+    conn: &mut DbConn,
+    email: &EmailAddress,
+    base_url: &str,
+) -> Result<usize, ServiceError> {
+    let accounts: Vec<(User, Option<String>)> = users::table
+        .left_join(projects::table.on(users::project_id.eq(projects::id.nullable())))
+        .filter(users::email.eq(email.as_str()))
+        .select((User::as_select(), projects::name.nullable()))
+        .limit(5)
+        .load(conn)?;
+    for (user, project_name) in &accounts {
+        db::transaction(conn, |conn| {
+            let path = create_link(conn, KIND_RESET, &user.id, user.project_id.as_deref())?;
+            let account = match project_name {
+                Some(name) => format!("your account in the project {name}"),
+                None => "your Rollcall account".to_owned(),
+            };
+            let email = emails::password_reset(
+                &user.email,
+                &user.first_name,
+                &format!("{base_url}{path}"),
+                &account,
+            )?;
+            outbox::enqueue(conn, &email)?;
+            Ok::<_, ServiceError>(())
+        })?;
+    }
+    Ok(accounts.len())
+}
+
+/// Why a link cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkProblem {
+    Invalid,
+    Expired,
+    Used,
+    Superseded,
+}
+
+#[derive(Debug)]
+pub enum LinkError {
+    Problem(LinkProblem),
+    Service(ServiceError),
+}
+
+impl From<ServiceError> for LinkError {
+    fn from(e: ServiceError) -> Self {
+        LinkError::Service(e)
+    }
+}
+
+impl From<diesel::result::Error> for LinkError {
+    fn from(e: diesel::result::Error) -> Self {
+        LinkError::Service(e.into())
+    }
+}
+
+pub struct LinkInfo {
+    pub request: SecurityRequest,
+    pub user: User,
+}
+
+fn problem_with(request: &SecurityRequest, at: NaiveDateTime) -> Option<LinkProblem> {
+    if request.used_at.is_some() {
+        Some(LinkProblem::Used)
+    } else if request.superseded_at.is_some() {
+        Some(LinkProblem::Superseded)
+    } else if request.expires_at <= at {
+        Some(LinkProblem::Expired)
+    } else {
+        None
+    }
+}
+
+pub fn check_link(conn: &mut DbConn, id: &str, secret: &str) -> Result<LinkInfo, LinkError> {
+    let found = security_requests::table
+        .inner_join(users::table)
+        .filter(security_requests::id.eq(id))
+        .select((SecurityRequest::as_select(), User::as_select()))
+        .first::<(SecurityRequest, User)>(conn)
+        .optional()?;
+    let Some((request, user)) = found else {
+        return Err(LinkError::Problem(LinkProblem::Invalid));
+    };
+    if !constant_time_eq(&request.secret_hash, &hash_secret(secret)) {
+        return Err(LinkError::Problem(LinkProblem::Invalid));
+    }
+    if let Some(problem) = problem_with(&request, now()) {
+        return Err(LinkError::Problem(problem));
+    }
+    Ok(LinkInfo { request, user })
+}
+
+pub struct PasswordSet {
+    pub user_id: String,
+    pub project_id: Option<String>,
+}
+
+/// Uses the link once (atomically: of two concurrent uses one wins), sets the password,
+/// verifies the email, activates invited memberships and ends every session of the user.
+pub fn set_password(
+    conn: &mut DbConn,
+    id: &str,
+    secret: &str,
+    password_hash: &str,
+    meta: &RequestMeta,
+) -> Result<PasswordSet, LinkError> {
+    db::transaction(conn, |conn| {
+        let LinkInfo { request, user } = check_link(conn, id, secret)?;
+        let at = now();
+        let claimed = diesel::update(
+            security_requests::table
+                .find(&request.id)
+                .filter(security_requests::used_at.is_null())
+                .filter(security_requests::superseded_at.is_null()),
+        )
+        .set(security_requests::used_at.eq(Some(at)))
+        .execute(conn)?;
+        if claimed != 1 {
+            return Err(LinkError::Problem(LinkProblem::Used));
+        }
+        diesel::update(users::table.find(&user.id))
+            .set((
+                users::password_hash.eq(Some(password_hash)),
+                users::email_verified.eq(true),
+                users::security_stamp.eq(new_security_stamp()),
+                users::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        diesel::update(
+            memberships::table
+                .filter(memberships::user_id.eq(&user.id))
+                .filter(memberships::status.eq("invited")),
+        )
+        .set((
+            memberships::status.eq("active"),
+            memberships::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+        diesel::update(
+            logins::table
+                .filter(logins::user_id.eq(&user.id))
+                .filter(logins::revoked_at.is_null()),
+        )
+        .set(logins::revoked_at.eq(Some(at)))
+        .execute(conn)?;
+        let action = if request.kind == KIND_INVITE {
+            "user.invite_accepted"
+        } else {
+            "user.password_reset"
+        };
+        let name = user.display_name();
+        audit::record(
+            conn,
+            request.project_id.as_deref(),
+            Actor {
+                id: Some(&user.id),
+                display: &name,
+            },
+            action,
+            None,
+            "",
+            meta,
+        )?;
+        Ok(PasswordSet {
+            user_id: user.id,
+            project_id: request.project_id,
+        })
+    })
+}

@@ -1,0 +1,164 @@
+//! Creating accounts and projects.
+
+use diesel::prelude::*;
+
+use super::audit::{self, Actor, Target};
+use super::auth::new_security_stamp;
+use super::emails;
+use super::outbox;
+use super::{RequestMeta, ServiceError, new_id, now};
+use crate::db::models::{Membership, Profile, Project, User};
+use crate::db::schema::{memberships, profiles, projects, users};
+use crate::db::{self, DbConn, is_unique_violation};
+use crate::domain::{EmailAddress, PersonName, ProjectName};
+
+pub const EMAIL_TAKEN: &str =
+    "An account with this email already exists. Sign in instead, or reset your password";
+
+pub struct NewAccount {
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub email: EmailAddress,
+    pub password_hash: String,
+}
+
+/// Creates a server-scoped user. A taken address is a field error, also when two sign-ups
+/// race (the unique index decides).
+pub fn register_user(conn: &mut DbConn, account: NewAccount) -> Result<User, ServiceError> {
+    let taken = users::table
+        .filter(users::email.eq(account.email.as_str()))
+        .filter(users::project_id.is_null())
+        .select(users::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    if taken {
+        return Err(ServiceError::invalid("email", EMAIL_TAKEN));
+    }
+    let at = now();
+    let user = User {
+        id: new_id(),
+        first_name: account.first_name.into_inner(),
+        last_name: account.last_name.into_inner(),
+        email: account.email.as_str().to_owned(),
+        email_verified: false,
+        password_hash: Some(account.password_hash),
+        project_id: None,
+        mfa_secret: None,
+        mfa_enrolled: false,
+        mfa_last_step: None,
+        super_admin: false,
+        security_stamp: new_security_stamp(),
+        created_at: at,
+        updated_at: at,
+    };
+    match diesel::insert_into(users::table)
+        .values(&user)
+        .execute(conn)
+    {
+        Ok(_) => Ok(user),
+        Err(e) if is_unique_violation(&e) => Err(ServiceError::invalid("email", EMAIL_TAKEN)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct CreatedProject {
+    pub project: Project,
+    pub membership_id: String,
+}
+
+/// Creates a project owned by `owner`, with the owner's Practitioner profile and admin
+/// membership, an audit event and the welcome email, in one transaction.
+pub fn create_project(
+    conn: &mut DbConn,
+    owner: &User,
+    name: ProjectName,
+    base_url: &str,
+    meta: &RequestMeta,
+) -> Result<CreatedProject, ServiceError> {
+    db::transaction(conn, |conn| {
+        let at = now();
+        let project = Project {
+            id: new_id(),
+            name: name.into_inner(),
+            description: String::new(),
+            owner_id: owner.id.clone(),
+            default_patient_policy_id: None,
+            require_mfa: false,
+            created_at: at,
+            updated_at: at,
+        };
+        diesel::insert_into(projects::table)
+            .values(&project)
+            .execute(conn)?;
+        let profile = Profile {
+            id: new_id(),
+            project_id: project.id.clone(),
+            resource_type: "Practitioner".into(),
+            first_name: owner.first_name.clone(),
+            last_name: owner.last_name.clone(),
+            prefix: None,
+            suffix: None,
+            email: Some(owner.email.clone()),
+            phone: None,
+            gender: None,
+            birth_date: None,
+            language: None,
+            qualifications: "[]".into(),
+            photo_content_type: None,
+            photo_updated_at: None,
+            created_at: at,
+            updated_at: at,
+        };
+        diesel::insert_into(profiles::table)
+            .values(&profile)
+            .execute(conn)?;
+        let membership = Membership {
+            id: new_id(),
+            project_id: project.id.clone(),
+            user_id: Some(owner.id.clone()),
+            client_id: None,
+            profile_id: Some(profile.id.clone()),
+            access_policy_id: None,
+            admin: true,
+            active: true,
+            status: "active".into(),
+            mfa_required: false,
+            invited_by: None,
+            external_id: None,
+            created_at: at,
+            updated_at: at,
+        };
+        diesel::insert_into(memberships::table)
+            .values(&membership)
+            .execute(conn)?;
+        let owner_name = owner.display_name();
+        audit::record(
+            conn,
+            Some(&project.id),
+            Actor {
+                id: Some(&owner.id),
+                display: &owner_name,
+            },
+            "project.created",
+            Some(Target {
+                kind: "Project",
+                id: &project.id,
+                display: &project.name,
+            }),
+            "",
+            meta,
+        )?;
+        let email = emails::welcome(
+            &owner.email,
+            &owner.first_name,
+            &project.name,
+            &format!("{base_url}/"),
+        )?;
+        outbox::enqueue(conn, &email)?;
+        Ok(CreatedProject {
+            membership_id: membership.id,
+            project,
+        })
+    })
+}

@@ -1,0 +1,160 @@
+//! Builds the application once: pool, migrations, mailer, session key, listener, server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use rand::RngCore;
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::db;
+use crate::services::Db;
+use crate::services::auth::SessionPolicy;
+use crate::services::mail::{self, MailSignal, Mailer};
+use crate::services::passwords::Hasher;
+use crate::services::throttle::Throttle;
+use crate::telemetry::RequestSpan;
+use crate::web::{self as site, AppState, csrf, errors};
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'; object-src 'none'";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Opens the pool and brings the schema up to date.
+pub fn open_database(settings: &Settings) -> Result<Db, anyhow::Error> {
+    let pool = db::build_pool(settings.database_url(), settings.db_pool_size)?;
+    let mut conn = pool.get()?;
+    let applied = db::run_migrations(&mut conn)?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    Ok(Db::new(pool))
+}
+
+/// The session signing key: from settings, else kept in the data folder (generated once),
+/// so restarts do not sign everyone out.
+fn session_key(settings: &Settings) -> Result<Key, anyhow::Error> {
+    if let Some(key) = &settings.session_key {
+        return Ok(Key::derive_from(key.expose_secret().as_bytes()));
+    }
+    let path = settings.data_dir.join("session.key");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 64 => bytes,
+        _ => {
+            let mut bytes = vec![0u8; 64];
+            rand::rng().fill_bytes(&mut bytes);
+            std::fs::create_dir_all(&settings.data_dir)?;
+            std::fs::write(&path, &bytes)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            tracing::info!(path = %path.display(), "generated a new session key");
+            bytes
+        }
+    };
+    Ok(Key::derive_from(&bytes))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, anyhow::Error> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let listener = TcpListener::bind(&settings.bind).map_err(|e| {
+            anyhow::anyhow!("ROLLCALL_BIND: cannot listen on {}: {e}", settings.bind)
+        })?;
+        let port = listener.local_addr()?.port();
+        let base_url = match &settings.base_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let db = {
+            let settings = settings.clone();
+            web::block(move || open_database(&settings))
+                .await
+                .map_err(|e| anyhow::anyhow!("start-up task failed: {e}"))??
+        };
+        let key = session_key(&settings)?;
+        let mailer = Arc::new(Mailer::from_settings(&settings)?);
+        let signal = MailSignal::default();
+        tokio::spawn(mail::run_worker(
+            db.clone(),
+            mailer,
+            signal.clone(),
+            settings.mail_poll_interval,
+        ));
+        let secure_cookies = base_url.starts_with("https://");
+        let cookie_ttl = actix_web::cookie::time::Duration::seconds(
+            i64::try_from(settings.session_lifetime.as_secs()).unwrap_or(i64::MAX),
+        );
+        let session_policy = SessionPolicy {
+            idle_timeout: chrono::Duration::from_std(settings.session_idle_timeout)?,
+            lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
+        };
+        let state = web::Data::new(AppState {
+            db,
+            base_url: base_url.clone(),
+            hasher: Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()))?,
+            throttle: Throttle::default(),
+            mail: signal,
+            session_policy,
+            settings: Arc::new(settings),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(64 * 1024))
+                .configure(site::configure)
+                .default_service(web::to(site::not_found))
+                .wrap(from_fn(csrf::csrf_guard))
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                        .cookie_name("rollcall_session".into())
+                        .cookie_secure(secure_cookies)
+                        .cookie_http_only(true)
+                        .cookie_same_site(SameSite::Lax)
+                        .cookie_content_security(CookieContentSecurity::Private)
+                        .session_lifecycle(PersistentSession::default().session_ttl(cookie_ttl))
+                        .build(),
+                )
+                .wrap(ErrorHandlers::new().default_handler(errors::render_error_page))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "same-origin"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add((
+                            "Permissions-Policy",
+                            "camera=(), microphone=(), geolocation=()",
+                        )),
+                )
+                .wrap(TracingLogger::<RequestSpan>::new())
+        })
+        .listen(listener)?
+        .run();
+        tracing::info!(%base_url, "Rollcall is listening");
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,483 @@
+//! Registration, sign-in, choosing a project, sign-out.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::AppState;
+use super::errors::AppError;
+use super::extractors::{MaybeSignedIn, Meta, SignedIn};
+use super::htmx::{safe_next, see_other};
+use super::render::{csrf_of, page};
+use super::session;
+use crate::config::Registration;
+use crate::domain::{EmailAddress, FieldErrors, Password, PersonName};
+use crate::services::auth::{self, MembershipChoice, NewSession};
+use crate::services::registration::{self, NewAccount};
+use crate::services::{ServiceError, throttle::RetryAfter};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/register")
+            .route(web::get().to(register_form))
+            .route(web::post().to(register)),
+    )
+    .service(
+        web::resource("/signin")
+            .route(web::get().to(signin_form))
+            .route(web::post().to(signin)),
+    )
+    .service(
+        web::resource("/signin/project")
+            .route(web::get().to(choose_project_form))
+            .route(web::post().to(choose_project)),
+    )
+    .service(web::resource("/signout").route(web::post().to(signout)));
+}
+
+fn checked(v: &Option<String>) -> bool {
+    v.as_deref()
+        .is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+#[derive(Template, Default)]
+#[template(path = "pages/register.html")]
+struct RegisterPage {
+    csrf: String,
+    closed: bool,
+    errors: FieldErrors,
+    first_name: String,
+    last_name: String,
+    email: String,
+    remember: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterForm {
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    remember: Option<String>,
+}
+
+async fn register_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: MaybeSignedIn,
+) -> Result<HttpResponse, AppError> {
+    if who.0.is_some() {
+        return Ok(see_other(&req, "/"));
+    }
+    let view = RegisterPage {
+        csrf: csrf_of(&req),
+        closed: state.settings.registration == Registration::Closed,
+        ..Default::default()
+    };
+    page(
+        &req,
+        &state,
+        None,
+        "Create an account",
+        &view,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    Meta(meta): Meta,
+    form: web::Form<RegisterForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let mut view = RegisterPage {
+        csrf: csrf_of(&req),
+        closed: state.settings.registration == Registration::Closed,
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+        email: form.email.clone(),
+        remember: checked(&form.remember),
+        ..Default::default()
+    };
+    if view.closed {
+        return page(
+            &req,
+            &state,
+            None,
+            "Create an account",
+            &view,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let mut errors = FieldErrors::new();
+    let first = errors.take(
+        "firstName",
+        PersonName::parse(&form.first_name, "first name"),
+    );
+    let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
+    let email = errors.take("email", EmailAddress::parse(&form.email));
+    let password = errors.take(
+        "password",
+        Password::parse(
+            &form.password,
+            email.as_ref(),
+            &[&form.first_name, &form.last_name],
+        ),
+    );
+    let (Some(first_name), Some(last_name), Some(email), Some(password)) =
+        (first, last, email, password)
+    else {
+        view.errors = errors;
+        return page(
+            &req,
+            &state,
+            None,
+            "Create an account",
+            &view,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let password_hash = state.hasher.hash(password.expose()).await?;
+    let account = NewAccount {
+        first_name,
+        last_name,
+        email,
+        password_hash,
+    };
+    let policy = state.session_policy;
+    let remember = view.remember;
+    let created = state
+        .db
+        .run(move |conn| {
+            let user = registration::register_user(conn, account)?;
+            let new = NewSession {
+                user: &user,
+                method: "password",
+                remember,
+                membership_id: None,
+                mfa_verified: true,
+                meta: &meta,
+            };
+            auth::create_login(conn, new, &policy)
+        })
+        .await;
+    match created {
+        Ok(login_id) => {
+            session::sign_in(&session, &login_id)?;
+            Ok(see_other(&req, "/register/project"))
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            view.errors = errors;
+            page(
+                &req,
+                &state,
+                None,
+                "Create an account",
+                &view,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template, Default)]
+#[template(path = "pages/signin.html")]
+struct SigninPage {
+    csrf: String,
+    errors: FieldErrors,
+    email: String,
+    remember: bool,
+    next: String,
+    project: String,
+    registration_open: bool,
+}
+
+#[derive(Deserialize)]
+pub struct SigninQuery {
+    next: Option<String>,
+    project: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SigninForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    remember: Option<String>,
+    next: Option<String>,
+    project: Option<String>,
+}
+
+pub const INVALID_CREDENTIALS: &str = "Email or password is invalid";
+
+async fn signin_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: MaybeSignedIn,
+    query: web::Query<SigninQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = safe_next(query.next.as_deref());
+    if let Some(ctx) = &who.0
+        && ctx.membership.is_some()
+    {
+        return Ok(see_other(&req, next.as_deref().unwrap_or("/")));
+    }
+    let view = SigninPage {
+        csrf: csrf_of(&req),
+        next: next.unwrap_or_default(),
+        project: query.project.clone().unwrap_or_default(),
+        registration_open: state.settings.registration == Registration::Open,
+        ..Default::default()
+    };
+    page(&req, &state, None, "Sign in", &view, StatusCode::OK).await
+}
+
+fn too_many(RetryAfter(secs): RetryAfter) -> AppError {
+    AppError::TooManyRequests { retry_after: secs }
+}
+
+async fn signin(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    Meta(meta): Meta,
+    form: web::Form<SigninForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let project_hint = form.project.clone().filter(|p| !p.trim().is_empty());
+    let mut view = SigninPage {
+        csrf: csrf_of(&req),
+        email: form.email.clone(),
+        remember: checked(&form.remember),
+        next: next.clone().unwrap_or_default(),
+        project: project_hint.clone().unwrap_or_default(),
+        registration_open: state.settings.registration == Registration::Open,
+        ..Default::default()
+    };
+    let mut errors = FieldErrors::new();
+    let email = errors.take("email", EmailAddress::parse(&form.email));
+    if form.password.is_empty() {
+        errors.add("password", "Enter your password");
+    }
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        view.errors = errors;
+        return page(
+            &req,
+            &state,
+            None,
+            "Sign in",
+            &view,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+
+    let limits = &state.settings.limits;
+    let ip_key = format!("signin-ip:{}", meta.ip.as_deref().unwrap_or("-"));
+    let account_key = format!("signin-account:{email}");
+    state
+        .throttle
+        .check(&ip_key, limits.signin_failures_per_ip, limits.signin_window)
+        .and_then(|()| {
+            state.throttle.check(
+                &account_key,
+                limits.signin_failures_per_account,
+                limits.signin_window,
+            )
+        })
+        .map_err(too_many)?;
+
+    let candidates = {
+        let email = email.clone();
+        let hint = project_hint.clone();
+        state
+            .db
+            .run(move |conn| auth::signin_candidates(conn, &email, hint.as_deref()))
+            .await?
+    };
+    let mut matched = None;
+    if candidates.is_empty() {
+        state.hasher.verify(None, &form.password).await?;
+    }
+    for user in candidates {
+        if state
+            .hasher
+            .verify(user.password_hash.as_deref(), &form.password)
+            .await?
+        {
+            matched = Some(user);
+            break;
+        }
+    }
+    let Some(user) = matched else {
+        state.throttle.hit(&ip_key, limits.signin_window);
+        state.throttle.hit(&account_key, limits.signin_window);
+        tracing::info!("sign-in failed");
+        view.errors = FieldErrors::single("email", INVALID_CREDENTIALS);
+        return page(
+            &req,
+            &state,
+            None,
+            "Sign in",
+            &view,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    state.throttle.reset(&account_key);
+
+    let policy = state.session_policy;
+    let remember = view.remember;
+    let (login_id, membership_id) = state
+        .db
+        .run(move |conn| {
+            let membership_id = auth::default_membership(conn, &user.id, project_hint.as_deref())?;
+            let new = NewSession {
+                user: &user,
+                method: "password",
+                remember,
+                membership_id: membership_id.clone(),
+                mfa_verified: !user.mfa_enrolled,
+                meta: &meta,
+            };
+            Ok((auth::create_login(conn, new, &policy)?, membership_id))
+        })
+        .await?;
+    session::sign_in(&session, &login_id)?;
+    let destination = match (membership_id, next) {
+        (Some(_), Some(next)) => next,
+        (Some(_), None) => "/".to_owned(),
+        (None, Some(next)) => format!(
+            "/signin/project?{}",
+            serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+        ),
+        (None, None) => "/signin/project".to_owned(),
+    };
+    Ok(see_other(&req, &destination))
+}
+
+#[derive(Template)]
+#[template(path = "pages/choose_project.html")]
+struct ChooseProjectPage {
+    csrf: String,
+    choices: Vec<MembershipChoice>,
+    q: String,
+    show_search: bool,
+    next: String,
+    current: String,
+}
+
+#[derive(Deserialize)]
+pub struct ChooseQuery {
+    q: Option<String>,
+    next: Option<String>,
+}
+
+/// Offer a search box once the list is longer than this.
+const SEARCH_THRESHOLD: usize = 8;
+
+async fn choose_project_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SignedIn(ctx): SignedIn,
+    query: web::Query<ChooseQuery>,
+) -> Result<HttpResponse, AppError> {
+    let user_id = ctx.user.id.clone();
+    let all = state
+        .db
+        .run(move |conn| auth::memberships_of(conn, &user_id, None))
+        .await?;
+    if all.is_empty() {
+        return Ok(see_other(&req, "/register/project"));
+    }
+    let q = query.q.clone().unwrap_or_default();
+    let needle = q.trim().to_lowercase();
+    let choices = all
+        .iter()
+        .filter(|c| needle.is_empty() || c.project_name.to_lowercase().contains(&needle))
+        .cloned()
+        .collect();
+    let view = ChooseProjectPage {
+        csrf: csrf_of(&req),
+        show_search: all.len() > SEARCH_THRESHOLD,
+        choices,
+        q,
+        next: safe_next(query.next.as_deref()).unwrap_or_default(),
+        current: ctx
+            .membership
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default(),
+    };
+    page(
+        &req,
+        &state,
+        Some(&ctx),
+        "Choose a project",
+        &view,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct ChooseForm {
+    #[serde(default)]
+    membership: String,
+    next: Option<String>,
+}
+
+async fn choose_project(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    SignedIn(ctx): SignedIn,
+    form: web::Form<ChooseForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let login_id = ctx.login_id.clone();
+    let user_id = ctx.user.id.clone();
+    let membership = form.membership.clone();
+    let project = state
+        .db
+        .run(move |conn| auth::select_membership(conn, &login_id, &user_id, &membership))
+        .await?;
+    session::set_flash(
+        &session,
+        &format!("You are now working in {}", project.name),
+    )?;
+    let next = safe_next(form.next.as_deref()).unwrap_or_else(|| "/".into());
+    Ok(see_other(&req, &next))
+}
+
+async fn signout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
+    if let Some(login_id) = session::login_id(&session) {
+        state
+            .db
+            .run(move |conn| auth::revoke_login(conn, &login_id))
+            .await?;
+    }
+    session::sign_out(&session);
+    session::set_flash(&session, "You have signed out")?;
+    Ok(see_other(&req, "/signin"))
+}

@@ -1,0 +1,104 @@
+//! CSRF protection for every state-changing browser request. The token lives in the session;
+//! forms send it as `csrf_token` (htmx also as the `X-CSRF-Token` header). JSON API routes
+//! authenticate with bearer tokens, not cookies, and are not checked here.
+
+use actix_session::SessionExt;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::errors::AppError;
+use super::session::CSRF_KEY;
+use crate::services::{constant_time_eq, random_secret};
+
+/// The session's CSRF token, for forms to embed.
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+impl FromRequest for CsrfToken {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(
+            req.extensions()
+                .get::<CsrfToken>()
+                .cloned()
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("CSRF middleware missing"))),
+        )
+    }
+}
+
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/oauth2/")
+        || path.starts_with("/auth/")
+        || path.starts_with("/fhir/")
+        || path == "/admin/projects"
+        || path.starts_with("/admin/projects/")
+}
+
+fn submitted_in_form(body: &[u8]) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v)
+}
+
+fn submitted_in_query(req: &ServiceRequest) -> Option<String> {
+    submitted_in_form(req.query_string().as_bytes())
+}
+
+pub async fn csrf_guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let session = req.get_session();
+    let token = match session.get::<String>(CSRF_KEY) {
+        Ok(Some(t)) => t,
+        _ => {
+            let t = random_secret();
+            session
+                .insert(CSRF_KEY, &t)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
+            t
+        }
+    };
+    req.extensions_mut().insert(CsrfToken(token.clone()));
+
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !is_api_path(req.path()) {
+        let header_token = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let submitted = match header_token {
+            Some(t) => Some(t),
+            None if is_form => {
+                let body = req.extract::<web::Bytes>().await?;
+                let found = submitted_in_form(&body);
+                // Put the body back for the handler's own extractor.
+                let (_, mut payload) = actix_http::h1::Payload::create(true);
+                payload.unread_data(body);
+                req.set_payload(payload.into());
+                found
+            }
+            // Multipart uploads without JavaScript carry the token in the form's action URL.
+            None => submitted_in_query(&req),
+        };
+        if !submitted.is_some_and(|s| constant_time_eq(&s, &token)) {
+            tracing::warn!(path = %req.path(), "CSRF check failed");
+            // A response (not an Err) so the error-page middleware renders it.
+            return Ok(req.error_response(AppError::Csrf).map_into_right_body());
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}

@@ -1,0 +1,152 @@
+//! Who is asking: `SignedIn` (any session), `CurrentUser` (signed in, with a current
+//! project), `ProjectAdmin` (an admin of that project), and `Meta` (IP and user agent).
+
+use std::future::{Ready, ready};
+
+use actix_session::SessionExt;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+
+use super::AppState;
+use super::errors::AppError;
+use super::htmx;
+use super::session;
+use crate::services::RequestMeta;
+use crate::services::auth::{self, CurrentMembership, SessionContext};
+
+pub struct Meta(pub RequestMeta);
+
+impl FromRequest for Meta {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(400).collect());
+        ready(Ok(Meta(RequestMeta {
+            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            user_agent,
+        })))
+    }
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+/// Where to send someone who must sign in, remembering the page for afterwards.
+fn to_signin(req: &HttpRequest) -> AppError {
+    let mut location = "/signin".to_owned();
+    if req.method() == actix_web::http::Method::GET && req.path() != "/" {
+        let here = match req.query_string() {
+            "" => req.path().to_owned(),
+            q => format!("{}?{q}", req.path()),
+        };
+        location = format!(
+            "/signin?{}",
+            serde_urlencoded::to_string([("next", here)]).unwrap_or_default()
+        );
+    }
+    AppError::Redirect {
+        location,
+        htmx: htmx::is_htmx(req),
+    }
+}
+
+async fn load(req: &HttpRequest) -> Result<Option<SessionContext>, AppError> {
+    let Some(login_id) = session::login_id(&req.get_session()) else {
+        return Ok(None);
+    };
+    let state = state(req)?;
+    let policy = state.session_policy;
+    Ok(state
+        .db
+        .run(move |conn| auth::load_session(conn, &login_id, &policy))
+        .await?)
+}
+
+/// A session that may or may not be signed in.
+pub struct MaybeSignedIn(pub Option<SessionContext>);
+
+impl FromRequest for MaybeSignedIn {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(MaybeSignedIn(load(&req).await?)) })
+    }
+}
+
+/// A signed-in user, with or without a current project.
+pub struct SignedIn(pub SessionContext);
+
+impl FromRequest for SignedIn {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match load(&req).await? {
+                Some(ctx) => Ok(SignedIn(ctx)),
+                None => Err(to_signin(&req)),
+            }
+        })
+    }
+}
+
+/// A signed-in user working in a project they are an active member of.
+pub struct CurrentUser {
+    pub ctx: SessionContext,
+    pub membership: CurrentMembership,
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(ctx) = load(&req).await? else {
+                return Err(to_signin(&req));
+            };
+            match ctx.membership.clone() {
+                Some(membership) => Ok(CurrentUser { ctx, membership }),
+                // No current project (never chosen, or the membership was removed).
+                None => Err(AppError::Redirect {
+                    location: "/signin/project".into(),
+                    htmx: htmx::is_htmx(&req),
+                }),
+            }
+        })
+    }
+}
+
+/// An admin of the current project. Checked on every request, so a demotion takes effect
+/// at the next one.
+pub struct ProjectAdmin(pub CurrentUser);
+
+impl FromRequest for ProjectAdmin {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let current = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            let current = current.await?;
+            if current.membership.admin {
+                Ok(ProjectAdmin(current))
+            } else {
+                Err(AppError::Forbidden)
+            }
+        })
+    }
+}

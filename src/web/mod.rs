@@ -1,0 +1,53 @@
+//! The HTML side: routes, extractors, CSRF, errors, htmx helpers, one module per area.
+
+pub mod assets;
+pub mod auth;
+pub mod csrf;
+pub mod errors;
+pub mod extractors;
+pub mod home;
+pub mod htmx;
+pub mod recovery;
+pub mod render;
+pub mod session;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::config::Settings;
+use crate::services::Db;
+use crate::services::auth::SessionPolicy;
+use crate::services::mail::MailSignal;
+use crate::services::passwords::Hasher;
+use crate::services::throttle::Throttle;
+use errors::AppError;
+
+/// Everything handlers share, built once at start.
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    /// The public base URL without a trailing slash, for links in emails.
+    pub base_url: String,
+    pub hasher: Hasher,
+    pub throttle: Throttle,
+    pub mail: MailSignal,
+    pub session_policy: SessionPolicy,
+}
+
+/// Every route, in one place.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(assets::configure)
+        .configure(home::configure)
+        .configure(auth::configure)
+        .configure(recovery::configure)
+        .service(web::resource("/healthz").route(web::get().to(healthz)));
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}

@@ -1,0 +1,130 @@
+//! Pages: a full page is the layout wrapped around a partial; htmx requests get the partial.
+
+use actix_session::SessionExt;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::AppState;
+use super::csrf::CsrfToken;
+use super::errors::AppError;
+use super::htmx;
+use super::session;
+use crate::services::auth::{self, MembershipChoice, SessionContext};
+
+pub struct ChromeUser {
+    pub name: String,
+    pub email: String,
+    pub initials: String,
+    pub project_name: Option<String>,
+    pub membership_id: Option<String>,
+    pub admin: bool,
+    pub projects: Vec<MembershipChoice>,
+}
+
+/// What the layout shows around every page: top bar, status message, CSRF token.
+pub struct Chrome {
+    pub csrf: String,
+    pub user: Option<ChromeUser>,
+    pub flash: Option<String>,
+}
+
+impl Chrome {
+    pub fn anonymous(csrf: String) -> Chrome {
+        Chrome {
+            csrf,
+            user: None,
+            flash: None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "layout.html")]
+pub struct Layout<'a> {
+    pub title: &'a str,
+    pub chrome: &'a Chrome,
+    pub body: &'a str,
+}
+
+pub fn csrf_of(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<CsrfToken>()
+        .map(|t| t.0.clone())
+        .unwrap_or_default()
+}
+
+fn initials(first: &str, last: &str) -> String {
+    first
+        .chars()
+        .take(1)
+        .chain(last.chars().take(1))
+        .collect::<String>()
+        .to_uppercase()
+}
+
+async fn chrome(
+    req: &HttpRequest,
+    state: &AppState,
+    ctx: Option<&SessionContext>,
+) -> Result<Chrome, AppError> {
+    let user = match ctx {
+        Some(ctx) => {
+            let user_id = ctx.user.id.clone();
+            let projects = state
+                .db
+                .run(move |conn| auth::memberships_of(conn, &user_id, None))
+                .await?;
+            Some(ChromeUser {
+                name: ctx.user.display_name(),
+                email: ctx.user.email.clone(),
+                initials: initials(&ctx.user.first_name, &ctx.user.last_name),
+                project_name: ctx.membership.as_ref().map(|m| m.project_name.clone()),
+                membership_id: ctx.membership.as_ref().map(|m| m.id.clone()),
+                admin: ctx.membership.as_ref().is_some_and(|m| m.admin),
+                projects,
+            })
+        }
+        None => None,
+    };
+    Ok(Chrome {
+        csrf: csrf_of(req),
+        user,
+        flash: session::take_flash(&req.get_session()),
+    })
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    let mut response = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body);
+    // Pages show personal data: keep them out of shared and back-button caches.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Renders `partial` alone for htmx, or inside the layout for a full page load.
+pub async fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    ctx: Option<&SessionContext>,
+    title: &str,
+    partial: &impl Template,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let body = partial.render()?;
+    if htmx::is_htmx(req) {
+        return Ok(html(status, body));
+    }
+    let chrome = chrome(req, state, ctx).await?;
+    let full = Layout {
+        title,
+        chrome: &chrome,
+        body: &body,
+    }
+    .render()?;
+    Ok(html(status, full))
+}

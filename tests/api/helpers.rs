@@ -1,0 +1,453 @@
+//! The test harness: the real application on port 0 with its own database and a real SMTP
+//! listener, and a client that keeps cookies and reads CSRF tokens from forms like a browser.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::{Connection, PgConnection};
+use reqwest::StatusCode;
+use rollcall::config::Settings;
+use rollcall::db::{self, DbPool};
+use rollcall::startup::Application;
+use secrecy::SecretString;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// One message the SMTP sink received.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mail {
+    /// The first http(s) link in the plain-text part.
+    pub fn link(&self) -> String {
+        let start = self.text.find("http").expect("no link in the email");
+        self.text[start..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The link without scheme and host.
+    pub fn path(&self) -> String {
+        let link = self.link();
+        let after_scheme = &link[link.find("://").unwrap() + 3..];
+        after_scheme[after_scheme.find('/').unwrap()..].to_owned()
+    }
+}
+
+/// A minimal SMTP server: enough of RFC 5321 for lettre's client to deliver to it.
+#[derive(Clone, Default)]
+pub struct SmtpSink {
+    pub messages: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl SmtpSink {
+    pub fn start() -> (SmtpSink, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sink = SmtpSink::default();
+        let messages = Arc::clone(&sink.messages);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let messages = Arc::clone(&messages);
+                std::thread::spawn(move || {
+                    let _ = serve_smtp(stream, &messages);
+                });
+            }
+        });
+        (sink, port)
+    }
+}
+
+fn serve_smtp(stream: TcpStream, messages: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    writer.write_all(b"220 sink ESMTP ready\r\n")?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        if command.starts_with("EHLO") {
+            writer.write_all(b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?;
+        } else if command.starts_with("DATA") {
+            writer.write_all(b"354 go ahead\r\n")?;
+            let mut raw = Vec::new();
+            loop {
+                let mut data_line = String::new();
+                if reader.read_line(&mut data_line)? == 0 {
+                    return Ok(());
+                }
+                if data_line == ".\r\n" || data_line == ".\n" {
+                    break;
+                }
+                let unstuffed = data_line.strip_prefix('.').unwrap_or(&data_line);
+                raw.extend_from_slice(unstuffed.as_bytes());
+            }
+            let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            let to = parsed
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .unwrap_or_default()
+                .to_owned();
+            messages.lock().unwrap().push(Mail {
+                to,
+                subject: parsed.subject().unwrap_or_default().to_owned(),
+                text: parsed
+                    .body_text(0)
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default(),
+                html: parsed
+                    .body_html(0)
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default(),
+            });
+            writer.write_all(b"250 queued\r\n")?;
+        } else if command.starts_with("QUIT") {
+            writer.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else if command.starts_with("HELO")
+            || command.starts_with("MAIL")
+            || command.starts_with("RCPT")
+            || command.starts_with("RSET")
+            || command.starts_with("NOOP")
+        {
+            writer.write_all(b"250 ok\r\n")?;
+        } else {
+            writer.write_all(b"502 not implemented\r\n")?;
+        }
+    }
+}
+
+/// A PostgreSQL database for one test, cloned from a migrated template and dropped after.
+struct PgTestDatabase {
+    admin_url: String,
+    name: String,
+}
+
+fn with_path(url: &str, database: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    parsed.set_path(&format!("/{database}"));
+    parsed.to_string()
+}
+
+impl PgTestDatabase {
+    fn create(admin_url: &str) -> (PgTestDatabase, String) {
+        let mut admin =
+            PgConnection::establish(admin_url).expect("TEST_DATABASE_URL must reach PostgreSQL");
+        let template = format!("rollcall_tpl_{}", db::MIGRATIONS_FINGERPRINT);
+        let name = format!("rollcall_test_{}", uuid::Uuid::new_v4().simple());
+        // One creator at a time, across test threads and test processes.
+        diesel::sql_query("SELECT pg_advisory_lock(727274)")
+            .execute(&mut admin)
+            .unwrap();
+        let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{template}')"
+        )))
+        .get_result(&mut admin)
+        .unwrap();
+        if !exists {
+            diesel::sql_query(format!("CREATE DATABASE \"{template}\""))
+                .execute(&mut admin)
+                .unwrap();
+            let mut conn = db::establish(&with_path(admin_url, &template)).unwrap();
+            db::run_migrations(&mut conn).unwrap();
+        }
+        diesel::sql_query(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+        ))
+        .execute(&mut admin)
+        .unwrap();
+        diesel::sql_query("SELECT pg_advisory_unlock(727274)")
+            .execute(&mut admin)
+            .unwrap();
+        let url = with_path(admin_url, &name);
+        (
+            PgTestDatabase {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url,
+        )
+    }
+}
+
+impl Drop for PgTestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub mail: SmtpSink,
+    pub pool: DbPool,
+    pub data_dir: std::path::PathBuf,
+    _pg: Option<PgTestDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    rollcall::telemetry::init();
+    let dir = tempfile::tempdir().unwrap();
+    let (pg, database_url) = match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let (pg, url) = tokio::task::spawn_blocking(move || PgTestDatabase::create(&admin_url))
+                .await
+                .unwrap();
+            (Some(pg), url)
+        }
+        _ => (None, dir.path().join("test.sqlite3").display().to_string()),
+    };
+    let (mail, smtp_port) = SmtpSink::start();
+    let mut settings = Settings {
+        database_url: SecretString::from(database_url.clone()),
+        bind: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        smtp_url: Some(SecretString::from(format!("smtp://127.0.0.1:{smtp_port}"))),
+        mail_poll_interval: Duration::from_millis(200),
+        db_pool_size: 4,
+        ..Settings::default()
+    };
+    customise(&mut settings);
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings)
+        .await
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let pool = db::build_pool(&database_url, 2).unwrap();
+    TestApp {
+        address,
+        client: new_client(),
+        mail,
+        pool,
+        data_dir,
+        _pg: pg,
+        _dir: dir,
+    }
+}
+
+/// The value of `input[name=csrf_token]` (or the csrf meta tag) in a page.
+pub fn csrf_in(html: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    let input = scraper::Selector::parse("input[name=csrf_token]").unwrap();
+    let meta = scraper::Selector::parse("meta[name=csrf-token]").unwrap();
+    doc.select(&input)
+        .next()
+        .and_then(|e| e.value().attr("value"))
+        .or_else(|| {
+            doc.select(&meta)
+                .next()
+                .and_then(|e| e.value().attr("content"))
+        })
+        .expect("page has a CSRF token")
+        .to_owned()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Text of the first element matching `selector`, whitespace-collapsed.
+pub fn text_of(html: &str, selector: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(selector).unwrap();
+    doc.select(&sel).next().map(|e| {
+        e.text()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+pub fn attr_of(html: &str, selector: &str, attr: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(selector).unwrap();
+    doc.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr(attr))
+        .map(str::to_owned)
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_with(&self.client, path).await
+    }
+
+    pub async fn get_with(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_html(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
+    /// Opens `page` like a browser, then submits its form to `action` with `fields` and the
+    /// page's CSRF token.
+    pub async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.submit_with(&self.client, page, action, fields).await
+    }
+
+    pub async fn submit_with(
+        &self,
+        client: &reqwest::Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let html = self.get_with(client, page).await.text().await.unwrap();
+        let token = csrf_in(&html);
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        client
+            .post(self.url(action))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(
+        &self,
+        first: &str,
+        last: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.submit(
+            "/register",
+            "/register",
+            &[
+                ("firstName", first),
+                ("lastName", last),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Registers and creates a first project; the client is then signed in to it.
+    pub async fn register_with_project(&self, first: &str, email: &str, project: &str) {
+        let r = self.register(first, "Tester", email, PASSWORD).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "registration failed: {}",
+            r.text().await.unwrap()
+        );
+        let r = self.create_project("/register/project", project).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "project creation failed");
+    }
+
+    pub async fn create_project(&self, page: &str, name: &str) -> reqwest::Response {
+        self.submit(page, page, &[("projectName", name)]).await
+    }
+
+    pub async fn sign_in_with(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.submit_with(
+            client,
+            "/signin",
+            "/signin",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.sign_in_with(&self.client, email, password).await
+    }
+
+    pub async fn sign_out(&self) -> reqwest::Response {
+        self.submit("/", "/signout", &[]).await
+    }
+
+    /// Waits up to 10 s for a message to `to` whose subject contains `subject`.
+    pub async fn wait_for_mail(&self, to: &str, subject: &str) -> Mail {
+        for _ in 0..100 {
+            let found = self
+                .mail
+                .messages
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|m| m.to == to && m.subject.contains(subject))
+                .cloned();
+            if let Some(m) = found {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no email to {to} with subject containing {subject:?} arrived");
+    }
+
+    pub fn mails_to(&self, to: &str) -> Vec<Mail> {
+        self.mail
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.to == to)
+            .cloned()
+            .collect()
+    }
+
+    pub fn conn(&self) -> db::PooledConn {
+        self.pool.get().unwrap()
+    }
+}

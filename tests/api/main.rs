@@ -1,0 +1,11 @@
+//! Integration tests: the real application over HTTP, on SQLite by default or on
+//! PostgreSQL when TEST_DATABASE_URL is set.
+
+mod helpers;
+
+mod mail;
+mod projects;
+mod register;
+mod reset;
+mod security;
+mod signin;
