@@ -6,11 +6,10 @@ use clap::{Parser, Subcommand};
 use diesel::prelude::*;
 
 use crate::config::Settings;
-use crate::db::models::User;
-use crate::db::schema::users;
+use crate::db::schema;
 use crate::domain::EmailAddress;
-use crate::services::auth::new_security_stamp;
-use crate::services::{ServiceError, new_id, now, recovery};
+use crate::services::users::{self, NewUser};
+use crate::services::{ServiceError, recovery};
 use crate::startup::{Application, open_database};
 use crate::{db, telemetry};
 
@@ -92,42 +91,24 @@ fn create_superadmin(
     let db = open_database(settings)?;
     let mut conn = db.pool().get()?;
     let link = db::transaction(&mut conn, |conn| {
-        let existing = users::table
-            .filter(users::email.eq(email.as_str()))
-            .filter(users::project_id.is_null())
-            .select(User::as_select())
-            .first::<User>(conn)
-            .optional()?;
-        let user = match existing {
+        let user = match users::find_by_email(conn, email.as_str(), None)? {
             Some(user) => {
-                diesel::update(users::table.find(&user.id))
-                    .set(users::super_admin.eq(true))
+                diesel::update(schema::users::table.find(&user.id))
+                    .set(schema::users::super_admin.eq(true))
                     .execute(conn)?;
                 user
             }
-            None => {
-                let at = now();
-                let user = User {
-                    id: new_id(),
-                    first_name: first.to_owned(),
-                    last_name: last.to_owned(),
-                    email: email.as_str().to_owned(),
-                    email_verified: false,
-                    password_hash: None,
+            None => users::insert(
+                conn,
+                NewUser {
+                    first_name: first,
+                    last_name: last,
+                    email: email.as_str(),
                     project_id: None,
-                    mfa_secret: None,
-                    mfa_enrolled: false,
-                    mfa_last_step: None,
+                    password_hash: None,
                     super_admin: true,
-                    security_stamp: new_security_stamp(),
-                    created_at: at,
-                    updated_at: at,
-                };
-                diesel::insert_into(users::table)
-                    .values(&user)
-                    .execute(conn)?;
-                user
-            }
+                },
+            )?,
         };
         if user.password_hash.is_some() {
             return Ok::<_, ServiceError>(None);

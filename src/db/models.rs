@@ -22,6 +22,7 @@ pub struct User {
     pub security_stamp: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub last_signin_at: Option<NaiveDateTime>,
 }
 
 impl User {
@@ -134,6 +135,27 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = access_policies)]
+pub struct AccessPolicy {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = access_policy_rules)]
+pub struct AccessPolicyRule {
+    pub id: String,
+    pub policy_id: String,
+    pub position: i32,
+    pub resource_type: String,
+    pub read_only: bool,
+    pub criteria: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

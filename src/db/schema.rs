@@ -16,6 +16,7 @@ diesel::table! {
         security_stamp -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        last_signin_at -> Nullable<Timestamp>,
     }
 }
 

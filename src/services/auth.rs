@@ -167,6 +167,9 @@ pub fn create_login(
     diesel::insert_into(logins::table)
         .values(&login)
         .execute(conn)?;
+    diesel::update(users::table.find(&new.user.id))
+        .set(users::last_signin_at.eq(Some(at)))
+        .execute(conn)?;
     Ok(login.id)
 }
 

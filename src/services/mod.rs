@@ -10,6 +10,7 @@ pub mod projects;
 pub mod recovery;
 pub mod registration;
 pub mod throttle;
+pub mod users;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use rand::RngCore;

@@ -3,12 +3,12 @@
 use diesel::prelude::*;
 
 use super::audit::{self, Actor, Target};
-use super::auth::new_security_stamp;
 use super::emails;
 use super::outbox;
+use super::users::{self, NewUser};
 use super::{RequestMeta, ServiceError, new_id, now};
 use crate::db::models::{Membership, Profile, Project, User};
-use crate::db::schema::{memberships, profiles, projects, users};
+use crate::db::schema::{memberships, profiles, projects};
 use crate::db::{self, DbConn, is_unique_violation};
 use crate::domain::{EmailAddress, PersonName, ProjectName};
 
@@ -25,38 +25,19 @@ pub struct NewAccount {
 /// Creates a server-scoped user. A taken address is a field error, also when two sign-ups
 /// race (the unique index decides).
 pub fn register_user(conn: &mut DbConn, account: NewAccount) -> Result<User, ServiceError> {
-    let taken = users::table
-        .filter(users::email.eq(account.email.as_str()))
-        .filter(users::project_id.is_null())
-        .select(users::id)
-        .first::<String>(conn)
-        .optional()?
-        .is_some();
-    if taken {
+    if users::find_by_email(conn, account.email.as_str(), None)?.is_some() {
         return Err(ServiceError::invalid("email", EMAIL_TAKEN));
     }
-    let at = now();
-    let user = User {
-        id: new_id(),
-        first_name: account.first_name.into_inner(),
-        last_name: account.last_name.into_inner(),
-        email: account.email.as_str().to_owned(),
-        email_verified: false,
-        password_hash: Some(account.password_hash),
+    let new = NewUser {
+        first_name: account.first_name.as_str(),
+        last_name: account.last_name.as_str(),
+        email: account.email.as_str(),
         project_id: None,
-        mfa_secret: None,
-        mfa_enrolled: false,
-        mfa_last_step: None,
+        password_hash: Some(account.password_hash),
         super_admin: false,
-        security_stamp: new_security_stamp(),
-        created_at: at,
-        updated_at: at,
     };
-    match diesel::insert_into(users::table)
-        .values(&user)
-        .execute(conn)
-    {
-        Ok(_) => Ok(user),
+    match users::insert(conn, new) {
+        Ok(user) => Ok(user),
         Err(e) if is_unique_violation(&e) => Err(ServiceError::invalid("email", EMAIL_TAKEN)),
         Err(e) => Err(e.into()),
     }

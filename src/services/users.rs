@@ -1,0 +1,61 @@
+//! Creating user rows: the one place a new User is assembled.
+
+use diesel::prelude::*;
+
+use super::auth::new_security_stamp;
+use super::{ServiceError, new_id, now};
+use crate::db::DbConn;
+use crate::db::models::User;
+use crate::db::schema::users;
+
+pub struct NewUser<'a> {
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub email: &'a str,
+    /// `None` for a server-scoped user.
+    pub project_id: Option<&'a str>,
+    pub password_hash: Option<String>,
+    pub super_admin: bool,
+}
+
+/// Inserts the user. A duplicate address in the same scope is the unique index's error, for
+/// the caller to map.
+pub fn insert(conn: &mut DbConn, new: NewUser<'_>) -> Result<User, diesel::result::Error> {
+    let at = now();
+    let user = User {
+        id: new_id(),
+        first_name: new.first_name.to_owned(),
+        last_name: new.last_name.to_owned(),
+        email: new.email.to_owned(),
+        email_verified: false,
+        password_hash: new.password_hash,
+        project_id: new.project_id.map(str::to_owned),
+        mfa_secret: None,
+        mfa_enrolled: false,
+        mfa_last_step: None,
+        super_admin: new.super_admin,
+        security_stamp: new_security_stamp(),
+        created_at: at,
+        updated_at: at,
+        last_signin_at: None,
+    };
+    diesel::insert_into(users::table).values(&user).execute(conn)?;
+    Ok(user)
+}
+
+/// The user with this address in a scope: server-wide (`project_id` `None`) or one project.
+pub fn find_by_email(
+    conn: &mut DbConn,
+    email: &str,
+    project_id: Option<&str>,
+) -> Result<Option<User>, ServiceError> {
+    let query = users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .into_boxed();
+    let query = match project_id {
+        Some(p) => query.filter(users::project_id.eq(p)),
+        None => query.filter(users::project_id.is_null()),
+    };
+    Ok(query.first(conn).optional()?)
+}
