@@ -25,6 +25,32 @@
     if (target.id === "main") target.focus();
   });
 
+  // A confirmation dialog loaded by htmx: show it modally, and close it on Cancel or Escape,
+  // returning focus to the button that opened it.
+  var opener = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.target && event.detail.target.id === "dialog-slot") opener = event.detail.elt;
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.detail.target && event.detail.target.querySelector("dialog");
+    if (!dialog) return;
+    if (dialog.open && typeof dialog.showModal === "function") {
+      dialog.close();
+      dialog.showModal();
+    }
+    dialog.addEventListener("close", function () {
+      dialog.remove();
+      if (opener) opener.focus();
+    });
+  });
+  document.addEventListener("click", function (event) {
+    var cancel = event.target.closest && event.target.closest("[data-close-dialog]");
+    var dialog = cancel && cancel.closest("dialog");
+    if (!dialog) return;
+    event.preventDefault();
+    dialog.close();
+  });
+
   // Close an open menu with Escape, returning focus to its button.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;

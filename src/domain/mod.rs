@@ -3,10 +3,14 @@
 mod email;
 mod names;
 mod password;
+mod policy_rule;
+mod profile_type;
 
 pub use email::EmailAddress;
 pub use names::{PersonName, ProjectName};
 pub use password::Password;
+pub use policy_rule::{Criteria, PolicyRule};
+pub use profile_type::ProfileType;
 
 /// Validation messages keyed by form field name, in the order the fields appear.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -94,3 +94,94 @@ pub fn password_reset(
         })?,
     })
 }
+
+#[derive(Template)]
+#[template(path = "emails/invite_new.txt")]
+struct InviteNewText<'a> {
+    first_name: &'a str,
+    inviter: &'a str,
+    project_name: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/invite_new.html")]
+struct InviteNewHtml<'a> {
+    first_name: &'a str,
+    inviter: &'a str,
+    project_name: &'a str,
+    link: &'a str,
+}
+
+/// For someone who has no password yet: a link to set one, valid 7 days.
+pub fn invite_new(
+    to: &str,
+    first_name: &str,
+    inviter: &str,
+    project_name: &str,
+    link: &str,
+) -> Result<Email, ServiceError> {
+    Ok(Email {
+        to: to.to_owned(),
+        subject: format!("You are invited to {project_name} on Rollcall"),
+        text: render(&InviteNewText { first_name, inviter, project_name, link })?,
+        html: render(&InviteNewHtml { first_name, inviter, project_name, link })?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "emails/invite_existing.txt")]
+struct InviteExistingText<'a> {
+    first_name: &'a str,
+    inviter: &'a str,
+    project_name: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/invite_existing.html")]
+struct InviteExistingHtml<'a> {
+    first_name: &'a str,
+    inviter: &'a str,
+    project_name: &'a str,
+    link: &'a str,
+}
+
+/// For someone who already has an account: they were added to a project.
+pub fn invite_existing(
+    to: &str,
+    first_name: &str,
+    inviter: &str,
+    project_name: &str,
+    link: &str,
+) -> Result<Email, ServiceError> {
+    Ok(Email {
+        to: to.to_owned(),
+        subject: format!("You were added to {project_name} on Rollcall"),
+        text: render(&InviteExistingText { first_name, inviter, project_name, link })?,
+        html: render(&InviteExistingHtml { first_name, inviter, project_name, link })?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "emails/mfa_reset.txt")]
+struct MfaResetText<'a> {
+    first_name: &'a str,
+    project_name: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/mfa_reset.html")]
+struct MfaResetHtml<'a> {
+    first_name: &'a str,
+    project_name: &'a str,
+}
+
+pub fn mfa_reset(to: &str, first_name: &str, project_name: &str) -> Result<Email, ServiceError> {
+    Ok(Email {
+        to: to.to_owned(),
+        subject: "Your two-factor authentication was reset".into(),
+        text: render(&MfaResetText { first_name, project_name })?,
+        html: render(&MfaResetHtml { first_name, project_name })?,
+    })
+}

@@ -3,9 +3,12 @@
 pub mod audit;
 pub mod auth;
 pub mod emails;
+pub mod invite;
 pub mod mail;
+pub mod members;
 pub mod outbox;
 pub mod passwords;
+pub mod policies;
 pub mod projects;
 pub mod recovery;
 pub mod registration;

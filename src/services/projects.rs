@@ -51,3 +51,66 @@ pub fn summary(conn: &mut DbConn, project_id: &str) -> Result<ProjectSummary, Se
         project,
     })
 }
+
+pub struct ProjectSettings {
+    pub name: crate::domain::ProjectName,
+    pub description: String,
+    pub default_patient_policy_id: Option<String>,
+    pub require_mfa: bool,
+}
+
+/// Saves the Details tab.
+pub fn update_settings(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &super::members::Acting<'_>,
+    settings: ProjectSettings,
+) -> Result<(), ServiceError> {
+    use crate::db::schema::access_policies;
+    crate::db::transaction(conn, |conn| {
+        if let Some(policy) = &settings.default_patient_policy_id {
+            let ok: i64 = access_policies::table
+                .filter(access_policies::id.eq(policy))
+                .filter(access_policies::project_id.eq(&project.id))
+                .count()
+                .get_result(conn)?;
+            if ok == 0 {
+                return Err(ServiceError::invalid("defaultPatientAccessPolicy", "Choose an access policy of this project"));
+            }
+        }
+        let mut changes = Vec::new();
+        if settings.name.as_str() != project.name {
+            changes.push(format!("name: {} → {}", project.name, settings.name.as_str()));
+        }
+        if settings.description != project.description {
+            changes.push("description".to_owned());
+        }
+        if settings.default_patient_policy_id != project.default_patient_policy_id {
+            changes.push("default patient access policy".to_owned());
+        }
+        if settings.require_mfa != project.require_mfa {
+            changes.push(format!("require MFA: {}", if settings.require_mfa { "on" } else { "off" }));
+        }
+        diesel::update(projects::table.find(&project.id))
+            .set((
+                projects::name.eq(settings.name.as_str()),
+                projects::description.eq(&settings.description),
+                projects::default_patient_policy_id.eq(&settings.default_patient_policy_id),
+                projects::require_mfa.eq(settings.require_mfa),
+                projects::updated_at.eq(super::now()),
+            ))
+            .execute(conn)?;
+        if !changes.is_empty() {
+            super::audit::record(
+                conn,
+                Some(&project.id),
+                super::audit::Actor { id: Some(by.user_id), display: by.display },
+                "project.updated",
+                Some(super::audit::Target { kind: "Project", id: &project.id, display: settings.name.as_str() }),
+                &changes.join("; "),
+                by.meta,
+            )?;
+        }
+        Ok(())
+    })
+}

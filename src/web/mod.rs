@@ -1,5 +1,6 @@
 //! The HTML side: routes, extractors, CSRF, errors, htmx helpers, one module per area.
 
+pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
@@ -38,6 +39,7 @@ pub struct AppState {
 /// Every route, in one place.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(assets::configure)
+        .configure(admin::configure)
         .configure(home::configure)
         .configure(auth::configure)
         .configure(recovery::configure)

@@ -1,0 +1,457 @@
+//! Project members: the Users and Patients lists, one member's page, and the admin actions on
+//! it. Every lookup is limited to the admin's project: another project's id is "not found".
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::audit::{self, Actor, Target};
+use super::emails;
+use super::outbox;
+use super::recovery::{self, KIND_INVITE, KIND_RESET};
+use super::{RequestMeta, ServiceError, now};
+use crate::db::models::{Membership, Profile, Project, User};
+use crate::db::schema::{access_policies, memberships, profiles, projects, users};
+use crate::db::{self, DbConn};
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+pub const PAGE_SIZE: i64 = 50;
+pub const LAST_ADMIN: &str =
+    "This is the project's last admin. Make someone else an admin first, so the project is never left without one";
+pub const OWNER: &str = "The project owner cannot be removed";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    /// Practitioners and related persons: the Users tab.
+    People,
+    Patients,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Name,
+    Email,
+}
+
+pub struct ListQuery {
+    pub kind: MemberKind,
+    pub q: Option<String>,
+    pub admin_only: bool,
+    pub sort: SortKey,
+    /// Opaque keyset cursor from a previous page.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub membership_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub resource_type: String,
+    pub admin: bool,
+    pub policy_name: Option<String>,
+    pub status: String,
+    pub mfa_enrolled: bool,
+    pub mfa_required: bool,
+    pub last_signin_at: Option<NaiveDateTime>,
+}
+
+pub struct MemberPage {
+    pub rows: Vec<MemberRow>,
+    pub total: i64,
+    pub next: Option<String>,
+}
+
+type RowTuple = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    bool,
+    Option<String>,
+    String,
+    bool,
+    bool,
+    Option<NaiveDateTime>,
+);
+
+fn encode_cursor(parts: &[&str]) -> String {
+    hex::encode(serde_json::to_vec(parts).unwrap_or_default())
+}
+
+fn decode_cursor(cursor: &str) -> Option<Vec<String>> {
+    serde_json::from_slice(&hex::decode(cursor).ok()?).ok()
+}
+
+/// The rows of one page (one query) and the total (one count query).
+pub fn list(conn: &mut DbConn, project_id: &str, query: &ListQuery) -> Result<MemberPage, ServiceError> {
+    let types: &[&str] = match query.kind {
+        MemberKind::People => &["Practitioner", "RelatedPerson"],
+        MemberKind::Patients => &["Patient"],
+    };
+    let pattern = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| format!("%{}%", super::auth::escape_like(&q.to_lowercase())));
+
+    // The same filters for the count and the rows.
+    macro_rules! filtered {
+        () => {{
+            let mut q = memberships::table
+                .inner_join(profiles::table)
+                .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
+                .left_join(access_policies::table)
+                .filter(memberships::project_id.eq(project_id))
+                .filter(profiles::resource_type.eq_any(types))
+                .into_boxed();
+            if query.admin_only {
+                q = q.filter(memberships::admin.eq(true));
+            }
+            if let Some(p) = &pattern {
+                q = q.filter(
+                    lower(profiles::first_name.concat(" ").concat(profiles::last_name))
+                        .like(p.clone())
+                        .escape('\\')
+                        .or(users::email.like(p.clone()).escape('\\')),
+                );
+            }
+            q
+        }};
+    }
+
+    let total: i64 = filtered!().count().get_result(conn)?;
+    let mut rows_query = filtered!().select((
+        memberships::id,
+        profiles::first_name,
+        profiles::last_name,
+        profiles::email,
+        profiles::resource_type,
+        memberships::admin,
+        access_policies::name.nullable(),
+        memberships::status,
+        users::mfa_enrolled,
+        memberships::mfa_required,
+        users::last_signin_at,
+    ));
+    let cursor = query.after.as_deref().and_then(decode_cursor);
+    match query.sort {
+        SortKey::Name => {
+            if let Some([last, first, id]) = cursor.as_deref() {
+                rows_query = rows_query.filter(
+                    profiles::last_name
+                        .gt(last.clone())
+                        .or(profiles::last_name.eq(last.clone()).and(profiles::first_name.gt(first.clone())))
+                        .or(profiles::last_name
+                            .eq(last.clone())
+                            .and(profiles::first_name.eq(first.clone()))
+                            .and(memberships::id.gt(id.clone()))),
+                );
+            }
+            rows_query = rows_query.order((profiles::last_name.asc(), profiles::first_name.asc(), memberships::id.asc()));
+        }
+        SortKey::Email => {
+            if let Some([email, id]) = cursor.as_deref() {
+                rows_query = rows_query.filter(
+                    users::email
+                        .gt(email.clone())
+                        .or(users::email.eq(email.clone()).and(memberships::id.gt(id.clone()))),
+                );
+            }
+            rows_query = rows_query.order((users::email.asc(), memberships::id.asc()));
+        }
+    }
+    let loaded: Vec<(RowTuple, String)> = rows_query
+        .limit(PAGE_SIZE + 1)
+        .load::<RowTuple>(conn)?
+        .into_iter()
+        .map(|r| (r, String::new()))
+        .collect();
+    let mut rows: Vec<MemberRow> = loaded
+        .into_iter()
+        .map(|((id, first, last, email, t, admin, policy, status, mfa, mfa_req, seen), _)| MemberRow {
+            membership_id: id,
+            first_name: first,
+            last_name: last,
+            email: email.unwrap_or_default(),
+            resource_type: t,
+            admin,
+            policy_name: policy,
+            status,
+            mfa_enrolled: mfa,
+            mfa_required: mfa_req,
+            last_signin_at: seen,
+        })
+        .collect();
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let next = match (more, rows.last()) {
+        (true, Some(last)) => Some(match query.sort {
+            SortKey::Name => encode_cursor(&[&last.last_name, &last.first_name, &last.membership_id]),
+            SortKey::Email => encode_cursor(&[&last.email, &last.membership_id]),
+        }),
+        _ => None,
+    };
+    Ok(MemberPage { rows, total, next })
+}
+
+pub struct MemberDetail {
+    pub membership: Membership,
+    pub profile: Profile,
+    pub user: User,
+    pub invited_by: Option<String>,
+    pub is_owner: bool,
+}
+
+/// One person's membership of this project.
+pub fn get(conn: &mut DbConn, project: &Project, membership_id: &str) -> Result<MemberDetail, ServiceError> {
+    let (membership, profile, user) = memberships::table
+        .inner_join(profiles::table)
+        .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
+        .filter(memberships::id.eq(membership_id))
+        .filter(memberships::project_id.eq(&project.id))
+        .select((Membership::as_select(), Profile::as_select(), User::as_select()))
+        .first::<(Membership, Profile, User)>(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)?;
+    let invited_by = match &membership.invited_by {
+        Some(id) => users::table
+            .find(id)
+            .select((users::first_name, users::last_name))
+            .first::<(String, String)>(conn)
+            .optional()?
+            .map(|(f, l)| format!("{f} {l}")),
+        None => None,
+    };
+    Ok(MemberDetail {
+        is_owner: user.id == project.owner_id,
+        membership,
+        profile,
+        user,
+        invited_by,
+    })
+}
+
+/// Serialises admin changes within one project: on PostgreSQL by locking the project row (so
+/// two admins demoting each other cannot both pass the last-admin check); SQLite's
+/// `BEGIN IMMEDIATE` already lets one writer in at a time.
+fn lock_project(conn: &mut DbConn, project_id: &str) -> Result<(), ServiceError> {
+    if let DbConn::Postgres(pg) = conn {
+        projects::table
+            .find(project_id)
+            .select(projects::id)
+            .for_update()
+            .first::<String>(pg)?;
+    }
+    Ok(())
+}
+
+fn other_admins(conn: &mut DbConn, project_id: &str, membership_id: &str) -> Result<i64, ServiceError> {
+    Ok(memberships::table
+        .filter(memberships::project_id.eq(project_id))
+        .filter(memberships::admin.eq(true))
+        .filter(memberships::user_id.is_not_null())
+        .filter(memberships::id.ne(membership_id))
+        .count()
+        .get_result(conn)?)
+}
+
+pub struct Acting<'a> {
+    pub user_id: &'a str,
+    pub display: &'a str,
+    pub meta: &'a RequestMeta,
+}
+
+impl Acting<'_> {
+    fn actor(&self) -> Actor<'_> {
+        Actor { id: Some(self.user_id), display: self.display }
+    }
+}
+
+fn target<'a>(detail: &'a MemberDetail, name: &'a str) -> Target<'a> {
+    Target { kind: "ProjectMembership", id: &detail.membership.id, display: name }
+}
+
+fn display_name(p: &Profile) -> String {
+    format!("{} {}", p.first_name, p.last_name)
+}
+
+/// Saves the admin flag and access policy. Refuses to demote the last admin.
+pub fn update(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    membership_id: &str,
+    admin: bool,
+    access_policy_id: Option<String>,
+) -> Result<(), ServiceError> {
+    db::transaction(conn, |conn| {
+        lock_project(conn, &project.id)?;
+        let detail = get(conn, project, membership_id)?;
+        if let Some(policy) = &access_policy_id {
+            let ok: i64 = access_policies::table
+                .filter(access_policies::id.eq(policy))
+                .filter(access_policies::project_id.eq(&project.id))
+                .count()
+                .get_result(conn)?;
+            if ok == 0 {
+                return Err(ServiceError::invalid("accessPolicy", "Choose an access policy of this project"));
+            }
+        }
+        let was_admin = detail.membership.admin;
+        if was_admin && !admin && other_admins(conn, &project.id, membership_id)? == 0 {
+            return Err(ServiceError::invalid("admin", LAST_ADMIN));
+        }
+        diesel::update(memberships::table.find(membership_id))
+            .set((
+                memberships::admin.eq(admin),
+                memberships::access_policy_id.eq(&access_policy_id),
+                memberships::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        let name = display_name(&detail.profile);
+        if was_admin != admin {
+            let action = if admin { "member.promoted" } else { "member.demoted" };
+            audit::record(conn, Some(&project.id), by.actor(), action, Some(target(&detail, &name)), "", by.meta)?;
+        }
+        if detail.membership.access_policy_id != access_policy_id {
+            let policy_name = match &access_policy_id {
+                Some(id) => access_policies::table
+                    .find(id)
+                    .select(access_policies::name)
+                    .first::<String>(conn)?,
+                None => "none".into(),
+            };
+            audit::record(
+                conn,
+                Some(&project.id),
+                by.actor(),
+                "member.policy_changed",
+                Some(target(&detail, &name)),
+                &format!("access policy: {policy_name}"),
+                by.meta,
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Removes a member: the membership goes, the profile stays for the record, and a
+/// project-scoped user left with no membership is deleted.
+pub fn remove(conn: &mut DbConn, project: &Project, by: &Acting<'_>, membership_id: &str) -> Result<String, ServiceError> {
+    db::transaction(conn, |conn| {
+        lock_project(conn, &project.id)?;
+        let detail = get(conn, project, membership_id)?;
+        if detail.is_owner {
+            return Err(ServiceError::Conflict(OWNER.into()));
+        }
+        if detail.membership.admin && other_admins(conn, &project.id, membership_id)? == 0 {
+            return Err(ServiceError::Conflict(LAST_ADMIN.into()));
+        }
+        diesel::delete(memberships::table.find(membership_id)).execute(conn)?;
+        if detail.user.project_id.as_deref() == Some(project.id.as_str()) {
+            let left: i64 = memberships::table
+                .filter(memberships::user_id.eq(&detail.user.id))
+                .count()
+                .get_result(conn)?;
+            if left == 0 {
+                diesel::delete(users::table.find(&detail.user.id)).execute(conn)?;
+            }
+        }
+        let name = display_name(&detail.profile);
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            "member.removed",
+            Some(target(&detail, &name)),
+            &detail.user.email,
+            by.meta,
+        )?;
+        Ok(name)
+    })
+}
+
+/// Sends a fresh invite link; the previous one stops working.
+pub fn resend_invite(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    membership_id: &str,
+    base_url: &str,
+) -> Result<(), ServiceError> {
+    db::transaction(conn, |conn| {
+        let detail = get(conn, project, membership_id)?;
+        if detail.user.password_hash.is_some() {
+            return Err(ServiceError::Conflict("This person has already accepted the invitation".into()));
+        }
+        let path = recovery::create_link(conn, KIND_INVITE, &detail.user.id, Some(&project.id))?;
+        let email = emails::invite_new(
+            &detail.user.email,
+            &detail.profile.first_name,
+            by.display,
+            &project.name,
+            &format!("{base_url}{path}"),
+        )?;
+        outbox::enqueue(conn, &email)?;
+        let name = display_name(&detail.profile);
+        audit::record(conn, Some(&project.id), by.actor(), "member.invite_resent", Some(target(&detail, &name)), "", by.meta)?;
+        Ok(())
+    })
+}
+
+pub fn send_password_reset(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    membership_id: &str,
+    base_url: &str,
+) -> Result<(), ServiceError> {
+    db::transaction(conn, |conn| {
+        let detail = get(conn, project, membership_id)?;
+        let path = recovery::create_link(conn, KIND_RESET, &detail.user.id, detail.user.project_id.as_deref())?;
+        let account = format!("your account in the project {}", project.name);
+        let email = emails::password_reset(
+            &detail.user.email,
+            &detail.profile.first_name,
+            &format!("{base_url}{path}"),
+            &account,
+        )?;
+        outbox::enqueue(conn, &email)?;
+        let name = display_name(&detail.profile);
+        audit::record(conn, Some(&project.id), by.actor(), "member.password_reset_sent", Some(target(&detail, &name)), "", by.meta)?;
+        Ok(())
+    })
+}
+
+pub fn reset_mfa(conn: &mut DbConn, project: &Project, by: &Acting<'_>, membership_id: &str) -> Result<(), ServiceError> {
+    db::transaction(conn, |conn| {
+        let detail = get(conn, project, membership_id)?;
+        diesel::update(users::table.find(&detail.user.id))
+            .set((
+                users::mfa_secret.eq(None::<String>),
+                users::mfa_enrolled.eq(false),
+                users::mfa_last_step.eq(None::<i64>),
+                users::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        let email = emails::mfa_reset(&detail.user.email, &detail.profile.first_name, &project.name)?;
+        outbox::enqueue(conn, &email)?;
+        let name = display_name(&detail.profile);
+        audit::record(conn, Some(&project.id), by.actor(), "member.mfa_reset", Some(target(&detail, &name)), "", by.meta)?;
+        Ok(())
+    })
+}
+
+pub fn project(conn: &mut DbConn, project_id: &str) -> Result<Project, ServiceError> {
+    projects::table
+        .find(project_id)
+        .select(Project::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)
+}

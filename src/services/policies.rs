@@ -1,0 +1,194 @@
+//! Access policies of a project: named rule sets that memberships point to.
+
+use std::collections::HashMap;
+
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use super::audit::{self, Target};
+use super::members::Acting;
+use super::{ServiceError, new_id, now};
+use crate::db::models::{AccessPolicy, AccessPolicyRule, Project};
+use crate::db::schema::{access_policies, access_policy_rules, memberships, profiles};
+use crate::db::{self, DbConn};
+use crate::domain::PolicyRule;
+
+pub struct PolicySummary {
+    pub id: String,
+    pub name: String,
+    pub rules: i64,
+    pub members: i64,
+}
+
+/// Id and name of each policy, for select boxes.
+pub fn options(conn: &mut DbConn, project_id: &str) -> Result<Vec<(String, String)>, ServiceError> {
+    Ok(access_policies::table
+        .filter(access_policies::project_id.eq(project_id))
+        .order((access_policies::name.asc(), access_policies::id.asc()))
+        .select((access_policies::id, access_policies::name))
+        .load(conn)?)
+}
+
+/// Three queries whatever the number of policies.
+pub fn list(conn: &mut DbConn, project_id: &str) -> Result<Vec<PolicySummary>, ServiceError> {
+    let policies = options(conn, project_id)?;
+    let rules: HashMap<String, i64> = access_policy_rules::table
+        .inner_join(access_policies::table)
+        .filter(access_policies::project_id.eq(project_id))
+        .group_by(access_policy_rules::policy_id)
+        .select((access_policy_rules::policy_id, count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let members: HashMap<String, i64> = memberships::table
+        .filter(memberships::project_id.eq(project_id))
+        .filter(memberships::access_policy_id.is_not_null())
+        .group_by(memberships::access_policy_id)
+        .select((memberships::access_policy_id, count_star()))
+        .load::<(Option<String>, i64)>(conn)?
+        .into_iter()
+        .filter_map(|(id, n)| id.map(|id| (id, n)))
+        .collect();
+    Ok(policies
+        .into_iter()
+        .map(|(id, name)| PolicySummary {
+            rules: rules.get(&id).copied().unwrap_or(0),
+            members: members.get(&id).copied().unwrap_or(0),
+            id,
+            name,
+        })
+        .collect())
+}
+
+pub struct PolicyDetail {
+    pub policy: AccessPolicy,
+    pub rules: Vec<AccessPolicyRule>,
+    /// (membership id, member name) of everyone using the policy.
+    pub used_by: Vec<(String, String)>,
+}
+
+pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail, ServiceError> {
+    let policy = access_policies::table
+        .filter(access_policies::id.eq(id))
+        .filter(access_policies::project_id.eq(project_id))
+        .select(AccessPolicy::as_select())
+        .first::<AccessPolicy>(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)?;
+    let rules = access_policy_rules::table
+        .filter(access_policy_rules::policy_id.eq(id))
+        .order(access_policy_rules::position.asc())
+        .select(AccessPolicyRule::as_select())
+        .load(conn)?;
+    let used_by = memberships::table
+        .inner_join(profiles::table)
+        .filter(memberships::project_id.eq(project_id))
+        .filter(memberships::access_policy_id.eq(id))
+        .order((profiles::last_name.asc(), profiles::first_name.asc()))
+        .select((memberships::id, profiles::first_name.concat(" ").concat(profiles::last_name)))
+        .limit(200)
+        .load(conn)?;
+    Ok(PolicyDetail { policy, rules, used_by })
+}
+
+fn write_rules(conn: &mut DbConn, policy_id: &str, rules: &[PolicyRule]) -> Result<(), ServiceError> {
+    diesel::delete(access_policy_rules::table.filter(access_policy_rules::policy_id.eq(policy_id))).execute(conn)?;
+    for (i, rule) in rules.iter().enumerate() {
+        let row = AccessPolicyRule {
+            id: new_id(),
+            policy_id: policy_id.to_owned(),
+            position: i32::try_from(i).unwrap_or(i32::MAX),
+            resource_type: rule.resource_type.clone(),
+            read_only: rule.read_only,
+            criteria: rule.criteria.map(|c| c.as_str().to_owned()),
+        };
+        diesel::insert_into(access_policy_rules::table).values(&row).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Creates (`id` `None`) or replaces a policy. Returns its id.
+pub fn save(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    id: Option<&str>,
+    name: &str,
+    rules: &[PolicyRule],
+) -> Result<String, ServiceError> {
+    db::transaction(conn, |conn| {
+        let at = now();
+        let (policy_id, action) = match id {
+            Some(id) => {
+                let existing = get(conn, &project.id, id)?;
+                diesel::update(access_policies::table.find(id))
+                    .set((access_policies::name.eq(name), access_policies::updated_at.eq(at)))
+                    .execute(conn)?;
+                (existing.policy.id, "policy.updated")
+            }
+            None => {
+                let policy = AccessPolicy {
+                    id: new_id(),
+                    project_id: project.id.clone(),
+                    name: name.to_owned(),
+                    created_at: at,
+                    updated_at: at,
+                };
+                diesel::insert_into(access_policies::table).values(&policy).execute(conn)?;
+                (policy.id, "policy.created")
+            }
+        };
+        write_rules(conn, &policy_id, rules)?;
+        let summary = rules
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}{}{}",
+                    r.resource_type,
+                    if r.read_only { " (read-only)" } else { "" },
+                    r.criteria.map(|c| format!(" [{}]", c.as_str())).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        audit::record(
+            conn,
+            Some(&project.id),
+            by_actor(by),
+            action,
+            Some(Target { kind: "AccessPolicy", id: &policy_id, display: name }),
+            &summary,
+            by.meta,
+        )?;
+        Ok(policy_id)
+    })
+}
+
+fn by_actor<'a>(by: &'a Acting<'_>) -> audit::Actor<'a> {
+    audit::Actor { id: Some(by.user_id), display: by.display }
+}
+
+/// Deletes a policy nobody uses; otherwise says who still does.
+pub fn delete(conn: &mut DbConn, project: &Project, by: &Acting<'_>, id: &str) -> Result<String, ServiceError> {
+    db::transaction(conn, |conn| {
+        let detail = get(conn, &project.id, id)?;
+        if !detail.used_by.is_empty() {
+            let names: Vec<&str> = detail.used_by.iter().map(|(_, n)| n.as_str()).collect();
+            return Err(ServiceError::Conflict(format!(
+                "This policy is still used by {}. Give them another policy first.",
+                names.join(", ")
+            )));
+        }
+        diesel::delete(access_policies::table.find(id)).execute(conn)?;
+        audit::record(
+            conn,
+            Some(&project.id),
+            by_actor(by),
+            "policy.deleted",
+            Some(Target { kind: "AccessPolicy", id, display: &detail.policy.name }),
+            "",
+            by.meta,
+        )?;
+        Ok(detail.policy.name)
+    })
+}

@@ -1,0 +1,91 @@
+//! Project admin: `/admin/...` pages for admins of the current project.
+
+mod audit;
+mod invite;
+mod members;
+mod policies;
+mod project;
+
+use actix_web::web;
+
+use super::AppState;
+use super::errors::AppError;
+use super::extractors::{Meta, ProjectAdmin};
+use crate::db::models::Project;
+use crate::services::RequestMeta;
+use crate::services::members::{self as member_service, Acting};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(project::configure)
+        .configure(members::configure)
+        .configure(invite::configure)
+        .configure(policies::configure)
+        .configure(audit::configure);
+}
+
+/// The admin, their project, and what audit events record about the request.
+pub struct Admin {
+    pub current: super::extractors::CurrentUser,
+    pub project: Project,
+    pub meta: RequestMeta,
+    pub display: String,
+}
+
+impl Admin {
+    pub async fn load(state: &AppState, ProjectAdmin(current): ProjectAdmin, Meta(meta): Meta) -> Result<Admin, AppError> {
+        let project_id = current.membership.project_id.clone();
+        let project = state
+            .db
+            .run(move |conn| member_service::project(conn, &project_id))
+            .await?;
+        Ok(Admin {
+            display: current.ctx.user.display_name(),
+            current,
+            project,
+            meta,
+        })
+    }
+
+    pub fn acting(&self) -> Acting<'_> {
+        Acting {
+            user_id: &self.current.ctx.user.id,
+            display: &self.display,
+            meta: &self.meta,
+        }
+    }
+}
+
+/// Owned copy of `Acting` for closures sent to the blocking pool.
+pub struct ActingOwned {
+    user_id: String,
+    display: String,
+    meta: RequestMeta,
+}
+
+impl ActingOwned {
+    pub fn of(admin: &Admin) -> ActingOwned {
+        ActingOwned {
+            user_id: admin.current.ctx.user.id.clone(),
+            display: admin.display.clone(),
+            meta: admin.meta.clone(),
+        }
+    }
+
+    pub fn as_acting(&self) -> Acting<'_> {
+        Acting {
+            user_id: &self.user_id,
+            display: &self.display,
+            meta: &self.meta,
+        }
+    }
+}
+
+/// Tabs of the admin area, for the tab bar.
+pub const TABS: &[(&str, &str, &str)] = &[
+    ("details", "Details", "/admin/project"),
+    ("users", "Users", "/admin/users"),
+    ("patients", "Patients", "/admin/patients"),
+    ("clients", "Clients", "/admin/clients"),
+    ("policies", "Access policies", "/admin/access-policies"),
+    ("audit", "Audit log", "/admin/audit"),
+];

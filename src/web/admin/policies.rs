@@ -1,0 +1,322 @@
+//! Access policies: list, create, edit, delete.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::{ActingOwned, Admin, TABS};
+use crate::domain::{Criteria, FieldErrors, PolicyRule};
+use crate::services::ServiceError;
+use crate::services::policies::{self, PolicySummary};
+use crate::web::AppState;
+use crate::web::errors::AppError;
+use crate::web::extractors::{Meta, ProjectAdmin};
+use crate::web::htmx::see_other;
+use crate::web::render::{csrf_of, page};
+use crate::web::session;
+
+const NAME_MAX: usize = 128;
+const RULES_MAX: usize = 100;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/access-policies").route(web::get().to(list)))
+        .service(
+            web::resource("/admin/access-policies/new")
+                .route(web::get().to(new_form))
+                .route(web::post().to(create)),
+        )
+        .service(
+            web::resource("/admin/access-policies/{id}")
+                .route(web::get().to(edit_form))
+                .route(web::post().to(update)),
+        )
+        .service(web::resource("/admin/access-policies/{id}/delete").route(web::post().to(delete)));
+}
+
+#[derive(Template)]
+#[template(path = "pages/admin/policies.html")]
+struct ListPage<'a> {
+    tabs: &'a [(&'a str, &'a str, &'a str)],
+    tab: &'a str,
+    policies: Vec<PolicySummary>,
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>, ProjectAdmin(current): ProjectAdmin) -> Result<HttpResponse, AppError> {
+    let project_id = current.membership.project_id.clone();
+    let policies = state.db.run(move |conn| policies::list(conn, &project_id)).await?;
+    let view = ListPage { tabs: TABS, tab: "policies", policies };
+    page(&req, &state, Some(&current.ctx), "Access policies", &view, StatusCode::OK).await
+}
+
+/// One rule row as typed, so the form can be shown again with its errors.
+#[derive(Clone, Default)]
+pub struct RuleRow {
+    pub resource_type: String,
+    pub read_only: bool,
+    pub criteria: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/admin/policy.html")]
+struct PolicyPage<'a> {
+    tabs: &'a [(&'a str, &'a str, &'a str)],
+    tab: &'a str,
+    csrf: String,
+    action: String,
+    id: Option<String>,
+    name: String,
+    rules: Vec<RuleRow>,
+    criteria: [Criteria; 2],
+    used_by: Vec<(String, String)>,
+    errors: FieldErrors,
+    problem: Option<String>,
+}
+
+struct Shown {
+    id: Option<String>,
+    name: String,
+    rules: Vec<RuleRow>,
+    used_by: Vec<(String, String)>,
+    errors: FieldErrors,
+    problem: Option<String>,
+    status: StatusCode,
+}
+
+async fn render(req: &HttpRequest, state: &AppState, admin: &Admin, shown: Shown) -> Result<HttpResponse, AppError> {
+    let title = if shown.id.is_some() { "Edit access policy" } else { "New access policy" };
+    let view = PolicyPage {
+        tabs: TABS,
+        tab: "policies",
+        csrf: csrf_of(req),
+        action: match &shown.id {
+            Some(id) => format!("/admin/access-policies/{id}"),
+            None => "/admin/access-policies/new".into(),
+        },
+        id: shown.id,
+        name: shown.name,
+        rules: shown.rules,
+        criteria: Criteria::ALL,
+        used_by: shown.used_by,
+        errors: shown.errors,
+        problem: shown.problem,
+    };
+    page(req, state, Some(&admin.current.ctx), title, &view, shown.status).await
+}
+
+async fn new_form(req: HttpRequest, state: web::Data<AppState>, admin: ProjectAdmin, meta: Meta) -> Result<HttpResponse, AppError> {
+    let admin = Admin::load(&state, admin, meta).await?;
+    let shown = Shown {
+        id: None,
+        name: String::new(),
+        rules: vec![RuleRow::default()],
+        used_by: Vec::new(),
+        errors: FieldErrors::new(),
+        problem: None,
+        status: StatusCode::OK,
+    };
+    render(&req, &state, &admin, shown).await
+}
+
+async fn load_shown(state: &AppState, admin: &Admin, id: String) -> Result<Shown, AppError> {
+    let project_id = admin.project.id.clone();
+    let detail = state.db.run(move |conn| policies::get(conn, &project_id, &id)).await?;
+    Ok(Shown {
+        id: Some(detail.policy.id),
+        name: detail.policy.name,
+        rules: detail
+            .rules
+            .into_iter()
+            .map(|r| RuleRow {
+                resource_type: r.resource_type,
+                read_only: r.read_only,
+                criteria: r.criteria.unwrap_or_default(),
+            })
+            .collect(),
+        used_by: detail.used_by,
+        errors: FieldErrors::new(),
+        problem: None,
+        status: StatusCode::OK,
+    })
+}
+
+async fn edit_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: ProjectAdmin,
+    meta: Meta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let admin = Admin::load(&state, admin, meta).await?;
+    let shown = load_shown(&state, &admin, path.into_inner()).await?;
+    render(&req, &state, &admin, shown).await
+}
+
+/// What the policy form sent: `name`, rows `rule[N].resourceType|readOnly|criteria`, and
+/// which button: `save`, `add` (another row) or `remove-N`.
+struct Submitted {
+    name: String,
+    rules: Vec<RuleRow>,
+    button: String,
+}
+
+fn parse_submission(body: &[u8]) -> Result<Submitted, AppError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| AppError::BadRequest("The form could not be read".into()))?;
+    let mut name = String::new();
+    let mut button = "save".to_owned();
+    let mut rows: std::collections::BTreeMap<usize, RuleRow> = std::collections::BTreeMap::new();
+    for (key, value) in pairs {
+        if key == "name" {
+            name = value;
+        } else if key == "button" {
+            button = value;
+        } else if let Some(rest) = key.strip_prefix("rule[")
+            && let Some((index, field)) = rest.split_once("].")
+            && let Ok(index) = index.parse::<usize>()
+            && index < RULES_MAX
+        {
+            let row = rows.entry(index).or_default();
+            match field {
+                "resourceType" => row.resource_type = value,
+                "readOnly" => row.read_only = !value.is_empty(),
+                "criteria" => row.criteria = value,
+                _ => {}
+            }
+        }
+    }
+    Ok(Submitted { name, rules: rows.into_values().collect(), button })
+}
+
+async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    admin: Admin,
+    id: Option<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let Submitted { name, mut rules, button } = parse_submission(&body)?;
+    let used_by = match &id {
+        Some(id) => load_shown(&state, &admin, id.clone()).await?.used_by,
+        None => Vec::new(),
+    };
+    let again = |rules: Vec<RuleRow>, errors: FieldErrors, status: StatusCode| Shown {
+        id: id.clone(),
+        name: name.clone(),
+        rules,
+        used_by: used_by.clone(),
+        errors,
+        problem: None,
+        status,
+    };
+    if button == "add" && rules.len() < RULES_MAX {
+        rules.push(RuleRow::default());
+        return render(&req, &state, &admin, again(rules, FieldErrors::new(), StatusCode::OK)).await;
+    }
+    if let Some(index) = button.strip_prefix("remove-").and_then(|i| i.parse::<usize>().ok()) {
+        if index < rules.len() {
+            rules.remove(index);
+        }
+        return render(&req, &state, &admin, again(rules, FieldErrors::new(), StatusCode::OK)).await;
+    }
+
+    let mut errors = FieldErrors::new();
+    let trimmed = name.trim().to_owned();
+    if trimmed.is_empty() {
+        errors.add("name", "Enter a name for the policy");
+    } else if trimmed.chars().count() > NAME_MAX {
+        errors.add("name", format!("A name can be at most {NAME_MAX} characters"));
+    }
+    // Rows left completely empty are ignored; a policy needs at least one rule.
+    let filled: Vec<(usize, &RuleRow)> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !(r.resource_type.trim().is_empty() && r.criteria.is_empty() && !r.read_only))
+        .collect();
+    if filled.is_empty() {
+        errors.add("rule[0].resourceType", "Add at least one rule");
+    }
+    let mut parsed = Vec::new();
+    for (i, row) in filled {
+        match PolicyRule::parse(&row.resource_type, row.read_only, &row.criteria) {
+            Ok(rule) => parsed.push(rule),
+            Err(message) => {
+                let field = if row.resource_type.trim().is_empty() || message.contains("resource type") {
+                    format!("rule[{i}].resourceType")
+                } else {
+                    format!("rule[{i}].criteria")
+                };
+                errors.add(&field, format!("Rule {}: {message}", i + 1));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return render(&req, &state, &admin, again(rules, errors, StatusCode::UNPROCESSABLE_ENTITY)).await;
+    }
+    let (project, by, policy_id) = (admin.project.clone(), ActingOwned::of(&admin), id.clone());
+    let saved_id = state
+        .db
+        .run(move |conn| policies::save(conn, &project, &by.as_acting(), policy_id.as_deref(), &trimmed, &parsed))
+        .await?;
+    session::set_flash(&session, "Access policy saved")?;
+    Ok(see_other(&req, &format!("/admin/access-policies/{saved_id}")))
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    admin: ProjectAdmin,
+    meta: Meta,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let admin = Admin::load(&state, admin, meta).await?;
+    submit(req, state, session, admin, None, body).await
+}
+
+async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    admin: ProjectAdmin,
+    meta: Meta,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let admin = Admin::load(&state, admin, meta).await?;
+    let id = path.into_inner();
+    // Unknown or foreign ids are "not found" before anything else.
+    load_shown(&state, &admin, id.clone()).await?;
+    submit(req, state, session, admin, Some(id), body).await
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    admin: ProjectAdmin,
+    meta: Meta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let admin = Admin::load(&state, admin, meta).await?;
+    let id = path.into_inner();
+    let (project, by, policy_id) = (admin.project.clone(), ActingOwned::of(&admin), id.clone());
+    match state
+        .db
+        .run(move |conn| policies::delete(conn, &project, &by.as_acting(), &policy_id))
+        .await
+    {
+        Ok(name) => {
+            session::set_flash(&session, &format!("Access policy {name} deleted"))?;
+            Ok(see_other(&req, "/admin/access-policies"))
+        }
+        Err(ServiceError::Conflict(problem)) => {
+            let mut shown = load_shown(&state, &admin, id).await?;
+            shown.problem = Some(problem);
+            shown.status = StatusCode::CONFLICT;
+            render(&req, &state, &admin, shown).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
