@@ -29,7 +29,9 @@ impl Criteria {
     pub fn label(self) -> &'static str {
         match self {
             Criteria::OwnProfile => "Only their own profile (_id=%profile.id)",
-            Criteria::PatientCompartment => "Only their patient compartment (_compartment=%patient)",
+            Criteria::PatientCompartment => {
+                "Only their patient compartment (_compartment=%patient)"
+            }
         }
     }
 
@@ -44,7 +46,11 @@ impl Criteria {
 }
 
 impl PolicyRule {
-    pub fn parse(resource_type: &str, read_only: bool, criteria: &str) -> Result<PolicyRule, String> {
+    pub fn parse(
+        resource_type: &str,
+        read_only: bool,
+        criteria: &str,
+    ) -> Result<PolicyRule, String> {
         let t = resource_type.trim();
         let valid = t == "*"
             || (t.len() <= 64
@@ -54,7 +60,9 @@ impl PolicyRule {
             return Err("Enter a resource type, or * for all types".into());
         }
         if !valid {
-            return Err("A resource type is a FHIR type name such as Patient, or * for all types".into());
+            return Err(
+                "A resource type is a FHIR type name such as Patient, or * for all types".into(),
+            );
         }
         Ok(PolicyRule {
             resource_type: t.to_owned(),
@@ -73,7 +81,12 @@ mod tests {
         let r = PolicyRule::parse(" Patient ", true, "_compartment=%patient").unwrap();
         assert_eq!(r.resource_type, "Patient");
         assert_eq!(r.criteria, Some(Criteria::PatientCompartment));
-        assert!(PolicyRule::parse("*", false, "").unwrap().criteria.is_none());
+        assert!(
+            PolicyRule::parse("*", false, "")
+                .unwrap()
+                .criteria
+                .is_none()
+        );
     }
 
     #[test]

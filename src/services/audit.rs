@@ -99,9 +99,9 @@ pub fn list(
     if let Some((at, id)) = before.and_then(|c| c.split_once('_')) {
         if let Ok(at) = chrono::NaiveDateTime::parse_from_str(at, "%Y%m%dT%H%M%S%.6f") {
             query = query.filter(
-                audit_events::created_at
-                    .lt(at)
-                    .or(audit_events::created_at.eq(at).and(audit_events::id.lt(id.to_owned()))),
+                audit_events::created_at.lt(at).or(audit_events::created_at
+                    .eq(at)
+                    .and(audit_events::id.lt(id.to_owned()))),
             );
         }
     }
@@ -112,7 +112,11 @@ pub fn list(
     let more = events.len() as i64 > limit;
     events.truncate(usize::try_from(limit).unwrap_or(0));
     let next = match (more, events.last()) {
-        (true, Some(last)) => Some(format!("{}_{}", last.created_at.format("%Y%m%dT%H%M%S%.6f"), last.id)),
+        (true, Some(last)) => Some(format!(
+            "{}_{}",
+            last.created_at.format("%Y%m%dT%H%M%S%.6f"),
+            last.id
+        )),
         _ => None,
     };
     Ok(AuditPage { events, next })

@@ -124,8 +124,18 @@ pub fn invite_new(
     Ok(Email {
         to: to.to_owned(),
         subject: format!("You are invited to {project_name} on Rollcall"),
-        text: render(&InviteNewText { first_name, inviter, project_name, link })?,
-        html: render(&InviteNewHtml { first_name, inviter, project_name, link })?,
+        text: render(&InviteNewText {
+            first_name,
+            inviter,
+            project_name,
+            link,
+        })?,
+        html: render(&InviteNewHtml {
+            first_name,
+            inviter,
+            project_name,
+            link,
+        })?,
     })
 }
 
@@ -158,8 +168,18 @@ pub fn invite_existing(
     Ok(Email {
         to: to.to_owned(),
         subject: format!("You were added to {project_name} on Rollcall"),
-        text: render(&InviteExistingText { first_name, inviter, project_name, link })?,
-        html: render(&InviteExistingHtml { first_name, inviter, project_name, link })?,
+        text: render(&InviteExistingText {
+            first_name,
+            inviter,
+            project_name,
+            link,
+        })?,
+        html: render(&InviteExistingHtml {
+            first_name,
+            inviter,
+            project_name,
+            link,
+        })?,
     })
 }
 
@@ -181,7 +201,13 @@ pub fn mfa_reset(to: &str, first_name: &str, project_name: &str) -> Result<Email
     Ok(Email {
         to: to.to_owned(),
         subject: "Your two-factor authentication was reset".into(),
-        text: render(&MfaResetText { first_name, project_name })?,
-        html: render(&MfaResetHtml { first_name, project_name })?,
+        text: render(&MfaResetText {
+            first_name,
+            project_name,
+        })?,
+        html: render(&MfaResetHtml {
+            first_name,
+            project_name,
+        })?,
     })
 }

@@ -153,7 +153,10 @@ pub fn invite(
                         password_hash: None,
                         super_admin: false,
                     };
-                    (users::insert(conn, new).map_err(conflict_on_duplicate)?, true)
+                    (
+                        users::insert(conn, new).map_err(conflict_on_duplicate)?,
+                        true,
+                    )
                 }
             };
 
@@ -173,11 +176,24 @@ pub fn invite(
             if !request.upsert {
                 return Err(ServiceError::Conflict(ALREADY_MEMBER.into()));
             }
-            return upsert(conn, project, inviter, existing, &request, access_policy_id, user, meta);
+            return upsert(
+                conn,
+                project,
+                inviter,
+                existing,
+                &request,
+                access_policy_id,
+                user,
+                meta,
+            );
         }
 
         let profile = find_or_create_profile(conn, &project.id, &request)?;
-        let status = if user.password_hash.is_some() { "active" } else { "invited" };
+        let status = if user.password_hash.is_some() {
+            "active"
+        } else {
+            "invited"
+        };
         let membership = Membership {
             id: new_id(),
             project_id: project.id.clone(),
@@ -207,16 +223,28 @@ pub fn invite(
         audit::record(
             conn,
             Some(&project.id),
-            Actor { id: inviter.user_id, display: inviter.display },
+            Actor {
+                id: inviter.user_id,
+                display: inviter.display,
+            },
             "member.invited",
-            Some(Target { kind: "ProjectMembership", id: &membership.id, display: &name }),
+            Some(Target {
+                kind: "ProjectMembership",
+                id: &membership.id,
+                display: &name,
+            }),
             &detail,
             meta,
         )?;
 
         let needs_password = user.password_hash.is_none();
         let link = if needs_password {
-            Some(recovery::create_link(conn, KIND_INVITE, &user.id, Some(&project.id))?)
+            Some(recovery::create_link(
+                conn,
+                KIND_INVITE,
+                &user.id,
+                Some(&project.id),
+            )?)
         } else {
             None
         };
@@ -241,7 +269,11 @@ pub fn invite(
             outbox::enqueue(conn, email)?;
         }
         Ok(InviteOutcome {
-            invite_link: if request.send_email { None } else { link.map(|p| format!("{base_url}{p}")) },
+            invite_link: if request.send_email {
+                None
+            } else {
+                link.map(|p| format!("{base_url}{p}"))
+            },
             email_queued: email.is_some(),
             membership,
             profile,
@@ -295,9 +327,16 @@ fn upsert(
     audit::record(
         conn,
         Some(&project.id),
-        Actor { id: inviter.user_id, display: inviter.display },
+        Actor {
+            id: inviter.user_id,
+            display: inviter.display,
+        },
         "member.updated",
-        Some(Target { kind: "ProjectMembership", id: &membership.id, display: &name }),
+        Some(Target {
+            kind: "ProjectMembership",
+            id: &membership.id,
+            display: &name,
+        }),
         "updated by a repeated invite",
         meta,
     )?;

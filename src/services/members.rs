@@ -16,8 +16,7 @@ use crate::db::{self, DbConn};
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 pub const PAGE_SIZE: i64 = 50;
-pub const LAST_ADMIN: &str =
-    "This is the project's last admin. Make someone else an admin first, so the project is never left without one";
+pub const LAST_ADMIN: &str = "This is the project's last admin. Make someone else an admin first, so the project is never left without one";
 pub const OWNER: &str = "The project owner cannot be removed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +86,11 @@ fn decode_cursor(cursor: &str) -> Option<Vec<String>> {
 }
 
 /// The rows of one page (one query) and the total (one count query).
-pub fn list(conn: &mut DbConn, project_id: &str, query: &ListQuery) -> Result<MemberPage, ServiceError> {
+pub fn list(
+    conn: &mut DbConn,
+    project_id: &str,
+    query: &ListQuery,
+) -> Result<MemberPage, ServiceError> {
     let types: &[&str] = match query.kind {
         MemberKind::People => &["Practitioner", "RelatedPerson"],
         MemberKind::Patients => &["Patient"],
@@ -145,21 +148,27 @@ pub fn list(conn: &mut DbConn, project_id: &str, query: &ListQuery) -> Result<Me
                 rows_query = rows_query.filter(
                     profiles::last_name
                         .gt(last.clone())
-                        .or(profiles::last_name.eq(last.clone()).and(profiles::first_name.gt(first.clone())))
+                        .or(profiles::last_name
+                            .eq(last.clone())
+                            .and(profiles::first_name.gt(first.clone())))
                         .or(profiles::last_name
                             .eq(last.clone())
                             .and(profiles::first_name.eq(first.clone()))
                             .and(memberships::id.gt(id.clone()))),
                 );
             }
-            rows_query = rows_query.order((profiles::last_name.asc(), profiles::first_name.asc(), memberships::id.asc()));
+            rows_query = rows_query.order((
+                profiles::last_name.asc(),
+                profiles::first_name.asc(),
+                memberships::id.asc(),
+            ));
         }
         SortKey::Email => {
             if let Some([email, id]) = cursor.as_deref() {
                 rows_query = rows_query.filter(
-                    users::email
-                        .gt(email.clone())
-                        .or(users::email.eq(email.clone()).and(memberships::id.gt(id.clone()))),
+                    users::email.gt(email.clone()).or(users::email
+                        .eq(email.clone())
+                        .and(memberships::id.gt(id.clone()))),
                 );
             }
             rows_query = rows_query.order((users::email.asc(), memberships::id.asc()));
@@ -173,25 +182,31 @@ pub fn list(conn: &mut DbConn, project_id: &str, query: &ListQuery) -> Result<Me
         .collect();
     let mut rows: Vec<MemberRow> = loaded
         .into_iter()
-        .map(|((id, first, last, email, t, admin, policy, status, mfa, mfa_req, seen), _)| MemberRow {
-            membership_id: id,
-            first_name: first,
-            last_name: last,
-            email: email.unwrap_or_default(),
-            resource_type: t,
-            admin,
-            policy_name: policy,
-            status,
-            mfa_enrolled: mfa,
-            mfa_required: mfa_req,
-            last_signin_at: seen,
-        })
+        .map(
+            |((id, first, last, email, t, admin, policy, status, mfa, mfa_req, seen), _)| {
+                MemberRow {
+                    membership_id: id,
+                    first_name: first,
+                    last_name: last,
+                    email: email.unwrap_or_default(),
+                    resource_type: t,
+                    admin,
+                    policy_name: policy,
+                    status,
+                    mfa_enrolled: mfa,
+                    mfa_required: mfa_req,
+                    last_signin_at: seen,
+                }
+            },
+        )
         .collect();
     let more = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
     let next = match (more, rows.last()) {
         (true, Some(last)) => Some(match query.sort {
-            SortKey::Name => encode_cursor(&[&last.last_name, &last.first_name, &last.membership_id]),
+            SortKey::Name => {
+                encode_cursor(&[&last.last_name, &last.first_name, &last.membership_id])
+            }
             SortKey::Email => encode_cursor(&[&last.email, &last.membership_id]),
         }),
         _ => None,
@@ -208,13 +223,21 @@ pub struct MemberDetail {
 }
 
 /// One person's membership of this project.
-pub fn get(conn: &mut DbConn, project: &Project, membership_id: &str) -> Result<MemberDetail, ServiceError> {
+pub fn get(
+    conn: &mut DbConn,
+    project: &Project,
+    membership_id: &str,
+) -> Result<MemberDetail, ServiceError> {
     let (membership, profile, user) = memberships::table
         .inner_join(profiles::table)
         .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
         .filter(memberships::id.eq(membership_id))
         .filter(memberships::project_id.eq(&project.id))
-        .select((Membership::as_select(), Profile::as_select(), User::as_select()))
+        .select((
+            Membership::as_select(),
+            Profile::as_select(),
+            User::as_select(),
+        ))
         .first::<(Membership, Profile, User)>(conn)
         .optional()?
         .ok_or(ServiceError::NotFound)?;
@@ -250,7 +273,11 @@ fn lock_project(conn: &mut DbConn, project_id: &str) -> Result<(), ServiceError>
     Ok(())
 }
 
-fn other_admins(conn: &mut DbConn, project_id: &str, membership_id: &str) -> Result<i64, ServiceError> {
+fn other_admins(
+    conn: &mut DbConn,
+    project_id: &str,
+    membership_id: &str,
+) -> Result<i64, ServiceError> {
     Ok(memberships::table
         .filter(memberships::project_id.eq(project_id))
         .filter(memberships::admin.eq(true))
@@ -268,12 +295,19 @@ pub struct Acting<'a> {
 
 impl Acting<'_> {
     fn actor(&self) -> Actor<'_> {
-        Actor { id: Some(self.user_id), display: self.display }
+        Actor {
+            id: Some(self.user_id),
+            display: self.display,
+        }
     }
 }
 
 fn target<'a>(detail: &'a MemberDetail, name: &'a str) -> Target<'a> {
-    Target { kind: "ProjectMembership", id: &detail.membership.id, display: name }
+    Target {
+        kind: "ProjectMembership",
+        id: &detail.membership.id,
+        display: name,
+    }
 }
 
 fn display_name(p: &Profile) -> String {
@@ -299,7 +333,10 @@ pub fn update(
                 .count()
                 .get_result(conn)?;
             if ok == 0 {
-                return Err(ServiceError::invalid("accessPolicy", "Choose an access policy of this project"));
+                return Err(ServiceError::invalid(
+                    "accessPolicy",
+                    "Choose an access policy of this project",
+                ));
             }
         }
         let was_admin = detail.membership.admin;
@@ -315,8 +352,20 @@ pub fn update(
             .execute(conn)?;
         let name = display_name(&detail.profile);
         if was_admin != admin {
-            let action = if admin { "member.promoted" } else { "member.demoted" };
-            audit::record(conn, Some(&project.id), by.actor(), action, Some(target(&detail, &name)), "", by.meta)?;
+            let action = if admin {
+                "member.promoted"
+            } else {
+                "member.demoted"
+            };
+            audit::record(
+                conn,
+                Some(&project.id),
+                by.actor(),
+                action,
+                Some(target(&detail, &name)),
+                "",
+                by.meta,
+            )?;
         }
         if detail.membership.access_policy_id != access_policy_id {
             let policy_name = match &access_policy_id {
@@ -342,7 +391,12 @@ pub fn update(
 
 /// Removes a member: the membership goes, the profile stays for the record, and a
 /// project-scoped user left with no membership is deleted.
-pub fn remove(conn: &mut DbConn, project: &Project, by: &Acting<'_>, membership_id: &str) -> Result<String, ServiceError> {
+pub fn remove(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    membership_id: &str,
+) -> Result<String, ServiceError> {
     db::transaction(conn, |conn| {
         lock_project(conn, &project.id)?;
         let detail = get(conn, project, membership_id)?;
@@ -387,7 +441,9 @@ pub fn resend_invite(
     db::transaction(conn, |conn| {
         let detail = get(conn, project, membership_id)?;
         if detail.user.password_hash.is_some() {
-            return Err(ServiceError::Conflict("This person has already accepted the invitation".into()));
+            return Err(ServiceError::Conflict(
+                "This person has already accepted the invitation".into(),
+            ));
         }
         let path = recovery::create_link(conn, KIND_INVITE, &detail.user.id, Some(&project.id))?;
         let email = emails::invite_new(
@@ -399,7 +455,15 @@ pub fn resend_invite(
         )?;
         outbox::enqueue(conn, &email)?;
         let name = display_name(&detail.profile);
-        audit::record(conn, Some(&project.id), by.actor(), "member.invite_resent", Some(target(&detail, &name)), "", by.meta)?;
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            "member.invite_resent",
+            Some(target(&detail, &name)),
+            "",
+            by.meta,
+        )?;
         Ok(())
     })
 }
@@ -413,7 +477,12 @@ pub fn send_password_reset(
 ) -> Result<(), ServiceError> {
     db::transaction(conn, |conn| {
         let detail = get(conn, project, membership_id)?;
-        let path = recovery::create_link(conn, KIND_RESET, &detail.user.id, detail.user.project_id.as_deref())?;
+        let path = recovery::create_link(
+            conn,
+            KIND_RESET,
+            &detail.user.id,
+            detail.user.project_id.as_deref(),
+        )?;
         let account = format!("your account in the project {}", project.name);
         let email = emails::password_reset(
             &detail.user.email,
@@ -423,12 +492,25 @@ pub fn send_password_reset(
         )?;
         outbox::enqueue(conn, &email)?;
         let name = display_name(&detail.profile);
-        audit::record(conn, Some(&project.id), by.actor(), "member.password_reset_sent", Some(target(&detail, &name)), "", by.meta)?;
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            "member.password_reset_sent",
+            Some(target(&detail, &name)),
+            "",
+            by.meta,
+        )?;
         Ok(())
     })
 }
 
-pub fn reset_mfa(conn: &mut DbConn, project: &Project, by: &Acting<'_>, membership_id: &str) -> Result<(), ServiceError> {
+pub fn reset_mfa(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    membership_id: &str,
+) -> Result<(), ServiceError> {
     db::transaction(conn, |conn| {
         let detail = get(conn, project, membership_id)?;
         diesel::update(users::table.find(&detail.user.id))
@@ -439,10 +521,22 @@ pub fn reset_mfa(conn: &mut DbConn, project: &Project, by: &Acting<'_>, membersh
                 users::updated_at.eq(now()),
             ))
             .execute(conn)?;
-        let email = emails::mfa_reset(&detail.user.email, &detail.profile.first_name, &project.name)?;
+        let email = emails::mfa_reset(
+            &detail.user.email,
+            &detail.profile.first_name,
+            &project.name,
+        )?;
         outbox::enqueue(conn, &email)?;
         let name = display_name(&detail.profile);
-        audit::record(conn, Some(&project.id), by.actor(), "member.mfa_reset", Some(target(&detail, &name)), "", by.meta)?;
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            "member.mfa_reset",
+            Some(target(&detail, &name)),
+            "",
+            by.meta,
+        )?;
         Ok(())
     })
 }

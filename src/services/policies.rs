@@ -85,14 +85,26 @@ pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail
         .filter(memberships::project_id.eq(project_id))
         .filter(memberships::access_policy_id.eq(id))
         .order((profiles::last_name.asc(), profiles::first_name.asc()))
-        .select((memberships::id, profiles::first_name.concat(" ").concat(profiles::last_name)))
+        .select((
+            memberships::id,
+            profiles::first_name.concat(" ").concat(profiles::last_name),
+        ))
         .limit(200)
         .load(conn)?;
-    Ok(PolicyDetail { policy, rules, used_by })
+    Ok(PolicyDetail {
+        policy,
+        rules,
+        used_by,
+    })
 }
 
-fn write_rules(conn: &mut DbConn, policy_id: &str, rules: &[PolicyRule]) -> Result<(), ServiceError> {
-    diesel::delete(access_policy_rules::table.filter(access_policy_rules::policy_id.eq(policy_id))).execute(conn)?;
+fn write_rules(
+    conn: &mut DbConn,
+    policy_id: &str,
+    rules: &[PolicyRule],
+) -> Result<(), ServiceError> {
+    diesel::delete(access_policy_rules::table.filter(access_policy_rules::policy_id.eq(policy_id)))
+        .execute(conn)?;
     for (i, rule) in rules.iter().enumerate() {
         let row = AccessPolicyRule {
             id: new_id(),
@@ -102,7 +114,9 @@ fn write_rules(conn: &mut DbConn, policy_id: &str, rules: &[PolicyRule]) -> Resu
             read_only: rule.read_only,
             criteria: rule.criteria.map(|c| c.as_str().to_owned()),
         };
-        diesel::insert_into(access_policy_rules::table).values(&row).execute(conn)?;
+        diesel::insert_into(access_policy_rules::table)
+            .values(&row)
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -122,7 +136,10 @@ pub fn save(
             Some(id) => {
                 let existing = get(conn, &project.id, id)?;
                 diesel::update(access_policies::table.find(id))
-                    .set((access_policies::name.eq(name), access_policies::updated_at.eq(at)))
+                    .set((
+                        access_policies::name.eq(name),
+                        access_policies::updated_at.eq(at),
+                    ))
                     .execute(conn)?;
                 (existing.policy.id, "policy.updated")
             }
@@ -134,7 +151,9 @@ pub fn save(
                     created_at: at,
                     updated_at: at,
                 };
-                diesel::insert_into(access_policies::table).values(&policy).execute(conn)?;
+                diesel::insert_into(access_policies::table)
+                    .values(&policy)
+                    .execute(conn)?;
                 (policy.id, "policy.created")
             }
         };
@@ -146,7 +165,9 @@ pub fn save(
                     "{}{}{}",
                     r.resource_type,
                     if r.read_only { " (read-only)" } else { "" },
-                    r.criteria.map(|c| format!(" [{}]", c.as_str())).unwrap_or_default()
+                    r.criteria
+                        .map(|c| format!(" [{}]", c.as_str()))
+                        .unwrap_or_default()
                 )
             })
             .collect::<Vec<_>>()
@@ -156,7 +177,11 @@ pub fn save(
             Some(&project.id),
             by_actor(by),
             action,
-            Some(Target { kind: "AccessPolicy", id: &policy_id, display: name }),
+            Some(Target {
+                kind: "AccessPolicy",
+                id: &policy_id,
+                display: name,
+            }),
             &summary,
             by.meta,
         )?;
@@ -165,11 +190,19 @@ pub fn save(
 }
 
 fn by_actor<'a>(by: &'a Acting<'_>) -> audit::Actor<'a> {
-    audit::Actor { id: Some(by.user_id), display: by.display }
+    audit::Actor {
+        id: Some(by.user_id),
+        display: by.display,
+    }
 }
 
 /// Deletes a policy nobody uses; otherwise says who still does.
-pub fn delete(conn: &mut DbConn, project: &Project, by: &Acting<'_>, id: &str) -> Result<String, ServiceError> {
+pub fn delete(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    id: &str,
+) -> Result<String, ServiceError> {
     db::transaction(conn, |conn| {
         let detail = get(conn, &project.id, id)?;
         if !detail.used_by.is_empty() {
@@ -185,7 +218,11 @@ pub fn delete(conn: &mut DbConn, project: &Project, by: &Acting<'_>, id: &str) -
             Some(&project.id),
             by_actor(by),
             "policy.deleted",
-            Some(Target { kind: "AccessPolicy", id, display: &detail.policy.name }),
+            Some(Target {
+                kind: "AccessPolicy",
+                id,
+                display: &detail.policy.name,
+            }),
             "",
             by.meta,
         )?;

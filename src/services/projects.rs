@@ -75,12 +75,19 @@ pub fn update_settings(
                 .count()
                 .get_result(conn)?;
             if ok == 0 {
-                return Err(ServiceError::invalid("defaultPatientAccessPolicy", "Choose an access policy of this project"));
+                return Err(ServiceError::invalid(
+                    "defaultPatientAccessPolicy",
+                    "Choose an access policy of this project",
+                ));
             }
         }
         let mut changes = Vec::new();
         if settings.name.as_str() != project.name {
-            changes.push(format!("name: {} → {}", project.name, settings.name.as_str()));
+            changes.push(format!(
+                "name: {} → {}",
+                project.name,
+                settings.name.as_str()
+            ));
         }
         if settings.description != project.description {
             changes.push("description".to_owned());
@@ -89,7 +96,10 @@ pub fn update_settings(
             changes.push("default patient access policy".to_owned());
         }
         if settings.require_mfa != project.require_mfa {
-            changes.push(format!("require MFA: {}", if settings.require_mfa { "on" } else { "off" }));
+            changes.push(format!(
+                "require MFA: {}",
+                if settings.require_mfa { "on" } else { "off" }
+            ));
         }
         diesel::update(projects::table.find(&project.id))
             .set((
@@ -104,9 +114,16 @@ pub fn update_settings(
             super::audit::record(
                 conn,
                 Some(&project.id),
-                super::audit::Actor { id: Some(by.user_id), display: by.display },
+                super::audit::Actor {
+                    id: Some(by.user_id),
+                    display: by.display,
+                },
                 "project.updated",
-                Some(super::audit::Target { kind: "Project", id: &project.id, display: settings.name.as_str() }),
+                Some(super::audit::Target {
+                    kind: "Project",
+                    id: &project.id,
+                    display: settings.name.as_str(),
+                }),
                 &changes.join("; "),
                 by.meta,
             )?;

@@ -39,7 +39,9 @@ pub fn insert(conn: &mut DbConn, new: NewUser<'_>) -> Result<User, diesel::resul
         updated_at: at,
         last_signin_at: None,
     };
-    diesel::insert_into(users::table).values(&user).execute(conn)?;
+    diesel::insert_into(users::table)
+        .values(&user)
+        .execute(conn)?;
     Ok(user)
 }
 

@@ -451,3 +451,86 @@ impl TestApp {
         self.pool.get().unwrap()
     }
 }
+
+pub const ADMIN_EMAIL: &str = "ada@example.com";
+
+/// An app with Ada signed in as owner and admin of "Clinic".
+pub async fn admin_app() -> TestApp {
+    let app = spawn_app().await;
+    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
+        .await;
+    app
+}
+
+impl TestApp {
+    pub async fn invite(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.invite_with(&self.client, fields).await
+    }
+
+    pub async fn invite_with(
+        &self,
+        client: &reqwest::Client,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.submit_with(client, "/admin/invite", "/admin/invite", fields)
+            .await
+    }
+
+    /// Invites a practitioner with email on; returns the membership id.
+    pub async fn invite_person(
+        &self,
+        first: &str,
+        last: &str,
+        email: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let mut fields = vec![
+            ("resourceType", "Practitioner"),
+            ("firstName", first),
+            ("lastName", last),
+            ("email", email),
+            ("sendEmail", "on"),
+        ];
+        fields.extend_from_slice(extra);
+        let r = self.invite(&fields).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "invite failed: {}",
+            r.text().await.unwrap()
+        );
+        self.membership_of(&email.trim().to_lowercase())
+    }
+
+    /// The membership id of the user with this email in the admin's project (the only
+    /// project here, or the first).
+    pub fn membership_of(&self, email: &str) -> String {
+        use rollcall::db::schema::{memberships, users};
+        memberships::table
+            .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
+            .filter(users::email.eq(email))
+            .select(memberships::id)
+            .order(memberships::created_at.asc())
+            .first(&mut self.conn())
+            .unwrap()
+    }
+
+    /// Accepts an invite from its email in a fresh browser; returns that browser, signed in.
+    pub async fn accept_invite(&self, email: &str, password: &str) -> reqwest::Client {
+        let mail = self.wait_for_mail(email, "invited").await;
+        let browser = new_client();
+        let path = mail.path();
+        let r = self
+            .submit_with(
+                &browser,
+                &path,
+                &path,
+                &[("password", password), ("confirmPassword", password)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let r = self.sign_in_with(&browser, email, password).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        browser
+    }
+}

@@ -3,6 +3,9 @@
 
 mod helpers;
 
+mod admin_access;
+mod admin_invite;
+mod admin_members;
 mod mail;
 mod projects;
 mod register;

@@ -54,10 +54,22 @@ async fn audit_log(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     let action = query.action.clone().unwrap_or_default();
-    let (project_id, filter, before) = (current.membership.project_id.clone(), action.clone(), query.before.clone());
+    let (project_id, filter, before) = (
+        current.membership.project_id.clone(),
+        action.clone(),
+        query.before.clone(),
+    );
     let result = state
         .db
-        .run(move |conn| audit::list(conn, &project_id, Some(&filter), before.as_deref(), audit::PAGE_SIZE))
+        .run(move |conn| {
+            audit::list(
+                conn,
+                &project_id,
+                Some(&filter),
+                before.as_deref(),
+                audit::PAGE_SIZE,
+            )
+        })
         .await?;
     let with_action = |extra: &[(&str, &str)]| {
         let mut pairs: Vec<(&str, &str)> = Vec::new();
@@ -65,24 +77,46 @@ async fn audit_log(
             pairs.push(("action", &action));
         }
         pairs.extend_from_slice(extra);
-        if pairs.is_empty() { String::new() } else { format!("?{}", serde_urlencoded::to_string(pairs).unwrap_or_default()) }
+        if pairs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "?{}",
+                serde_urlencoded::to_string(pairs).unwrap_or_default()
+            )
+        }
     };
     let view = AuditView {
         tabs: TABS,
         tab: "audit",
         actions: ACTIONS,
-        next_href: result.next.as_ref().map(|n| format!("/admin/audit{}", with_action(&[("before", n)]))),
+        next_href: result
+            .next
+            .as_ref()
+            .map(|n| format!("/admin/audit{}", with_action(&[("before", n)]))),
         csv_href: format!("/admin/audit.csv{}", with_action(&[])),
         paged: query.before.is_some(),
         action: action.clone(),
         page: result,
     };
-    page(&req, &state, Some(&current.ctx), "Audit log", &view, StatusCode::OK).await
+    page(
+        &req,
+        &state,
+        Some(&current.ctx),
+        "Audit log",
+        &view,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// One CSV field: quoted when needed, and defused when a spreadsheet would run it as a formula.
 fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -124,7 +158,10 @@ async fn audit_csv(
     }
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"audit-log.csv\""))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"audit-log.csv\"",
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))
 }

@@ -71,11 +71,22 @@ async fn render_form(
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
     let project_id = admin.project.id.clone();
-    let policies = state.db.run(move |conn| policies::options(conn, &project_id)).await?;
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let policies = state
+        .db
+        .run(move |conn| policies::options(conn, &project_id))
+        .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let view = InvitePage {
         tabs: TABS,
-        tab: if form.resource_type == "Patient" { "patients" } else { "users" },
+        tab: if form.resource_type == "Patient" {
+            "patients"
+        } else {
+            "users"
+        },
         csrf: csrf_of(req),
         types: ProfileType::ALL,
         policies,
@@ -83,7 +94,15 @@ async fn render_form(
         form,
         send_email,
     };
-    page(req, state, Some(&admin.current.ctx), "Invite new member", &view, status).await
+    page(
+        req,
+        state,
+        Some(&admin.current.ctx),
+        "Invite new member",
+        &view,
+        status,
+    )
+    .await
 }
 
 async fn invite_form(
@@ -128,10 +147,14 @@ async fn send_invite(
     let send_email = form.send_email.is_some();
     let mut errors = FieldErrors::new();
     let profile_type = errors.take("resourceType", ProfileType::parse(&form.resource_type));
-    let first = errors.take("firstName", PersonName::parse(&form.first_name, "first name"));
+    let first = errors.take(
+        "firstName",
+        PersonName::parse(&form.first_name, "first name"),
+    );
     let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
     let email = errors.take("email", EmailAddress::parse(&form.email));
-    let (Some(profile_type), Some(first_name), Some(last_name), Some(email)) = (profile_type, first, last, email)
+    let (Some(profile_type), Some(first_name), Some(last_name), Some(email)) =
+        (profile_type, first, last, email)
     else {
         return render_form(&req, &state, &admin, form, send_email, errors).await;
     };
@@ -158,7 +181,10 @@ async fn send_invite(
     let outcome = state
         .db
         .run(move |conn| {
-            let inviter = Inviter { user_id: Some(&user_id), display: &display };
+            let inviter = Inviter {
+                user_id: Some(&user_id),
+                display: &display,
+            };
             invite::invite(conn, &project, &inviter, request, &base_url, &meta)
         })
         .await;
@@ -169,17 +195,35 @@ async fn send_invite(
             let view = ResultPage {
                 tabs: TABS,
                 tab: if patient { "patients" } else { "users" },
-                list_href: if patient { "/admin/patients" } else { "/admin/users" },
-                again_href: if patient { "/admin/invite?resourceType=Patient" } else { "/admin/invite" },
+                list_href: if patient {
+                    "/admin/patients"
+                } else {
+                    "/admin/users"
+                },
+                again_href: if patient {
+                    "/admin/invite?resourceType=Patient"
+                } else {
+                    "/admin/invite"
+                },
                 outcome,
             };
-            page(&req, &state, Some(&admin.current.ctx), "Invitation sent", &view, StatusCode::OK).await
+            page(
+                &req,
+                &state,
+                Some(&admin.current.ctx),
+                "Invitation sent",
+                &view,
+                StatusCode::OK,
+            )
+            .await
         }
         Err(ServiceError::Conflict(_)) => {
             let errors = FieldErrors::single("email", ALREADY_MEMBER_FORM);
             render_form(&req, &state, &admin, form, send_email, errors).await
         }
-        Err(ServiceError::Invalid(errors)) => render_form(&req, &state, &admin, form, send_email, errors).await,
+        Err(ServiceError::Invalid(errors)) => {
+            render_form(&req, &state, &admin, form, send_email, errors).await
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -31,7 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(remove)),
         )
         .service(web::resource("/admin/members/{id}/resend").route(web::post().to(resend)))
-        .service(web::resource("/admin/members/{id}/reset-password").route(web::post().to(reset_password)))
+        .service(
+            web::resource("/admin/members/{id}/reset-password")
+                .route(web::post().to(reset_password)),
+        )
         .service(web::resource("/admin/members/{id}/reset-mfa").route(web::post().to(reset_mfa)));
 }
 
@@ -62,7 +65,11 @@ struct MembersPage<'a> {
 }
 
 fn query_string(pairs: &[(&str, &str)]) -> String {
-    let kept: Vec<(&str, &str)> = pairs.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
+    let kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
     if kept.is_empty() {
         String::new()
     } else {
@@ -77,8 +84,15 @@ async fn list(
     params: ListParams,
     kind: MemberKind,
 ) -> Result<HttpResponse, AppError> {
-    let admin_only = params.admin.as_deref().is_some_and(|v| v == "1" || v == "on");
-    let sort = if params.sort.as_deref() == Some("email") { SortKey::Email } else { SortKey::Name };
+    let admin_only = params
+        .admin
+        .as_deref()
+        .is_some_and(|v| v == "1" || v == "on");
+    let sort = if params.sort.as_deref() == Some("email") {
+        SortKey::Email
+    } else {
+        SortKey::Name
+    };
     let q = params.q.clone().unwrap_or_default();
     let query = ListQuery {
         kind,
@@ -88,9 +102,18 @@ async fn list(
         after: params.after.clone(),
     };
     let project_id = current.membership.project_id.clone();
-    let result = state.db.run(move |conn| members::list(conn, &project_id, &query)).await?;
+    let result = state
+        .db
+        .run(move |conn| members::list(conn, &project_id, &query))
+        .await?;
     let (tab, path, heading, invite_label, invite_href) = match kind {
-        MemberKind::People => ("users", "/admin/users", "Users", "Invite new user", "/admin/invite"),
+        MemberKind::People => (
+            "users",
+            "/admin/users",
+            "Users",
+            "Invite new user",
+            "/admin/invite",
+        ),
         MemberKind::Patients => (
             "patients",
             "/admin/patients",
@@ -104,7 +127,12 @@ async fn list(
     let next_href = result.next.as_ref().map(|after| {
         format!(
             "{path}{}",
-            query_string(&[("q", &q), ("admin", admin_flag), ("sort", sort_flag), ("after", after)])
+            query_string(&[
+                ("q", &q),
+                ("admin", admin_flag),
+                ("sort", sort_flag),
+                ("after", after)
+            ])
         )
     });
     let view = MembersPage {
@@ -120,9 +148,20 @@ async fn list(
         sort_email: sort == SortKey::Email,
         paged: params.after.is_some(),
         next_href,
-        first_href: format!("{path}{}", query_string(&[("q", &q), ("admin", admin_flag), ("sort", sort_flag)])),
+        first_href: format!(
+            "{path}{}",
+            query_string(&[("q", &q), ("admin", admin_flag), ("sort", sort_flag)])
+        ),
     };
-    page(&req, &state, Some(&current.ctx), heading, &view, StatusCode::OK).await
+    page(
+        &req,
+        &state,
+        Some(&current.ctx),
+        heading,
+        &view,
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn users(
@@ -159,14 +198,27 @@ struct MemberPageView<'a> {
 }
 
 fn tab_of(detail: &MemberDetail) -> &'static str {
-    if detail.profile.resource_type == "Patient" { "patients" } else { "users" }
+    if detail.profile.resource_type == "Patient" {
+        "patients"
+    } else {
+        "users"
+    }
 }
 
-async fn load_member(state: &AppState, admin: &Admin, id: String) -> Result<(MemberDetail, Vec<(String, String)>), AppError> {
+async fn load_member(
+    state: &AppState,
+    admin: &Admin,
+    id: String,
+) -> Result<(MemberDetail, Vec<(String, String)>), AppError> {
     let project = admin.project.clone();
     Ok(state
         .db
-        .run(move |conn| Ok((members::get(conn, &project, &id)?, policies::options(conn, &project.id)?)))
+        .run(move |conn| {
+            Ok((
+                members::get(conn, &project, &id)?,
+                policies::options(conn, &project.id)?,
+            ))
+        })
         .await?)
 }
 
@@ -204,16 +256,28 @@ async fn render_member(
         tab: tab_of(&detail),
         csrf: csrf_of(req),
         admin_checked: shown.admin_checked.unwrap_or(detail.membership.admin),
-        policy_selected: shown
-            .policy_selected
-            .unwrap_or_else(|| detail.membership.access_policy_id.clone().unwrap_or_default()),
+        policy_selected: shown.policy_selected.unwrap_or_else(|| {
+            detail
+                .membership
+                .access_policy_id
+                .clone()
+                .unwrap_or_default()
+        }),
         is_self: detail.user.id == admin.current.ctx.user.id,
         detail,
         policies,
         errors: shown.errors,
         problem: shown.problem,
     };
-    page(req, state, Some(&admin.current.ctx), &title, &view, shown.status).await
+    page(
+        req,
+        state,
+        Some(&admin.current.ctx),
+        &title,
+        &view,
+        shown.status,
+    )
+    .await
 }
 
 async fn member(
@@ -224,7 +288,14 @@ async fn member(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
-    render_member(&req, &state, &admin, path.into_inner(), MemberState::default()).await
+    render_member(
+        &req,
+        &state,
+        &admin,
+        path.into_inner(),
+        MemberState::default(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -248,10 +319,24 @@ async fn save_member(
     let id = path.into_inner();
     let make_admin = form.admin.is_some();
     let policy = Some(form.access_policy.trim().to_owned()).filter(|p| !p.is_empty());
-    let (project, by, member_id, chosen) = (admin.project.clone(), ActingOwned::of(&admin), id.clone(), policy.clone());
+    let (project, by, member_id, chosen) = (
+        admin.project.clone(),
+        ActingOwned::of(&admin),
+        id.clone(),
+        policy.clone(),
+    );
     match state
         .db
-        .run(move |conn| members::update(conn, &project, &by.as_acting(), &member_id, make_admin, chosen))
+        .run(move |conn| {
+            members::update(
+                conn,
+                &project,
+                &by.as_acting(),
+                &member_id,
+                make_admin,
+                chosen,
+            )
+        })
         .await
     {
         Ok(()) => {
@@ -295,7 +380,15 @@ async fn confirm_remove(
         detail: &detail,
         dialog: crate::web::htmx::is_htmx(&req),
     };
-    page(&req, &state, Some(&admin.current.ctx), "Remove member", &view, StatusCode::OK).await
+    page(
+        &req,
+        &state,
+        Some(&admin.current.ctx),
+        "Remove member",
+        &view,
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn remove(
@@ -309,7 +402,11 @@ async fn remove(
     let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
     let (detail, _) = load_member(&state, &admin, id.clone()).await?;
-    let back = if detail.profile.resource_type == "Patient" { "/admin/patients" } else { "/admin/users" };
+    let back = if detail.profile.resource_type == "Patient" {
+        "/admin/patients"
+    } else {
+        "/admin/users"
+    };
     let (project, by, member_id) = (admin.project.clone(), ActingOwned::of(&admin), id.clone());
     match state
         .db
@@ -321,7 +418,11 @@ async fn remove(
             Ok(see_other(&req, back))
         }
         Err(ServiceError::Conflict(problem)) => {
-            let shown = MemberState { problem: Some(problem), status: StatusCode::CONFLICT, ..Default::default() };
+            let shown = MemberState {
+                problem: Some(problem),
+                status: StatusCode::CONFLICT,
+                ..Default::default()
+            };
             render_member(&req, &state, &admin, id, shown).await
         }
         Err(e) => Err(e.into()),
@@ -336,12 +437,22 @@ async fn member_action(
     admin: Admin,
     id: String,
     done: &str,
-    action: impl FnOnce(&mut crate::db::DbConn, &crate::db::models::Project, &members::Acting<'_>, &str, &str) -> Result<(), ServiceError>
+    action: impl FnOnce(
+        &mut crate::db::DbConn,
+        &crate::db::models::Project,
+        &members::Acting<'_>,
+        &str,
+        &str,
+    ) -> Result<(), ServiceError>
     + Send
     + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let (project, by, member_id, base_url) =
-        (admin.project.clone(), ActingOwned::of(&admin), id.clone(), state.base_url.clone());
+    let (project, by, member_id, base_url) = (
+        admin.project.clone(),
+        ActingOwned::of(&admin),
+        id.clone(),
+        state.base_url.clone(),
+    );
     match state
         .db
         .run(move |conn| action(conn, &project, &by.as_acting(), &member_id, &base_url))
@@ -353,7 +464,11 @@ async fn member_action(
             Ok(see_other(&req, &format!("/admin/members/{id}")))
         }
         Err(ServiceError::Conflict(problem)) => {
-            let shown = MemberState { problem: Some(problem), status: StatusCode::CONFLICT, ..Default::default() };
+            let shown = MemberState {
+                problem: Some(problem),
+                status: StatusCode::CONFLICT,
+                ..Default::default()
+            };
             render_member(&req, &state, &admin, id, shown).await
         }
         Err(e) => Err(e.into()),
@@ -369,7 +484,16 @@ async fn resend(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
-    member_action(req, state, session, admin, path.into_inner(), "A new invitation was sent; the previous link no longer works", members::resend_invite).await
+    member_action(
+        req,
+        state,
+        session,
+        admin,
+        path.into_inner(),
+        "A new invitation was sent; the previous link no longer works",
+        members::resend_invite,
+    )
+    .await
 }
 
 async fn reset_password(
@@ -381,7 +505,16 @@ async fn reset_password(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
-    member_action(req, state, session, admin, path.into_inner(), "A password reset email was sent", members::send_password_reset).await
+    member_action(
+        req,
+        state,
+        session,
+        admin,
+        path.into_inner(),
+        "A password reset email was sent",
+        members::send_password_reset,
+    )
+    .await
 }
 
 async fn reset_mfa(
@@ -393,8 +526,14 @@ async fn reset_mfa(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
-    member_action(req, state, session, admin, path.into_inner(), "Two-factor authentication was reset and the member was told by email", |conn, project, by, id, _| {
-        members::reset_mfa(conn, project, by, id)
-    })
+    member_action(
+        req,
+        state,
+        session,
+        admin,
+        path.into_inner(),
+        "Two-factor authentication was reset and the member was told by email",
+        |conn, project, by, id, _| members::reset_mfa(conn, project, by, id),
+    )
     .await
 }

@@ -32,7 +32,11 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub async fn load(state: &AppState, ProjectAdmin(current): ProjectAdmin, Meta(meta): Meta) -> Result<Admin, AppError> {
+    pub async fn load(
+        state: &AppState,
+        ProjectAdmin(current): ProjectAdmin,
+        Meta(meta): Meta,
+    ) -> Result<Admin, AppError> {
         let project_id = current.membership.project_id.clone();
         let project = state
             .db

@@ -42,11 +42,30 @@ struct ListPage<'a> {
     policies: Vec<PolicySummary>,
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>, ProjectAdmin(current): ProjectAdmin) -> Result<HttpResponse, AppError> {
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ProjectAdmin(current): ProjectAdmin,
+) -> Result<HttpResponse, AppError> {
     let project_id = current.membership.project_id.clone();
-    let policies = state.db.run(move |conn| policies::list(conn, &project_id)).await?;
-    let view = ListPage { tabs: TABS, tab: "policies", policies };
-    page(&req, &state, Some(&current.ctx), "Access policies", &view, StatusCode::OK).await
+    let policies = state
+        .db
+        .run(move |conn| policies::list(conn, &project_id))
+        .await?;
+    let view = ListPage {
+        tabs: TABS,
+        tab: "policies",
+        policies,
+    };
+    page(
+        &req,
+        &state,
+        Some(&current.ctx),
+        "Access policies",
+        &view,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// One rule row as typed, so the form can be shown again with its errors.
@@ -83,8 +102,17 @@ struct Shown {
     status: StatusCode,
 }
 
-async fn render(req: &HttpRequest, state: &AppState, admin: &Admin, shown: Shown) -> Result<HttpResponse, AppError> {
-    let title = if shown.id.is_some() { "Edit access policy" } else { "New access policy" };
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &Admin,
+    shown: Shown,
+) -> Result<HttpResponse, AppError> {
+    let title = if shown.id.is_some() {
+        "Edit access policy"
+    } else {
+        "New access policy"
+    };
     let view = PolicyPage {
         tabs: TABS,
         tab: "policies",
@@ -101,10 +129,23 @@ async fn render(req: &HttpRequest, state: &AppState, admin: &Admin, shown: Shown
         errors: shown.errors,
         problem: shown.problem,
     };
-    page(req, state, Some(&admin.current.ctx), title, &view, shown.status).await
+    page(
+        req,
+        state,
+        Some(&admin.current.ctx),
+        title,
+        &view,
+        shown.status,
+    )
+    .await
 }
 
-async fn new_form(req: HttpRequest, state: web::Data<AppState>, admin: ProjectAdmin, meta: Meta) -> Result<HttpResponse, AppError> {
+async fn new_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: ProjectAdmin,
+    meta: Meta,
+) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
     let shown = Shown {
         id: None,
@@ -120,7 +161,10 @@ async fn new_form(req: HttpRequest, state: web::Data<AppState>, admin: ProjectAd
 
 async fn load_shown(state: &AppState, admin: &Admin, id: String) -> Result<Shown, AppError> {
     let project_id = admin.project.id.clone();
-    let detail = state.db.run(move |conn| policies::get(conn, &project_id, &id)).await?;
+    let detail = state
+        .db
+        .run(move |conn| policies::get(conn, &project_id, &id))
+        .await?;
     Ok(Shown {
         id: Some(detail.policy.id),
         name: detail.policy.name,
@@ -161,8 +205,8 @@ struct Submitted {
 }
 
 fn parse_submission(body: &[u8]) -> Result<Submitted, AppError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|_| AppError::BadRequest("The form could not be read".into()))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| AppError::BadRequest("The form could not be read".into()))?;
     let mut name = String::new();
     let mut button = "save".to_owned();
     let mut rows: std::collections::BTreeMap<usize, RuleRow> = std::collections::BTreeMap::new();
@@ -185,7 +229,11 @@ fn parse_submission(body: &[u8]) -> Result<Submitted, AppError> {
             }
         }
     }
-    Ok(Submitted { name, rules: rows.into_values().collect(), button })
+    Ok(Submitted {
+        name,
+        rules: rows.into_values().collect(),
+        button,
+    })
 }
 
 async fn submit(
@@ -196,7 +244,11 @@ async fn submit(
     id: Option<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let Submitted { name, mut rules, button } = parse_submission(&body)?;
+    let Submitted {
+        name,
+        mut rules,
+        button,
+    } = parse_submission(&body)?;
     let used_by = match &id {
         Some(id) => load_shown(&state, &admin, id.clone()).await?.used_by,
         None => Vec::new(),
@@ -212,13 +264,28 @@ async fn submit(
     };
     if button == "add" && rules.len() < RULES_MAX {
         rules.push(RuleRow::default());
-        return render(&req, &state, &admin, again(rules, FieldErrors::new(), StatusCode::OK)).await;
+        return render(
+            &req,
+            &state,
+            &admin,
+            again(rules, FieldErrors::new(), StatusCode::OK),
+        )
+        .await;
     }
-    if let Some(index) = button.strip_prefix("remove-").and_then(|i| i.parse::<usize>().ok()) {
+    if let Some(index) = button
+        .strip_prefix("remove-")
+        .and_then(|i| i.parse::<usize>().ok())
+    {
         if index < rules.len() {
             rules.remove(index);
         }
-        return render(&req, &state, &admin, again(rules, FieldErrors::new(), StatusCode::OK)).await;
+        return render(
+            &req,
+            &state,
+            &admin,
+            again(rules, FieldErrors::new(), StatusCode::OK),
+        )
+        .await;
     }
 
     let mut errors = FieldErrors::new();
@@ -226,13 +293,18 @@ async fn submit(
     if trimmed.is_empty() {
         errors.add("name", "Enter a name for the policy");
     } else if trimmed.chars().count() > NAME_MAX {
-        errors.add("name", format!("A name can be at most {NAME_MAX} characters"));
+        errors.add(
+            "name",
+            format!("A name can be at most {NAME_MAX} characters"),
+        );
     }
     // Rows left completely empty are ignored; a policy needs at least one rule.
     let filled: Vec<(usize, &RuleRow)> = rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| !(r.resource_type.trim().is_empty() && r.criteria.is_empty() && !r.read_only))
+        .filter(|(_, r)| {
+            !(r.resource_type.trim().is_empty() && r.criteria.is_empty() && !r.read_only)
+        })
         .collect();
     if filled.is_empty() {
         errors.add("rule[0].resourceType", "Add at least one rule");
@@ -242,25 +314,44 @@ async fn submit(
         match PolicyRule::parse(&row.resource_type, row.read_only, &row.criteria) {
             Ok(rule) => parsed.push(rule),
             Err(message) => {
-                let field = if row.resource_type.trim().is_empty() || message.contains("resource type") {
-                    format!("rule[{i}].resourceType")
-                } else {
-                    format!("rule[{i}].criteria")
-                };
+                let field =
+                    if row.resource_type.trim().is_empty() || message.contains("resource type") {
+                        format!("rule[{i}].resourceType")
+                    } else {
+                        format!("rule[{i}].criteria")
+                    };
                 errors.add(&field, format!("Rule {}: {message}", i + 1));
             }
         }
     }
     if !errors.is_empty() {
-        return render(&req, &state, &admin, again(rules, errors, StatusCode::UNPROCESSABLE_ENTITY)).await;
+        return render(
+            &req,
+            &state,
+            &admin,
+            again(rules, errors, StatusCode::UNPROCESSABLE_ENTITY),
+        )
+        .await;
     }
     let (project, by, policy_id) = (admin.project.clone(), ActingOwned::of(&admin), id.clone());
     let saved_id = state
         .db
-        .run(move |conn| policies::save(conn, &project, &by.as_acting(), policy_id.as_deref(), &trimmed, &parsed))
+        .run(move |conn| {
+            policies::save(
+                conn,
+                &project,
+                &by.as_acting(),
+                policy_id.as_deref(),
+                &trimmed,
+                &parsed,
+            )
+        })
         .await?;
     session::set_flash(&session, "Access policy saved")?;
-    Ok(see_other(&req, &format!("/admin/access-policies/{saved_id}")))
+    Ok(see_other(
+        &req,
+        &format!("/admin/access-policies/{saved_id}"),
+    ))
 }
 
 async fn create(

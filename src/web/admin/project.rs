@@ -69,7 +69,12 @@ async fn render_details(
     let project_id = admin.project.id.clone();
     let (summary, policy_options) = state
         .db
-        .run(move |conn| Ok((projects::summary(conn, &project_id)?, policies::options(conn, &project_id)?)))
+        .run(move |conn| {
+            Ok((
+                projects::summary(conn, &project_id)?,
+                policies::options(conn, &project_id)?,
+            ))
+        })
         .await?;
     let p = &admin.project;
     let (status, errors, name, description, default_policy, require_mfa) = match form {
@@ -103,7 +108,15 @@ async fn render_details(
         default_policy,
         require_mfa,
     };
-    page(req, state, Some(&admin.current.ctx), "Project details", &view, status).await
+    page(
+        req,
+        state,
+        Some(&admin.current.ctx),
+        "Project details",
+        &view,
+        status,
+    )
+    .await
 }
 
 async fn details(
@@ -131,7 +144,10 @@ async fn save_details(
     let name = errors.take("name", ProjectName::parse(&form.name));
     let description = form.description.trim().to_owned();
     if description.chars().count() > DESCRIPTION_MAX {
-        errors.add("description", format!("A description can be at most {DESCRIPTION_MAX} characters"));
+        errors.add(
+            "description",
+            format!("A description can be at most {DESCRIPTION_MAX} characters"),
+        );
     }
     let Some(name) = name.filter(|_| errors.is_empty()) else {
         return render_details(&req, &state, &admin, Some((&form, errors))).await;
@@ -139,7 +155,8 @@ async fn save_details(
     let settings = ProjectSettings {
         name,
         description,
-        default_patient_policy_id: Some(form.default_patient_access_policy.trim().to_owned()).filter(|s| !s.is_empty()),
+        default_patient_policy_id: Some(form.default_patient_access_policy.trim().to_owned())
+            .filter(|s| !s.is_empty()),
         require_mfa: form.require_mfa.is_some(),
     };
     let project = admin.project.clone();
@@ -153,7 +170,9 @@ async fn save_details(
             session::set_flash(&session, "Project details saved")?;
             Ok(see_other(&req, "/admin/project"))
         }
-        Err(ServiceError::Invalid(errors)) => render_details(&req, &state, &admin, Some((&form, errors))).await,
+        Err(ServiceError::Invalid(errors)) => {
+            render_details(&req, &state, &admin, Some((&form, errors))).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -165,7 +184,22 @@ struct ClientsPage<'a> {
     tab: &'a str,
 }
 
-async fn clients(req: HttpRequest, state: web::Data<AppState>, ProjectAdmin(current): ProjectAdmin) -> Result<HttpResponse, AppError> {
-    let view = ClientsPage { tabs: TABS, tab: "clients" };
-    page(&req, &state, Some(&current.ctx), "API clients", &view, StatusCode::OK).await
+async fn clients(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ProjectAdmin(current): ProjectAdmin,
+) -> Result<HttpResponse, AppError> {
+    let view = ClientsPage {
+        tabs: TABS,
+        tab: "clients",
+    };
+    page(
+        &req,
+        &state,
+        Some(&current.ctx),
+        "API clients",
+        &view,
+        StatusCode::OK,
+    )
+    .await
 }
