@@ -11,7 +11,7 @@ use super::recovery::{self, KIND_INVITE};
 use super::users::{self, NewUser};
 use super::{RequestMeta, ServiceError, new_id, now};
 use crate::db::models::{Membership, Profile, Project, User};
-use crate::db::schema::{access_policies, memberships, profiles};
+use crate::db::schema::{memberships, profiles};
 use crate::db::{self, DbConn, is_unique_violation};
 use crate::domain::{EmailAddress, PersonName, ProfileType};
 
@@ -73,45 +73,14 @@ fn find_or_create_profile(
     if let Some(profile) = existing {
         return Ok(profile);
     }
-    let at = now();
-    let profile = Profile {
-        id: new_id(),
-        project_id: project_id.to_owned(),
-        resource_type: request.profile_type.as_str().to_owned(),
-        first_name: request.first_name.as_str().to_owned(),
-        last_name: request.last_name.as_str().to_owned(),
-        prefix: None,
-        suffix: None,
-        email: Some(request.email.as_str().to_owned()),
-        phone: None,
-        gender: None,
-        birth_date: None,
-        language: None,
-        qualifications: "[]".into(),
-        photo_content_type: None,
-        photo_updated_at: None,
-        created_at: at,
-        updated_at: at,
-    };
-    diesel::insert_into(profiles::table)
-        .values(&profile)
-        .execute(conn)?;
-    Ok(profile)
-}
-
-fn check_policy(conn: &mut DbConn, project_id: &str, policy_id: &str) -> Result<(), ServiceError> {
-    let found = access_policies::table
-        .filter(access_policies::id.eq(policy_id))
-        .filter(access_policies::project_id.eq(project_id))
-        .count()
-        .get_result::<i64>(conn)?;
-    if found == 0 {
-        return Err(ServiceError::invalid(
-            "accessPolicy",
-            "Choose an access policy of this project",
-        ));
-    }
-    Ok(())
+    Ok(users::insert_profile(
+        conn,
+        project_id,
+        request.profile_type.as_str(),
+        request.first_name.as_str(),
+        request.last_name.as_str(),
+        Some(request.email.as_str()),
+    )?)
 }
 
 /// Maps a unique-index violation (a concurrent identical invite got there first) to the
@@ -134,7 +103,7 @@ pub fn invite(
 ) -> Result<InviteOutcome, ServiceError> {
     db::transaction(conn, |conn| {
         if let Some(policy) = &request.access_policy_id {
-            check_policy(conn, &project.id, policy)?;
+            super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
         }
         let scope = request.scope.unwrap_or(match request.profile_type {
             ProfileType::Patient => Scope::Project,

@@ -327,17 +327,7 @@ pub fn update(
         lock_project(conn, &project.id)?;
         let detail = get(conn, project, membership_id)?;
         if let Some(policy) = &access_policy_id {
-            let ok: i64 = access_policies::table
-                .filter(access_policies::id.eq(policy))
-                .filter(access_policies::project_id.eq(&project.id))
-                .count()
-                .get_result(conn)?;
-            if ok == 0 {
-                return Err(ServiceError::invalid(
-                    "accessPolicy",
-                    "Choose an access policy of this project",
-                ));
-            }
+            super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
         }
         let was_admin = detail.membership.admin;
         if was_admin && !admin && other_admins(conn, &project.id, membership_id)? == 0 {

@@ -20,6 +20,27 @@ pub struct PolicySummary {
     pub members: i64,
 }
 
+/// Refuses a policy id that is not one of this project's, as an error on `field`.
+pub fn ensure_in_project(
+    conn: &mut DbConn,
+    project_id: &str,
+    policy_id: &str,
+    field: &str,
+) -> Result<(), ServiceError> {
+    let found: i64 = access_policies::table
+        .filter(access_policies::id.eq(policy_id))
+        .filter(access_policies::project_id.eq(project_id))
+        .count()
+        .get_result(conn)?;
+    if found == 0 {
+        return Err(ServiceError::invalid(
+            field,
+            "Choose an access policy of this project",
+        ));
+    }
+    Ok(())
+}
+
 /// Id and name of each policy, for select boxes.
 pub fn options(conn: &mut DbConn, project_id: &str) -> Result<Vec<(String, String)>, ServiceError> {
     Ok(access_policies::table

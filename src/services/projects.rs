@@ -66,20 +66,14 @@ pub fn update_settings(
     by: &super::members::Acting<'_>,
     settings: ProjectSettings,
 ) -> Result<(), ServiceError> {
-    use crate::db::schema::access_policies;
     crate::db::transaction(conn, |conn| {
         if let Some(policy) = &settings.default_patient_policy_id {
-            let ok: i64 = access_policies::table
-                .filter(access_policies::id.eq(policy))
-                .filter(access_policies::project_id.eq(&project.id))
-                .count()
-                .get_result(conn)?;
-            if ok == 0 {
-                return Err(ServiceError::invalid(
-                    "defaultPatientAccessPolicy",
-                    "Choose an access policy of this project",
-                ));
-            }
+            super::policies::ensure_in_project(
+                conn,
+                &project.id,
+                policy,
+                "defaultPatientAccessPolicy",
+            )?;
         }
         let mut changes = Vec::new();
         if settings.name.as_str() != project.name {

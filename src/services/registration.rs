@@ -7,8 +7,8 @@ use super::emails;
 use super::outbox;
 use super::users::{self, NewUser};
 use super::{RequestMeta, ServiceError, new_id, now};
-use crate::db::models::{Membership, Profile, Project, User};
-use crate::db::schema::{memberships, profiles, projects};
+use crate::db::models::{Membership, Project, User};
+use crate::db::schema::{memberships, projects};
 use crate::db::{self, DbConn, is_unique_violation};
 use crate::domain::{EmailAddress, PersonName, ProjectName};
 
@@ -72,28 +72,14 @@ pub fn create_project(
         diesel::insert_into(projects::table)
             .values(&project)
             .execute(conn)?;
-        let profile = Profile {
-            id: new_id(),
-            project_id: project.id.clone(),
-            resource_type: "Practitioner".into(),
-            first_name: owner.first_name.clone(),
-            last_name: owner.last_name.clone(),
-            prefix: None,
-            suffix: None,
-            email: Some(owner.email.clone()),
-            phone: None,
-            gender: None,
-            birth_date: None,
-            language: None,
-            qualifications: "[]".into(),
-            photo_content_type: None,
-            photo_updated_at: None,
-            created_at: at,
-            updated_at: at,
-        };
-        diesel::insert_into(profiles::table)
-            .values(&profile)
-            .execute(conn)?;
+        let profile = users::insert_profile(
+            conn,
+            &project.id,
+            "Practitioner",
+            &owner.first_name,
+            &owner.last_name,
+            Some(&owner.email),
+        )?;
         let membership = Membership {
             id: new_id(),
             project_id: project.id.clone(),

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use super::auth::new_security_stamp;
 use super::{ServiceError, new_id, now};
 use crate::db::DbConn;
-use crate::db::models::User;
-use crate::db::schema::users;
+use crate::db::models::{Profile, User};
+use crate::db::schema::{profiles, users};
 
 pub struct NewUser<'a> {
     pub first_name: &'a str,
@@ -60,4 +60,39 @@ pub fn find_by_email(
         None => query.filter(users::project_id.is_null()),
     };
     Ok(query.first(conn).optional()?)
+}
+
+/// Inserts a new profile (the member's record inside one project) with only names and email.
+pub fn insert_profile(
+    conn: &mut DbConn,
+    project_id: &str,
+    resource_type: &str,
+    first_name: &str,
+    last_name: &str,
+    email: Option<&str>,
+) -> Result<Profile, diesel::result::Error> {
+    let at = now();
+    let profile = Profile {
+        id: new_id(),
+        project_id: project_id.to_owned(),
+        resource_type: resource_type.to_owned(),
+        first_name: first_name.to_owned(),
+        last_name: last_name.to_owned(),
+        prefix: None,
+        suffix: None,
+        email: email.map(str::to_owned),
+        phone: None,
+        gender: None,
+        birth_date: None,
+        language: None,
+        qualifications: "[]".into(),
+        photo_content_type: None,
+        photo_updated_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    diesel::insert_into(profiles::table)
+        .values(&profile)
+        .execute(conn)?;
+    Ok(profile)
 }
