@@ -43,6 +43,14 @@ enum Command {
         #[arg(long, default_value = "Admin")]
         last_name: String,
     },
+    /// Add synthetic members to an existing project, for demos and benchmarks.
+    Seed {
+        /// The project's name, as shown in the app.
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +71,7 @@ pub fn main() -> ExitCode {
             first_name,
             last_name,
         } => create_superadmin(&settings, &email, &first_name, &last_name),
+        Command::Seed { project, members } => seed(&settings, &project, members),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,6 +88,28 @@ fn serve(settings: Settings) -> Result<(), anyhow::Error> {
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+fn seed(settings: &Settings, project: &str, members: usize) -> Result<(), anyhow::Error> {
+    let db = open_database(settings)?;
+    let mut conn = db.pool().get()?;
+    let started = std::time::Instant::now();
+    match crate::services::seed::seed(&mut conn, project, members, true) {
+        Ok(id) => {
+            println!(
+                "Added {members} members to project {id} in {:.1?}.",
+                started.elapsed()
+            );
+            Ok(())
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            anyhow::bail!(
+                "{}",
+                errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ")
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn create_superadmin(

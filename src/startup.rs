@@ -41,6 +41,7 @@ pub fn open_database(settings: &Settings) -> Result<Db, anyhow::Error> {
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
     }
+    db::refresh_statistics(&mut conn, false)?;
     Ok(Db::new(pool))
 }
 
@@ -70,6 +71,20 @@ fn session_key(settings: &Settings) -> Result<Key, anyhow::Error> {
     Ok(Key::derive_from(&bytes))
 }
 
+async fn refresh_statistics_hourly(db: Db) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = db
+            .run(|conn| Ok(db::refresh_statistics(conn, false)?))
+            .await
+        {
+            tracing::warn!(error = %e, "could not refresh database statistics");
+        }
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, anyhow::Error> {
         std::fs::create_dir_all(&settings.data_dir)?;
@@ -90,6 +105,7 @@ impl Application {
         let key = session_key(&settings)?;
         let mailer = Arc::new(Mailer::from_settings(&settings)?);
         let signal = MailSignal::default();
+        tokio::spawn(refresh_statistics_hourly(db.clone()));
         tokio::spawn(mail::run_worker(
             db.clone(),
             mailer,

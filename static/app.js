@@ -34,10 +34,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.detail.target && event.detail.target.querySelector("dialog");
     if (!dialog) return;
-    if (dialog.open && typeof dialog.showModal === "function") {
-      dialog.close();
-      dialog.showModal();
-    }
+    dialog.showModal();
     dialog.addEventListener("close", function () {
       dialog.remove();
       if (opener) opener.focus();

@@ -84,6 +84,8 @@ pub struct Membership {
     pub external_id: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The profile's resource type (copied: it never changes), or `None` for a client.
+    pub profile_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -107,6 +107,7 @@ diesel::table! {
         external_id -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        profile_type -> Nullable<Text>,
     }
 }
 

@@ -66,6 +66,10 @@ fn find_or_create_profile(
         .filter(profiles::project_id.eq(project_id))
         .filter(profiles::resource_type.eq(request.profile_type.as_str()))
         .filter(profiles::email.eq(request.email.as_str()))
+        // A profile backs at most one membership (lists page by profile).
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            memberships::table.filter(memberships::profile_id.eq(profiles::id.nullable())),
+        )))
         .select(Profile::as_select())
         .order(profiles::created_at.asc())
         .first::<Profile>(conn)
@@ -178,6 +182,7 @@ pub fn invite(
             external_id: request.external_id.clone(),
             created_at: at,
             updated_at: at,
+            profile_type: Some(profile.resource_type.clone()),
         };
         diesel::insert_into(memberships::table)
             .values(&membership)

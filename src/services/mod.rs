@@ -12,6 +12,7 @@ pub mod policies;
 pub mod projects;
 pub mod recovery;
 pub mod registration;
+pub mod seed;
 pub mod throttle;
 pub mod users;
 

@@ -95,6 +95,7 @@ pub fn create_project(
             external_id: None,
             created_at: at,
             updated_at: at,
+            profile_type: Some("Practitioner".into()),
         };
         diesel::insert_into(memberships::table)
             .values(&membership)

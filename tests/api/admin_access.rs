@@ -570,3 +570,26 @@ async fn project_details_are_shown_and_edited() {
     );
     assert_eq!(text_of(&html, "main h1").unwrap(), "Clinic North");
 }
+
+#[tokio::test]
+async fn seeding_adds_practitioners_and_patients_that_the_tabs_count() {
+    let app = admin_app().await;
+    rollcall::services::seed::seed(&mut app.conn(), "Clinic", 1200, false).unwrap();
+    let users_tab = app.get_html("/admin/users").await;
+    assert!(
+        text_of(&users_tab, ".results-count")
+            .unwrap()
+            .starts_with("961 members"),
+        "960 seeded + Ada"
+    );
+    assert_eq!(names_in(&users_tab).len(), 50);
+    let patients = app.get_html("/admin/patients").await;
+    assert!(
+        text_of(&patients, ".results-count")
+            .unwrap()
+            .starts_with("240 members")
+    );
+    let err =
+        rollcall::services::seed::seed(&mut app.conn(), "No Such Project", 1, false).unwrap_err();
+    assert!(matches!(err, rollcall::services::ServiceError::Invalid(_)));
+}

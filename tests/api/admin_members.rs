@@ -208,6 +208,7 @@ async fn removing_asks_for_confirmation_naming_the_person_then_ends_their_access
         .await
         .unwrap();
     assert!(dialog.trim_start().starts_with("<dialog"));
+    assert!(dialog.contains("Remove Grace Hopper"));
 
     let r = app
         .submit(

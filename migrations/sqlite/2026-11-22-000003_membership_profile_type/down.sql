@@ -1,0 +1,2 @@
+DROP INDEX memberships_project_type_idx;
+ALTER TABLE memberships DROP COLUMN profile_type;
