@@ -111,7 +111,6 @@ pub fn list(
             let mut count = memberships::table
                 .filter(memberships::project_id.eq(project_id))
                 .filter(memberships::profile_type.eq_any(types))
-                .filter(memberships::user_id.is_not_null())
                 .into_boxed();
             if query.admin_only {
                 count = count.filter(memberships::admin.eq(true));
@@ -123,7 +122,6 @@ pub fn list(
                 .inner_join(profiles::table)
                 .filter(memberships::project_id.eq(project_id))
                 .filter(memberships::profile_type.eq_any(types))
-                .filter(memberships::user_id.is_not_null())
                 .filter(
                     lower(profiles::first_name.concat(" ").concat(profiles::last_name))
                         .like(p.clone())
@@ -179,6 +177,9 @@ pub fn list(
     match query.sort {
         SortKey::Name => {
             if let Some([last, first, id]) = cursor.as_deref() {
+                // The redundant `>=` lets the planner start the index walk at the cursor
+                // (an OR of three ranges alone makes SQLite sort everything).
+                rows_query = rows_query.filter(profiles::last_name.ge(last.clone()));
                 rows_query = rows_query.filter(
                     profiles::last_name
                         .gt(last.clone())
@@ -199,6 +200,7 @@ pub fn list(
         }
         SortKey::Email => {
             if let Some([email, id]) = cursor.as_deref() {
+                rows_query = rows_query.filter(profiles::email.assume_not_null().ge(email.clone()));
                 rows_query = rows_query.filter(
                     profiles::email
                         .assume_not_null()
