@@ -25,6 +25,9 @@ pub struct Limits {
     pub reset_requests_per_email: u32,
     pub reset_requests_per_ip: u32,
     pub reset_window: Duration,
+    pub invites_per_admin: u32,
+    pub invites_per_ip: u32,
+    pub invite_window: Duration,
 }
 
 impl Default for Limits {
@@ -36,6 +39,9 @@ impl Default for Limits {
             reset_requests_per_email: 3,
             reset_requests_per_ip: 20,
             reset_window: Duration::from_secs(60 * 60),
+            invites_per_admin: 200,
+            invites_per_ip: 400,
+            invite_window: Duration::from_secs(60 * 60),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct CurrentMembership {
     pub project_name: String,
     pub admin: bool,
     pub profile_id: Option<String>,
+    /// The member must use two-factor authentication (their invite or the project says so).
+    pub mfa_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,8 @@ pub struct SessionContext {
     pub login_id: String,
     pub user: User,
     pub membership: Option<CurrentMembership>,
+    /// The second factor was checked for this session (or the user has none).
+    pub mfa_verified: bool,
 }
 
 /// The session timing rules, from settings.
@@ -72,16 +76,23 @@ pub fn load_session(
             .filter(memberships::id.eq(mid))
             .filter(memberships::user_id.eq(&user.id))
             .filter(memberships::active.eq(true))
-            .select((Membership::as_select(), projects::name))
-            .first::<(Membership, String)>(conn)
+            .select((
+                Membership::as_select(),
+                projects::name,
+                projects::require_mfa,
+            ))
+            .first::<(Membership, String, bool)>(conn)
             .optional()?
-            .map(|(m, project_name)| CurrentMembership {
-                id: m.id,
-                project_id: m.project_id,
-                project_name,
-                admin: m.admin,
-                profile_id: m.profile_id,
-            }),
+            .map(
+                |(m, project_name, project_requires_mfa)| CurrentMembership {
+                    id: m.id,
+                    project_id: m.project_id,
+                    project_name,
+                    admin: m.admin,
+                    profile_id: m.profile_id,
+                    mfa_required: m.mfa_required || project_requires_mfa,
+                },
+            ),
         None => None,
     };
     if at - login.last_seen_at > Duration::seconds(LAST_SEEN_GRANULARITY_SECONDS) {
@@ -90,6 +101,7 @@ pub fn load_session(
             .execute(conn)?;
     }
     Ok(Some(SessionContext {
+        mfa_verified: login.mfa_verified || !user.mfa_enrolled,
         login_id: login.id,
         user,
         membership,

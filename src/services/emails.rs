@@ -211,3 +211,31 @@ pub fn mfa_reset(to: &str, first_name: &str, project_name: &str) -> Result<Email
         })?,
     })
 }
+
+#[derive(Template)]
+#[template(path = "emails/password_changed.txt")]
+struct PasswordChangedText<'a> {
+    first_name: &'a str,
+    ip: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/password_changed.html")]
+struct PasswordChangedHtml<'a> {
+    first_name: &'a str,
+    ip: &'a str,
+}
+
+pub fn password_changed(
+    to: &str,
+    first_name: &str,
+    ip: Option<&str>,
+) -> Result<Email, ServiceError> {
+    let ip = ip.unwrap_or("an unknown address");
+    Ok(Email {
+        to: to.to_owned(),
+        subject: "Your Rollcall password was changed".into(),
+        text: render(&PasswordChangedText { first_name, ip })?,
+        html: render(&PasswordChangedHtml { first_name, ip })?,
+    })
+}

@@ -1,11 +1,13 @@
 //! Use cases over a database connection. Nothing here knows about HTTP.
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod emails;
 pub mod invite;
 pub mod mail;
 pub mod members;
+pub mod mfa;
 pub mod outbox;
 pub mod passwords;
 pub mod policies;

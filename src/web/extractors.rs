@@ -71,6 +71,49 @@ async fn load(req: &HttpRequest) -> Result<Option<SessionContext>, AppError> {
         .await?)
 }
 
+fn here(req: &HttpRequest) -> String {
+    match req.query_string() {
+        "" => req.path().to_owned(),
+        q => format!("{}?{q}", req.path()),
+    }
+}
+
+/// Sends a session that still owes its second factor to `/signin/mfa`.
+fn require_second_factor(req: &HttpRequest, ctx: &SessionContext) -> Result<(), AppError> {
+    if ctx.mfa_verified {
+        return Ok(());
+    }
+    let mut location = "/signin/mfa".to_owned();
+    if req.method() == actix_web::http::Method::GET && req.path() != "/" {
+        location = format!(
+            "/signin/mfa?{}",
+            serde_urlencoded::to_string([("next", here(req))]).unwrap_or_default()
+        );
+    }
+    Err(AppError::Redirect {
+        location,
+        htmx: htmx::is_htmx(req),
+    })
+}
+
+/// A signed-in session that may still owe its second factor: only for the MFA pages.
+pub struct PendingSession(pub SessionContext);
+
+impl FromRequest for PendingSession {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match load(&req).await? {
+                Some(ctx) => Ok(PendingSession(ctx)),
+                None => Err(to_signin(&req)),
+            }
+        })
+    }
+}
+
 /// A session that may or may not be signed in.
 pub struct MaybeSignedIn(pub Option<SessionContext>);
 
@@ -95,7 +138,10 @@ impl FromRequest for SignedIn {
         let req = req.clone();
         Box::pin(async move {
             match load(&req).await? {
-                Some(ctx) => Ok(SignedIn(ctx)),
+                Some(ctx) => {
+                    require_second_factor(&req, &ctx)?;
+                    Ok(SignedIn(ctx))
+                }
                 None => Err(to_signin(&req)),
             }
         })
@@ -118,7 +164,20 @@ impl FromRequest for CurrentUser {
             let Some(ctx) = load(&req).await? else {
                 return Err(to_signin(&req));
             };
+            require_second_factor(&req, &ctx)?;
             match ctx.membership.clone() {
+                // The project requires two-factor authentication and this user has none yet:
+                // every page of the project leads to enrolment until it is done.
+                Some(membership) if membership.mfa_required && !ctx.user.mfa_enrolled => {
+                    let location = format!(
+                        "/signin/mfa/enroll?{}",
+                        serde_urlencoded::to_string([("next", here(&req))]).unwrap_or_default()
+                    );
+                    Err(AppError::Redirect {
+                        location,
+                        htmx: htmx::is_htmx(&req),
+                    })
+                }
                 Some(membership) => Ok(CurrentUser { ctx, membership }),
                 // No current project (never chosen, or the membership was removed).
                 None => Err(AppError::Redirect {

@@ -1,5 +1,6 @@
 //! The HTML side: routes, extractors, CSRF, errors, htmx helpers, one module per area.
 
+pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod errors;
 pub mod extractors;
 pub mod home;
 pub mod htmx;
+pub mod mfa;
 pub mod recovery;
 pub mod render;
 pub mod session;
@@ -40,6 +42,8 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(assets::configure)
         .configure(admin::configure)
+        .configure(account::configure)
+        .configure(mfa::configure)
         .configure(home::configure)
         .configure(auth::configure)
         .configure(recovery::configure)

@@ -401,3 +401,28 @@ async fn two_identical_invites_at_once_create_one_user_and_one_membership() {
         .unwrap();
     assert_eq!((users_count, memberships_count), (1, 1));
 }
+
+#[tokio::test]
+async fn invites_are_rate_limited_per_admin() {
+    let app = spawn_app_with(|s| s.limits.invites_per_admin = 2).await;
+    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
+        .await;
+    app.invite_person("One", "A", "one@example.com", &[]).await;
+    app.invite_person("Two", "B", "two@example.com", &[]).await;
+    let r = app
+        .invite(&[
+            ("resourceType", "Practitioner"),
+            ("firstName", "Three"),
+            ("lastName", "C"),
+            ("email", "three@example.com"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let count: i64 = users::table
+        .filter(users::email.eq("three@example.com"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(count, 0);
+}

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod account_security;
 mod admin_access;
 mod admin_invite;
 mod admin_members;

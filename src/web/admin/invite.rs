@@ -143,6 +143,18 @@ async fn send_invite(
     form: web::Form<InviteForm>,
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
+    let limits = &state.settings.limits;
+    let admin_key = format!("invite-admin:{}", admin.current.ctx.user.id);
+    let ip_key = format!("invite-ip:{}", admin.meta.ip.as_deref().unwrap_or("-"));
+    state
+        .throttle
+        .hit_and_check(&admin_key, limits.invites_per_admin, limits.invite_window)
+        .and_then(|()| {
+            state
+                .throttle
+                .hit_and_check(&ip_key, limits.invites_per_ip, limits.invite_window)
+        })
+        .map_err(|r| AppError::TooManyRequests { retry_after: r.0 })?;
     let form = form.into_inner();
     let send_email = form.send_email.is_some();
     let mut errors = FieldErrors::new();

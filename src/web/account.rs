@@ -1,0 +1,166 @@
+//! The Security page: password, two-factor authentication, sessions.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::AppState;
+use super::errors::AppError;
+use super::extractors::{CurrentUser, Meta};
+use super::htmx::see_other;
+use super::render::{csrf_of, page};
+use super::session;
+use crate::domain::{EmailAddress, FieldErrors, Password};
+use crate::services::ServiceError;
+use crate::services::account::{self, SessionRow};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/account/security").route(web::get().to(security)))
+        .service(web::resource("/account/password").route(web::post().to(change_password)))
+        .service(web::resource("/account/sessions/{id}/revoke").route(web::post().to(revoke)));
+}
+
+#[derive(Template)]
+#[template(path = "pages/account_security.html")]
+struct SecurityPage {
+    csrf: String,
+    errors: FieldErrors,
+    mfa_enrolled: bool,
+    mfa_required: bool,
+    sessions: Vec<SessionRow>,
+}
+
+pub async fn render_security(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &CurrentUser,
+    errors: FieldErrors,
+) -> Result<HttpResponse, AppError> {
+    let (user_id, login_id) = (user.ctx.user.id.clone(), user.ctx.login_id.clone());
+    let sessions = state
+        .db
+        .run(move |conn| account::sessions_of(conn, &user_id, &login_id))
+        .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let view = SecurityPage {
+        csrf: csrf_of(req),
+        errors,
+        mfa_enrolled: user.ctx.user.mfa_enrolled,
+        mfa_required: user.membership.mfa_required,
+        sessions,
+    };
+    page(req, state, Some(&user.ctx), "Security", &view, status).await
+}
+
+async fn security(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    render_security(&req, &state, &user, FieldErrors::new()).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordForm {
+    #[serde(default)]
+    old_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Meta(meta): Meta,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let limits = &state.settings.limits;
+    let key = format!("password-change:{}", user.ctx.user.id);
+    state
+        .throttle
+        .check(
+            &key,
+            limits.signin_failures_per_account,
+            limits.signin_window,
+        )
+        .map_err(|r| AppError::TooManyRequests { retry_after: r.0 })?;
+    let me = &user.ctx.user;
+    let mut errors = FieldErrors::new();
+    if form.old_password.is_empty() {
+        errors.add("oldPassword", "Enter your current password");
+    } else if !state
+        .hasher
+        .verify(me.password_hash.as_deref(), &form.old_password)
+        .await?
+    {
+        state.throttle.hit(&key, limits.signin_window);
+        errors.add("oldPassword", "Your current password is not right");
+    }
+    let email = EmailAddress::parse(&me.email).ok();
+    let password = errors.take(
+        "newPassword",
+        Password::parse(
+            &form.new_password,
+            email.as_ref(),
+            &[&me.first_name, &me.last_name],
+        ),
+    );
+    if form.confirm_password.is_empty() {
+        errors.add(
+            "confirmPassword",
+            "Enter the new password again to confirm it",
+        );
+    } else if form.confirm_password != form.new_password {
+        errors.add("confirmPassword", "The passwords do not match");
+    }
+    let Some(password) = password.filter(|_| errors.is_empty()) else {
+        return render_security(&req, &state, &user, errors).await;
+    };
+    let hash = state.hasher.hash(password.expose()).await?;
+    let (owner, login_id) = (me.clone(), user.ctx.login_id.clone());
+    state
+        .db
+        .run(move |conn| account::change_password(conn, &owner, &login_id, &hash, &meta))
+        .await?;
+    state.mail.wake();
+    session::set_flash(
+        &session,
+        "Your password was changed. Your other devices were signed out",
+    )?;
+    Ok(see_other(&req, "/account/security"))
+}
+
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (user_id, current, target) = (
+        user.ctx.user.id.clone(),
+        user.ctx.login_id.clone(),
+        path.into_inner(),
+    );
+    match state
+        .db
+        .run(move |conn| account::revoke_session(conn, &user_id, &current, &target))
+        .await
+    {
+        Ok(()) => session::set_flash(&session, "That device was signed out")?,
+        Err(ServiceError::Conflict(message)) => session::set_flash(&session, &message)?,
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&req, "/account/security"))
+}
