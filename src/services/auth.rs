@@ -25,6 +25,8 @@ pub struct CurrentMembership {
     pub profile_id: Option<String>,
     /// The member must use two-factor authentication (their invite or the project says so).
     pub mfa_required: bool,
+    /// `/profiles/{id}/photo?v=...` when the member has a photo.
+    pub photo_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +36,14 @@ pub struct SessionContext {
     pub membership: Option<CurrentMembership>,
     /// The second factor was checked for this session (or the user has none).
     pub mfa_verified: bool,
+}
+
+/// Where a profile's photo is served; the version makes a new photo bypass caches.
+pub fn photo_url(profile_id: &str, updated_at: NaiveDateTime) -> String {
+    format!(
+        "/profiles/{profile_id}/photo?v={}",
+        updated_at.and_utc().timestamp()
+    )
 }
 
 /// The session timing rules, from settings.
@@ -73,6 +83,7 @@ pub fn load_session(
     let membership = match &login.membership_id {
         Some(mid) => memberships::table
             .inner_join(projects::table)
+            .left_join(profiles::table)
             .filter(memberships::id.eq(mid))
             .filter(memberships::user_id.eq(&user.id))
             .filter(memberships::active.eq(true))
@@ -80,11 +91,15 @@ pub fn load_session(
                 Membership::as_select(),
                 projects::name,
                 projects::require_mfa,
+                profiles::photo_updated_at.nullable(),
             ))
-            .first::<(Membership, String, bool)>(conn)
+            .first::<(Membership, String, bool, Option<NaiveDateTime>)>(conn)
             .optional()?
             .map(
-                |(m, project_name, project_requires_mfa)| CurrentMembership {
+                |(m, project_name, project_requires_mfa, photo_at)| CurrentMembership {
+                    photo_url: photo_at
+                        .zip(m.profile_id.as_ref())
+                        .map(|(at, id)| photo_url(id, at)),
                     id: m.id,
                     project_id: m.project_id,
                     project_name,

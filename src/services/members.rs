@@ -55,6 +55,7 @@ pub struct MemberRow {
     pub mfa_enrolled: bool,
     pub mfa_required: bool,
     pub last_signin_at: Option<NaiveDateTime>,
+    pub photo_url: Option<String>,
 }
 
 pub struct MemberPage {
@@ -75,6 +76,7 @@ type RowTuple = (
     String,
     bool,
     bool,
+    Option<NaiveDateTime>,
     Option<NaiveDateTime>,
 );
 
@@ -158,6 +160,7 @@ pub fn list(
             users::mfa_enrolled,
             memberships::mfa_required,
             users::last_signin_at,
+            profiles::photo_updated_at,
         ))
         .into_boxed();
     if query.admin_only {
@@ -219,9 +222,23 @@ pub fn list(
     let mut rows: Vec<(String, MemberRow)> = loaded
         .into_iter()
         .map(
-            |(id, profile_id, first, last, email, t, admin, policy, status, mfa, mfa_req, seen)| {
+            |(
+                id,
+                profile_id,
+                first,
+                last,
+                email,
+                t,
+                admin,
+                policy,
+                status,
+                mfa,
+                mfa_req,
+                seen,
+                photo_at,
+            )| {
                 (
-                    profile_id,
+                    profile_id.clone(),
                     MemberRow {
                         membership_id: id,
                         first_name: first,
@@ -234,6 +251,7 @@ pub fn list(
                         mfa_enrolled: mfa,
                         mfa_required: mfa_req,
                         last_signin_at: seen,
+                        photo_url: photo_at.map(|at| super::auth::photo_url(&profile_id, at)),
                     },
                 )
             },

@@ -10,6 +10,7 @@ pub mod extractors;
 pub mod home;
 pub mod htmx;
 pub mod mfa;
+pub mod profile;
 pub mod recovery;
 pub mod render;
 pub mod session;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(admin::configure)
         .configure(account::configure)
         .configure(mfa::configure)
+        .configure(profile::configure)
         .configure(home::configure)
         .configure(auth::configure)
         .configure(recovery::configure)

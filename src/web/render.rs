@@ -20,6 +20,7 @@ pub struct ChromeUser {
     pub project_name: Option<String>,
     pub membership_id: Option<String>,
     pub admin: bool,
+    pub photo_url: Option<String>,
     pub projects: Vec<MembershipChoice>,
 }
 
@@ -83,6 +84,7 @@ async fn chrome(
                 project_name: ctx.membership.as_ref().map(|m| m.project_name.clone()),
                 membership_id: ctx.membership.as_ref().map(|m| m.id.clone()),
                 admin: ctx.membership.as_ref().is_some_and(|m| m.admin),
+                photo_url: ctx.membership.as_ref().and_then(|m| m.photo_url.clone()),
                 projects,
             })
         }

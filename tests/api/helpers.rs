@@ -534,3 +534,32 @@ impl TestApp {
         browser
     }
 }
+
+/// A small PNG whose header claims `width`×`height` pixels (CRC fixed up): what a decoder
+/// sees first, without the cost of building a real huge image.
+pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::new(16, 16));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    // Signature (8) + IHDR length (4) + "IHDR" (4): width and height follow.
+    png[16..20].copy_from_slice(&width.to_be_bytes());
+    png[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}

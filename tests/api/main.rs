@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod account_profile;
 mod account_security;
 mod admin_access;
 mod admin_invite;

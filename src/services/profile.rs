@@ -1,0 +1,115 @@
+//! A member's own profile in the current project.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{ServiceError, now};
+use crate::db::models::Profile;
+use crate::db::schema::{profiles, users};
+use crate::db::{self, DbConn};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Qualification {
+    pub text: String,
+    pub issuer: String,
+    pub start: Option<NaiveDate>,
+    pub end: Option<NaiveDate>,
+}
+
+pub fn qualifications_of(profile: &Profile) -> Vec<Qualification> {
+    serde_json::from_str(&profile.qualifications).unwrap_or_default()
+}
+
+pub struct ProfileUpdate {
+    pub first_name: String,
+    pub last_name: String,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+    pub phone: Option<String>,
+    pub gender: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub language: Option<String>,
+    pub qualifications: Vec<Qualification>,
+}
+
+pub fn get(conn: &mut DbConn, profile_id: &str) -> Result<Profile, ServiceError> {
+    profiles::table
+        .find(profile_id)
+        .select(Profile::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)
+}
+
+/// Saves the profile, and the names on the user's own account too.
+pub fn save(
+    conn: &mut DbConn,
+    user_id: &str,
+    profile_id: &str,
+    update: ProfileUpdate,
+) -> Result<(), ServiceError> {
+    let qualifications = serde_json::to_string(&update.qualifications)
+        .map_err(|e| anyhow::anyhow!("qualifications: {e}"))?;
+    db::transaction(conn, |conn| {
+        let at = now();
+        diesel::update(profiles::table.find(profile_id))
+            .set((
+                profiles::first_name.eq(&update.first_name),
+                profiles::last_name.eq(&update.last_name),
+                profiles::prefix.eq(&update.prefix),
+                profiles::suffix.eq(&update.suffix),
+                profiles::phone.eq(&update.phone),
+                profiles::gender.eq(&update.gender),
+                profiles::birth_date.eq(&update.birth_date),
+                profiles::language.eq(&update.language),
+                profiles::qualifications.eq(&qualifications),
+                profiles::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        diesel::update(users::table.find(user_id))
+            .set((
+                users::first_name.eq(&update.first_name),
+                users::last_name.eq(&update.last_name),
+                users::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+pub fn set_photo(conn: &mut DbConn, profile_id: &str, png: Vec<u8>) -> Result<(), ServiceError> {
+    diesel::update(profiles::table.find(profile_id))
+        .set((
+            profiles::photo.eq(Some(png)),
+            profiles::photo_content_type.eq(Some("image/png")),
+            profiles::photo_updated_at.eq(Some(now())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Bytes, content type and time of a stored photo (each column is nullable).
+type StoredPhoto = (Option<Vec<u8>>, Option<String>, Option<NaiveDateTime>);
+
+/// The photo of a profile in `project_id`; another project's profile is "not found".
+pub fn photo(
+    conn: &mut DbConn,
+    profile_id: &str,
+    project_id: &str,
+) -> Result<(Vec<u8>, String, NaiveDateTime), ServiceError> {
+    let found: Option<StoredPhoto> = profiles::table
+        .filter(profiles::id.eq(profile_id))
+        .filter(profiles::project_id.eq(project_id))
+        .select((
+            profiles::photo,
+            profiles::photo_content_type,
+            profiles::photo_updated_at,
+        ))
+        .first(conn)
+        .optional()?;
+    match found {
+        Some((Some(bytes), Some(content_type), Some(at))) => Ok((bytes, content_type, at)),
+        _ => Err(ServiceError::NotFound),
+    }
+}
