@@ -1,0 +1,334 @@
+// Rollcall in real Chromium: the flows people use, accessibility on every page and state,
+// keyboard use, the same core flows with JavaScript off, and screenshots for the README.
+'use strict';
+const { test: baseTest, before, after } = require('node:test');
+
+// No step may hang the run: each test gets two minutes.
+const test = (name, fn) => baseTest(name, { timeout: 120_000 }, fn);
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { start, axe, ROOT } = require('./harness');
+
+const PASSWORD = 'correct horse battery staple';
+const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+let rc;
+let admin; // Ada's page, signed in as the project's admin
+const checked = []; // pages and states axe has passed
+
+before(async () => {
+  rc = await start();
+  fs.mkdirSync(SHOTS, { recursive: true });
+});
+after(async () => { if (rc) await rc.stop(); });
+
+async function newPage(options = {}) {
+  const context = await rc.browser.newContext({ viewport: { width: 1280, height: 860 }, ...options });
+  return context.newPage();
+}
+
+async function accessible(page, label) {
+  const violations = await axe(page);
+  assert.deepEqual(violations, [], `${label}: ${violations.join(' | ')}`);
+  checked.push(label);
+}
+
+async function shoot(page, name) {
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 860 });
+}
+
+function base32(s) {
+  const a = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of s.replace(/=+$/, '')) bits += a.indexOf(c).toString(2).padStart(5, '0');
+  const out = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(out);
+}
+
+/** The code an authenticator app shows (RFC 6238, SHA-1, 6 digits, 30 s). */
+function totp(secret, stepOffset = 0) {
+  const step = Math.floor(Date.now() / 30000) + stepOffset;
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = crypto.createHmac('sha1', base32(secret)).update(msg).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+async function register(page, first, email, project) {
+  await page.goto(rc.base + '/register');
+  await page.fill('#firstName', first);
+  await page.fill('#lastName', 'Tester');
+  await page.fill('#email', email);
+  await page.fill('#password', PASSWORD);
+  await page.click('button:has-text("Create account")');
+  await page.waitForURL('**/register/project');
+  await page.fill('#projectName', project);
+  await page.click('button:has-text("Create project")');
+  await page.waitForURL(rc.base + '/');
+}
+
+async function signIn(page, email, password = PASSWORD) {
+  await page.goto(rc.base + '/signin');
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('button:has-text("Sign in")');
+}
+
+async function invite(page, { type = 'Practitioner', first, last, email, sendEmail = true, extra = [] }) {
+  await page.goto(rc.base + '/admin/invite');
+  await page.check(`#resourceType-${type}`);
+  await page.fill('#firstName', first);
+  await page.fill('#lastName', last);
+  await page.fill('#email', email);
+  if (!sendEmail) await page.uncheck('#sendEmail');
+  for (const id of extra) await page.check(id);
+  await page.click('button:has-text("Invite")');
+  await page.waitForSelector('text=Go to member');
+}
+
+test('a visitor registers, creates a project and lands on its home page', async () => {
+  admin = await newPage();
+  await admin.goto(rc.base + '/register');
+  await accessible(admin, 'sign-up');
+  await shoot(admin, 'register');
+  await admin.click('button:has-text("Create account")');
+  await admin.waitForSelector('.error-summary');
+  await accessible(admin, 'sign-up with errors');
+  assert.equal(await admin.evaluate(() => document.activeElement.className), 'error-summary', 'focus moves to the error summary');
+  await register(admin, 'Ada', 'ada@example.com', 'Analytical Clinic');
+  assert.equal(await admin.textContent('main h1'), 'Analytical Clinic');
+  assert.match(await admin.textContent('.flash'), /Project Analytical Clinic created/);
+  await accessible(admin, 'project home');
+});
+
+test('a second project is created and the switcher changes project', async () => {
+  await admin.click('nav[aria-label=Project] summary');
+  await accessible(admin, 'project menu open');
+  await admin.click('text=Create a new project');
+  await admin.fill('#projectName', 'Engine Research');
+  await admin.click('button:has-text("Create project")');
+  await admin.waitForURL(rc.base + '/');
+  assert.equal(await admin.textContent('main h1'), 'Engine Research');
+  await admin.click('nav[aria-label=Project] summary');
+  await admin.click('nav[aria-label=Project] button:has-text("Analytical Clinic")');
+  await admin.waitForSelector('.flash');
+  assert.equal(await admin.textContent('main h1'), 'Analytical Clinic');
+});
+
+test('an invited practitioner sets a password from the email and signs in', async () => {
+  await admin.goto(rc.base + '/admin/invite');
+  await accessible(admin, 'invite form');
+  await admin.click('button:has-text("Invite")');
+  await admin.waitForSelector('.error-summary');
+  await accessible(admin, 'invite form with errors');
+  await shoot(admin, 'invite-error');
+  await invite(admin, { first: 'Grace', last: 'Hopper', email: 'grace@example.com' });
+  await accessible(admin, 'invite result');
+  const mail = await rc.waitForMail('grace@example.com', 'invited');
+  const grace = await newPage();
+  await grace.goto(rc.linkIn(mail));
+  await accessible(grace, 'set password');
+  await grace.fill('#password', 'quiet river paper falcon');
+  await grace.fill('#confirmPassword', 'quiet river paper falcon');
+  await grace.click('button:has-text("Set password")');
+  await grace.waitForURL('**/signin?project=*');
+  await grace.fill('#email', 'grace@example.com');
+  await grace.fill('#password', 'quiet river paper falcon');
+  await grace.click('button:has-text("Sign in")');
+  await grace.waitForURL(rc.base + '/');
+  assert.equal(await grace.textContent('main h1'), 'Analytical Clinic');
+  await grace.context().close();
+});
+
+test('an existing user is invited and told by email', async () => {
+  const bob = await newPage();
+  await register(bob, 'Bob', 'bob@example.com', 'Bob Lab');
+  await invite(admin, { first: 'Bob', last: 'Byte', email: 'bob@example.com' });
+  assert.equal(await admin.textContent('main h1'), 'Existing user added');
+  await rc.waitForMail('bob@example.com', 'added to Analytical Clinic');
+  await bob.context().close();
+});
+
+test('a patient is invited without email and the link can be copied', async () => {
+  await invite(admin, { type: 'Patient', first: 'Pat', last: 'Ient', email: 'pat@example.com', sendEmail: false });
+  const link = await admin.inputValue('#invite-link');
+  assert.match(link, /\/setpassword\//);
+  const pat = await newPage();
+  await pat.goto(link);
+  assert.match(await pat.textContent('h1'), /Choose a password/);
+  await pat.context().close();
+});
+
+test('the Users tab searches live, filters and pages', async () => {
+  rc.rollcall('seed', '--project', 'Analytical Clinic', '--members', '120');
+  await admin.goto(rc.base + '/admin/users');
+  await accessible(admin, 'users tab');
+  assert.equal(await admin.locator('#member-results tbody tr').count(), 50);
+  await admin.click('text=Next page');
+  await admin.waitForURL('**after=**');
+  assert.ok(await admin.locator('#member-results tbody tr').count() > 0);
+  await admin.goto(rc.base + '/admin/users');
+  await admin.fill('#q', 'grace@example');
+  await admin.waitForFunction(() => document.querySelectorAll('#member-results tbody tr').length === 1);
+  assert.match(admin.url(), /q=grace%40example/, 'the search is in the address');
+  await shoot(admin, 'users');
+  await admin.fill('#q', '');
+  await admin.check('#admin');
+  await admin.waitForFunction(() => document.querySelectorAll('#member-results tbody tr').length === 1);
+  await admin.goto(rc.base + '/admin/patients');
+  await accessible(admin, 'patients tab');
+});
+
+test('an admin promotes, demotes and removes a member with the confirmation dialog', async () => {
+  await admin.goto(rc.base + '/admin/users?q=grace%40example');
+  await admin.click('#member-results a:has-text("Grace Hopper")');
+  await accessible(admin, 'member page');
+  await admin.check('#admin');
+  await admin.click('button:has-text("Save")');
+  await admin.waitForSelector('.flash');
+  assert.equal(await admin.isChecked('#admin'), true);
+  await admin.uncheck('#admin');
+  await admin.click('button:has-text("Save")');
+  await admin.waitForSelector('.flash');
+  assert.equal(await admin.isChecked('#admin'), false);
+  await admin.click('text=Remove user');
+  await admin.waitForSelector('dialog[open]');
+  await accessible(admin, 'remove dialog');
+  await shoot(admin, 'remove-dialog');
+  await admin.click('dialog a:has-text("Cancel")');
+  await admin.waitForSelector('dialog', { state: 'detached' });
+  await admin.click('text=Remove user');
+  await admin.click('dialog button:has-text("Remove Grace Hopper")');
+  await admin.waitForURL('**/admin/users');
+  assert.match(await admin.textContent('.flash'), /Grace Hopper was removed/);
+  await admin.goto(rc.base + '/admin/audit');
+  await accessible(admin, 'audit log');
+  const actions = await admin.$$eval('tbody tr td[data-label=Action]', (c) => c.map((x) => x.textContent));
+  for (const a of ['Member removed', 'Admin rights removed', 'Promoted to admin', 'Member invited']) assert.ok(actions.includes(a), a);
+});
+
+test('account settings are saved with a photo', async () => {
+  await admin.click('nav[aria-label=Account] summary');
+  await admin.click('text=Account settings');
+  await accessible(admin, 'account settings');
+  await admin.fill('#prefix', 'Dr.');
+  await admin.selectOption('#language', 'en');
+  await admin.click('button:has-text("Add a qualification")');
+  await admin.fill('[id="qualification[0].text"]', 'Mathematics');
+  await admin.click('button:has-text("Save profile")');
+  await admin.waitForSelector('.flash');
+  await admin.setInputFiles('#photo', path.join(SHOTS, 'register.png'));
+  await admin.click('button:has-text("Upload photo")');
+  await admin.waitForSelector('.profile-photo');
+  assert.equal(await admin.$eval('nav[aria-label=Account] img', (i) => i.naturalWidth), 256);
+  await shoot(admin, 'account');
+  await admin.fill('#phone', 'not a phone');
+  await admin.click('button:has-text("Save profile")');
+  await admin.waitForSelector('.error-summary');
+  await accessible(admin, 'account settings with errors');
+});
+
+test('an authenticator is enrolled, sign-in asks for its code, and an old session is revoked', async () => {
+  const other = await newPage();
+  await signIn(other, 'ada@example.com');
+  await admin.goto(rc.base + '/account/security');
+  await accessible(admin, 'security');
+  await admin.click('text=Set up two-factor authentication');
+  await accessible(admin, 'enrol authenticator');
+  const secret = (await admin.textContent('#mfa-secret')).trim();
+  await admin.fill('#token', totp(secret));
+  await admin.click('button:has-text("Turn on")');
+  await admin.waitForSelector('.flash');
+  await admin.click('nav[aria-label=Account] summary');
+  await admin.click('button:has-text("Sign out")');
+  await signIn(admin, 'ada@example.com');
+  await admin.waitForURL('**/signin/**');
+  if (admin.url().includes('/signin/project')) {
+    await admin.click('.choice:has-text("Analytical Clinic")');
+  }
+  await admin.waitForURL('**/signin/mfa**');
+  await accessible(admin, 'sign-in code');
+  await admin.fill('#token', totp(secret, 1));
+  await admin.click('button:has-text("Verify")');
+  await admin.waitForURL((u) => !u.pathname.startsWith('/signin/mfa'));
+  if (admin.url().includes('/signin/project')) await admin.click('.choice:has-text("Analytical Clinic")');
+  await admin.goto(rc.base + '/account/security');
+  await shoot(admin, 'security');
+  await admin.click('form[action$="/revoke"] button');
+  await admin.waitForSelector('.flash');
+  await other.goto(rc.base + '/');
+  assert.match(other.url(), /\/signin/);
+  await other.context().close();
+});
+
+test('every flow above works with the keyboard alone, and focus is visible', async () => {
+  const page = await newPage();
+  await page.goto(rc.base + '/signin');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Skip to main content');
+  let outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none', 'the focused link shows a focus ring');
+  await page.focus('#email');
+  await page.keyboard.type('bob@example.com');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('wrong password here');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.error-summary');
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'error-summary');
+  await page.focus('#password');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.waitForURL((u) => !u.pathname.startsWith('/signin') || u.pathname === '/signin/project');
+  outline = await page.evaluate(() => { document.querySelector('button, a').focus(); return getComputedStyle(document.activeElement).outlineStyle; });
+  assert.notEqual(outline, 'none');
+  await page.context().close();
+});
+
+test('with JavaScript off, sign-up, invite, removal and account settings work by plain forms', async () => {
+  const page = await newPage({ javaScriptEnabled: false });
+  await register(page, 'Nora', 'nora@example.com', 'No Script Clinic');
+  await page.goto(rc.base + '/admin/invite');
+  await page.click('button:has-text("Invite")');
+  await page.waitForSelector('.error-summary');
+  await invite(page, { first: 'Quiet', last: 'Member', email: 'quiet@example.com' });
+  await page.click('text=Go to member');
+  await page.click('text=Remove user');
+  await page.waitForURL('**/remove');
+  assert.match(await page.textContent('main h2'), /Remove Quiet Member\?/);
+  await page.click('button:has-text("Remove Quiet Member")');
+  await page.waitForURL('**/admin/users');
+  assert.match(await page.textContent('.flash'), /Quiet Member was removed/);
+  await page.goto(rc.base + '/admin/users?q=nora');
+  assert.equal(await page.locator('#member-results tbody tr').count(), 1, 'search works as a plain GET');
+  await page.goto(rc.base + '/account');
+  await page.fill('#suffix', 'MD');
+  await page.click('button:has-text("Save profile")');
+  await page.waitForSelector('.flash');
+  assert.equal(await page.inputValue('#suffix'), 'MD');
+  await page.context().close();
+});
+
+test('the remaining pages have no accessibility violations', async () => {
+  for (const p of ['/signin', '/resetpassword', '/projects/new', '/admin/project', '/admin/access-policies',
+    '/admin/access-policies/new', '/admin/clients', '/no-such-page']) {
+    await admin.goto(rc.base + p);
+    await accessible(admin, p);
+  }
+  await admin.goto(rc.base + '/admin/users?q=bob%40example');
+  await admin.click('#member-results a:has-text("Bob Byte")');
+  await admin.goto(admin.url() + '/remove');
+  await accessible(admin, 'remove confirmation page');
+  await admin.goto(rc.base + '/admin/access-policies/new');
+  await admin.click('button:has-text("Save policy")');
+  await admin.waitForSelector('.error-summary');
+  await accessible(admin, 'access policy with errors');
+  assert.equal(checked.length, 28, `axe ran on ${checked.length} pages and states`);
+});

@@ -1,0 +1,104 @@
+// Starts Rollcall's release binary on a free port with a fresh SQLite database, a local SMTP
+// sink that keeps every message, and headless Chromium (Debian's package).
+'use strict';
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = process.env.ROLLCALL_BIN || path.join(ROOT, 'target', 'release', 'rollcall');
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+function decodeQuotedPrintable(s) {
+  return s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+}
+
+/** A small SMTP server: enough of the protocol for lettre's client. */
+function startSmtpSink() {
+  const messages = [];
+  const server = net.createServer((socket) => {
+    let buffer = '';
+    let inData = false;
+    socket.write('220 sink ready\r\n');
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('utf8');
+      for (;;) {
+        if (inData) {
+          const end = buffer.indexOf('\r\n.\r\n');
+          if (end < 0) return;
+          const raw = buffer.slice(0, end);
+          buffer = buffer.slice(end + 5);
+          inData = false;
+          const to = (raw.match(/^To: .*?([^\s<>]+@[^\s<>]+)/m) || [])[1];
+          const subject = (raw.match(/^Subject: (.*)$/m) || [])[1];
+          messages.push({ to, subject, text: decodeQuotedPrintable(raw) });
+          socket.write('250 queued\r\n');
+          continue;
+        }
+        const eol = buffer.indexOf('\r\n');
+        if (eol < 0) return;
+        const line = buffer.slice(0, eol).toUpperCase();
+        buffer = buffer.slice(eol + 2);
+        if (line.startsWith('EHLO')) socket.write('250-sink\r\n250 8BITMIME\r\n');
+        else if (line.startsWith('DATA')) { inData = true; socket.write('354 go ahead\r\n'); }
+        else if (line.startsWith('QUIT')) { socket.end('221 bye\r\n'); return; }
+        else socket.write('250 ok\r\n');
+      }
+    });
+    socket.on('error', () => {});
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: server.address().port, messages })));
+}
+
+async function start() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rollcall-e2e-'));
+  const smtp = await startSmtpSink();
+  const port = await freePort();
+  const env = { ...process.env, ROLLCALL_DATA_DIR: dataDir, ROLLCALL_BIND: `127.0.0.1:${port}`,
+    ROLLCALL_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, RUST_LOG: 'warn' };
+  for (const k of Object.keys(env)) if (k.startsWith('ROLLCALL_') && !['ROLLCALL_DATA_DIR', 'ROLLCALL_BIND', 'ROLLCALL_SMTP_URL'].includes(k)) delete env[k];
+  const app = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(base + '/healthz')).ok) break; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  return {
+    base, browser, smtp, dataDir, env,
+    async waitForMail(to, subject) {
+      for (let i = 0; i < 100; i++) {
+        const m = [...smtp.messages].reverse().find((x) => x.to === to && x.subject && x.subject.includes(subject));
+        if (m) return m;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no email to ${to} about ${subject}`);
+    },
+    linkIn(mail) { return mail.text.match(/http:\/\/[^\s"<>]+/)[0]; },
+    /** Runs a `rollcall` command against the same database. */
+    rollcall(...args) { return execFileSync(BIN, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); },
+    async stop() { await browser.close(); app.kill(); smtp.server.close(); },
+  };
+}
+
+/** axe-core with the WCAG 2.0, 2.1 and 2.2 A/AA rules; returns the violations. */
+async function axe(page) {
+  await page.evaluate(AXE);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } });
+    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+}
+
+module.exports = { start, axe, ROOT };
