@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::auth::new_security_stamp;
 use super::{ServiceError, new_id, now};
-use crate::db::models::{Membership, Profile, User};
+use crate::db::models::{Membership, User};
 use crate::db::schema::{memberships, profiles, projects, users};
 use crate::db::{self, DbConn};
 
@@ -109,30 +109,17 @@ pub fn seed(
                 updated_at: at,
                 last_signin_at: None,
             };
-            let profile = Profile {
-                id: new_id(),
-                project_id: project_id.clone(),
-                resource_type: if i % 5 == 4 {
+            let profile = super::users::new_profile(
+                &project_id,
+                if i % 5 == 4 {
                     "Patient"
                 } else {
                     "Practitioner"
-                }
-                .into(),
-                first_name: first.into(),
-                last_name: format!("{last} {i}"),
-                prefix: None,
-                suffix: None,
-                email: Some(email),
-                phone: None,
-                gender: None,
-                birth_date: None,
-                language: None,
-                qualifications: "[]".into(),
-                photo_content_type: None,
-                photo_updated_at: None,
-                created_at: at,
-                updated_at: at,
-            };
+                },
+                first,
+                &format!("{last} {i}"),
+                Some(&email),
+            );
             new_memberships.push(Membership {
                 id: new_id(),
                 project_id: project_id.clone(),

@@ -62,17 +62,16 @@ pub fn find_by_email(
     Ok(query.first(conn).optional()?)
 }
 
-/// Inserts a new profile (the member's record inside one project) with only names and email.
-pub fn insert_profile(
-    conn: &mut DbConn,
+/// A new profile row (the member's record inside one project) with only names and email.
+pub fn new_profile(
     project_id: &str,
     resource_type: &str,
     first_name: &str,
     last_name: &str,
     email: Option<&str>,
-) -> Result<Profile, diesel::result::Error> {
+) -> Profile {
     let at = now();
-    let profile = Profile {
+    Profile {
         id: new_id(),
         project_id: project_id.to_owned(),
         resource_type: resource_type.to_owned(),
@@ -90,7 +89,19 @@ pub fn insert_profile(
         photo_updated_at: None,
         created_at: at,
         updated_at: at,
-    };
+    }
+}
+
+/// Inserts a new profile with only names and email.
+pub fn insert_profile(
+    conn: &mut DbConn,
+    project_id: &str,
+    resource_type: &str,
+    first_name: &str,
+    last_name: &str,
+    email: Option<&str>,
+) -> Result<Profile, diesel::result::Error> {
+    let profile = new_profile(project_id, resource_type, first_name, last_name, email);
     diesel::insert_into(profiles::table)
         .values(&profile)
         .execute(conn)?;

@@ -15,6 +15,15 @@ fn code_at_step(secret: &str, step: i64) -> String {
     totp.generate(u64::try_from(step * 30).unwrap()).to_string()
 }
 
+/// The step of the last code the admin used (a code is accepted once).
+fn last_used_step(app: &TestApp) -> i64 {
+    users::table
+        .filter(users::email.eq(ADMIN_EMAIL))
+        .select(users::mfa_last_step.assume_not_null())
+        .first(&mut app.conn())
+        .unwrap()
+}
+
 /// The code an authenticator app shows, `steps` periods of 30 s from now.
 fn code(secret: &str, steps: i64) -> String {
     let totp = Builder::new()
@@ -70,11 +79,7 @@ async fn a_member_enrols_an_authenticator_and_sign_in_then_asks_for_a_code() {
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // The code used to enrol cannot be used again; the following step's code works.
-    let used_step: i64 = users::table
-        .filter(users::email.eq(ADMIN_EMAIL))
-        .select(users::mfa_last_step.assume_not_null())
-        .first(&mut app.conn())
-        .unwrap();
+    let used_step = last_used_step(&app);
     let r = app
         .submit(
             "/signin/mfa",
@@ -111,11 +116,7 @@ async fn two_factor_is_turned_off_with_a_current_code() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let used_step: i64 = users::table
-        .filter(users::email.eq(ADMIN_EMAIL))
-        .select(users::mfa_last_step.assume_not_null())
-        .first(&mut app.conn())
-        .unwrap();
+    let used_step = last_used_step(&app);
     let r = app
         .submit(
             "/account/security",
