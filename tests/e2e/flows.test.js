@@ -292,6 +292,64 @@ test('every flow above works with the keyboard alone, and focus is visible', asy
   await page.context().close();
 });
 
+/** Presses Tab until the focused element matches `selector` (fails after 80 presses). */
+async function tabTo(page, selector) {
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((sel) => document.activeElement && document.activeElement.matches(sel), selector)) return;
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}
+
+test('menus, inviting and removing work with the keyboard alone', async () => {
+  const page = admin;
+  await page.goto(rc.base + '/');
+  // Project menu → Project admin → Users → Invite new user.
+  await tabTo(page, 'nav[aria-label=Project] summary');
+  await page.keyboard.press('Enter');
+  await tabTo(page, 'a[href="/admin/project"]');
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/admin/project');
+  await tabTo(page, '.tabs a[href="/admin/users"]');
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/admin/users');
+  await tabTo(page, 'a.button[href="/admin/invite"]');
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/admin/invite');
+  await tabTo(page, '#firstName');
+  await page.keyboard.type('Kay');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('Board');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('kay@example.com');
+  await tabTo(page, 'form button[type=submit]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('text=Go to member');
+  await tabTo(page, 'a.button-primary[href^="/admin/members/"]');
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/admin/members/**');
+  // Remove: the dialog takes focus; Escape closes it and focus returns to the button.
+  await tabTo(page, 'a.button-danger');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('dialog[open]');
+  assert.match(await page.evaluate(() => document.activeElement.textContent), /Remove Kay Board/);
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('dialog', { state: 'detached' });
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'button button-danger');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('dialog[open]');
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/admin/users');
+  assert.match(await page.textContent('.flash'), /Kay Board was removed/);
+  // Account menu → Account settings.
+  await page.goto(rc.base + '/');
+  await tabTo(page, 'nav[aria-label=Account] summary');
+  await page.keyboard.press('Enter');
+  await tabTo(page, 'a[href="/account"]');
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/account');
+});
+
 test('with JavaScript off, sign-up, invite, removal and account settings work by plain forms', async () => {
   const page = await newPage({ javaScriptEnabled: false });
   await register(page, 'Nora', 'nora@example.com', 'No Script Clinic');
