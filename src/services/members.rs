@@ -478,6 +478,32 @@ pub fn remove(
     })
 }
 
+/// In one transaction: loads the member (of this project only), runs `act`, and records
+/// `action` in the audit log.
+fn act_on_member(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    membership_id: &str,
+    action: &str,
+    act: impl FnOnce(&mut DbConn, &MemberDetail) -> Result<(), ServiceError>,
+) -> Result<(), ServiceError> {
+    db::transaction(conn, |conn| {
+        let detail = get(conn, project, membership_id)?;
+        act(conn, &detail)?;
+        let name = display_name(&detail.profile);
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            action,
+            Some(target(&detail, &name)),
+            "",
+            by.meta,
+        )
+    })
+}
+
 /// Sends a fresh invite link; the previous one stops working.
 pub fn resend_invite(
     conn: &mut DbConn,
@@ -486,34 +512,31 @@ pub fn resend_invite(
     membership_id: &str,
     base_url: &str,
 ) -> Result<(), ServiceError> {
-    db::transaction(conn, |conn| {
-        let detail = get(conn, project, membership_id)?;
-        if detail.user.password_hash.is_some() {
-            return Err(ServiceError::Conflict(
-                "This person has already accepted the invitation".into(),
-            ));
-        }
-        let path = recovery::create_link(conn, KIND_INVITE, &detail.user.id, Some(&project.id))?;
-        let email = emails::invite_new(
-            &detail.user.email,
-            &detail.profile.first_name,
-            by.display,
-            &project.name,
-            &format!("{base_url}{path}"),
-        )?;
-        outbox::enqueue(conn, &email)?;
-        let name = display_name(&detail.profile);
-        audit::record(
-            conn,
-            Some(&project.id),
-            by.actor(),
-            "member.invite_resent",
-            Some(target(&detail, &name)),
-            "",
-            by.meta,
-        )?;
-        Ok(())
-    })
+    act_on_member(
+        conn,
+        project,
+        by,
+        membership_id,
+        "member.invite_resent",
+        |conn, detail| {
+            if detail.user.password_hash.is_some() {
+                return Err(ServiceError::Conflict(
+                    "This person has already accepted the invitation".into(),
+                ));
+            }
+            let path =
+                recovery::create_link(conn, KIND_INVITE, &detail.user.id, Some(&project.id))?;
+            let email = emails::invite_new(
+                &detail.user.email,
+                &detail.profile.first_name,
+                by.display,
+                &project.name,
+                &format!("{base_url}{path}"),
+            )?;
+            outbox::enqueue(conn, &email)?;
+            Ok(())
+        },
+    )
 }
 
 pub fn send_password_reset(
@@ -523,70 +546,63 @@ pub fn send_password_reset(
     membership_id: &str,
     base_url: &str,
 ) -> Result<(), ServiceError> {
-    db::transaction(conn, |conn| {
-        let detail = get(conn, project, membership_id)?;
-        let path = recovery::create_link(
-            conn,
-            KIND_RESET,
-            &detail.user.id,
-            detail.user.project_id.as_deref(),
-        )?;
-        let account = format!("your account in the project {}", project.name);
-        let email = emails::password_reset(
-            &detail.user.email,
-            &detail.profile.first_name,
-            &format!("{base_url}{path}"),
-            &account,
-        )?;
-        outbox::enqueue(conn, &email)?;
-        let name = display_name(&detail.profile);
-        audit::record(
-            conn,
-            Some(&project.id),
-            by.actor(),
-            "member.password_reset_sent",
-            Some(target(&detail, &name)),
-            "",
-            by.meta,
-        )?;
-        Ok(())
-    })
+    act_on_member(
+        conn,
+        project,
+        by,
+        membership_id,
+        "member.password_reset_sent",
+        |conn, detail| {
+            let path = recovery::create_link(
+                conn,
+                KIND_RESET,
+                &detail.user.id,
+                detail.user.project_id.as_deref(),
+            )?;
+            let account = format!("your account in the project {}", project.name);
+            let email = emails::password_reset(
+                &detail.user.email,
+                &detail.profile.first_name,
+                &format!("{base_url}{path}"),
+                &account,
+            )?;
+            outbox::enqueue(conn, &email)?;
+            Ok(())
+        },
+    )
 }
 
+/// Clears the member's two-factor enrolment and tells them by email.
 pub fn reset_mfa(
     conn: &mut DbConn,
     project: &Project,
     by: &Acting<'_>,
     membership_id: &str,
 ) -> Result<(), ServiceError> {
-    db::transaction(conn, |conn| {
-        let detail = get(conn, project, membership_id)?;
-        diesel::update(users::table.find(&detail.user.id))
-            .set((
-                users::mfa_secret.eq(None::<String>),
-                users::mfa_enrolled.eq(false),
-                users::mfa_last_step.eq(None::<i64>),
-                users::updated_at.eq(now()),
-            ))
-            .execute(conn)?;
-        let email = emails::mfa_reset(
-            &detail.user.email,
-            &detail.profile.first_name,
-            &project.name,
-        )?;
-        outbox::enqueue(conn, &email)?;
-        let name = display_name(&detail.profile);
-        audit::record(
-            conn,
-            Some(&project.id),
-            by.actor(),
-            "member.mfa_reset",
-            Some(target(&detail, &name)),
-            "",
-            by.meta,
-        )?;
-        Ok(())
-    })
+    act_on_member(
+        conn,
+        project,
+        by,
+        membership_id,
+        "member.mfa_reset",
+        |conn, detail| {
+            diesel::update(users::table.find(&detail.user.id))
+                .set((
+                    users::mfa_secret.eq(None::<String>),
+                    users::mfa_enrolled.eq(false),
+                    users::mfa_last_step.eq(None::<i64>),
+                    users::updated_at.eq(now()),
+                ))
+                .execute(conn)?;
+            let email = emails::mfa_reset(
+                &detail.user.email,
+                &detail.profile.first_name,
+                &project.name,
+            )?;
+            outbox::enqueue(conn, &email)?;
+            Ok(())
+        },
+    )
 }
 
 pub fn project(conn: &mut DbConn, project_id: &str) -> Result<Project, ServiceError> {

@@ -30,12 +30,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(confirm_remove))
                 .route(web::post().to(remove)),
         )
-        .service(web::resource("/admin/members/{id}/resend").route(web::post().to(resend)))
         .service(
-            web::resource("/admin/members/{id}/reset-password")
-                .route(web::post().to(reset_password)),
-        )
-        .service(web::resource("/admin/members/{id}/reset-mfa").route(web::post().to(reset_mfa)));
+            web::resource("/admin/members/{id}/{action}").route(web::post().to(member_action)),
+        );
 }
 
 #[derive(Deserialize, Default)]
@@ -429,24 +426,42 @@ async fn remove(
     }
 }
 
-/// Runs one member action and comes back to the member page with its outcome.
+/// An admin action on one member: the service to run and what to tell the admin after.
+type MemberActionFn = fn(
+    &mut crate::db::DbConn,
+    &crate::db::models::Project,
+    &members::Acting<'_>,
+    &str,
+    &str,
+) -> Result<(), ServiceError>;
+
+/// `POST /admin/members/{id}/{action}`: resend, reset-password or reset-mfa. Runs the action
+/// and comes back to the member page with its outcome.
 async fn member_action(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    admin: Admin,
-    id: String,
-    done: &str,
-    action: impl FnOnce(
-        &mut crate::db::DbConn,
-        &crate::db::models::Project,
-        &members::Acting<'_>,
-        &str,
-        &str,
-    ) -> Result<(), ServiceError>
-    + Send
-    + 'static,
+    admin: ProjectAdmin,
+    meta: Meta,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    let (done, run): (&str, MemberActionFn) = match action.as_str() {
+        "resend" => (
+            "A new invitation was sent; the previous link no longer works",
+            members::resend_invite,
+        ),
+        "reset-password" => (
+            "A password reset email was sent",
+            members::send_password_reset,
+        ),
+        "reset-mfa" => (
+            "Two-factor authentication was reset and the member was told by email",
+            |conn, project, by, id, _| members::reset_mfa(conn, project, by, id),
+        ),
+        _ => return Err(AppError::NotFound),
+    };
+    let admin = Admin::load(&state, admin, meta).await?;
     let (project, by, member_id, base_url) = (
         admin.project.clone(),
         ActingOwned::of(&admin),
@@ -455,7 +470,7 @@ async fn member_action(
     );
     match state
         .db
-        .run(move |conn| action(conn, &project, &by.as_acting(), &member_id, &base_url))
+        .run(move |conn| run(conn, &project, &by.as_acting(), &member_id, &base_url))
         .await
     {
         Ok(()) => {
@@ -473,67 +488,4 @@ async fn member_action(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-async fn resend(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    member_action(
-        req,
-        state,
-        session,
-        admin,
-        path.into_inner(),
-        "A new invitation was sent; the previous link no longer works",
-        members::resend_invite,
-    )
-    .await
-}
-
-async fn reset_password(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    member_action(
-        req,
-        state,
-        session,
-        admin,
-        path.into_inner(),
-        "A password reset email was sent",
-        members::send_password_reset,
-    )
-    .await
-}
-
-async fn reset_mfa(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    member_action(
-        req,
-        state,
-        session,
-        admin,
-        path.into_inner(),
-        "Two-factor authentication was reset and the member was told by email",
-        |conn, project, by, id, _| members::reset_mfa(conn, project, by, id),
-    )
-    .await
 }
