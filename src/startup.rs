@@ -21,6 +21,8 @@ use crate::services::auth::SessionPolicy;
 use crate::services::mail::{self, MailSignal, Mailer};
 use crate::services::passwords::Hasher;
 use crate::services::throttle::Throttle;
+use crate::services::tokens::TokenSigner;
+use sha2::{Digest, Sha256};
 use crate::telemetry::RequestSpan;
 use crate::web::{self as site, AppState, csrf, errors};
 
@@ -127,12 +129,19 @@ impl Application {
             throttle: Throttle::default(),
             mail: signal,
             session_policy,
+            // A key of its own, derived from the session key: tokens survive restarts
+            // exactly as sessions do.
+            tokens: TokenSigner::new(
+                &Sha256::digest([b"rollcall api tokens".as_slice(), key.master()].concat()),
+                &base_url,
+            ),
             settings: Arc::new(settings),
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
+                .configure(crate::api::configure)
                 .configure(site::configure)
                 .default_service(web::to(site::not_found))
                 .wrap(from_fn(csrf::csrf_guard))

@@ -175,3 +175,17 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub created_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = client_applications)]
+pub struct ClientApplication {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub redirect_uri: Option<String>,
+    pub secret_hash: String,
+    pub super_admin: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}

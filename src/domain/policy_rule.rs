@@ -97,3 +97,81 @@ mod tests {
         assert!(PolicyRule::parse("Patient", false, "name=Smith").is_err());
     }
 }
+
+/// What a member's access policy says about reading one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAccess {
+    Allowed,
+    /// No rule covers the resource type.
+    TypeDenied,
+    /// Rules cover the type, but their criteria exclude this resource.
+    Hidden,
+}
+
+/// Decides a read of `resource_type/id` under `rules` (type, criteria) for a member whose
+/// profile is `own` (type, id). `_id=%profile.id` admits the member's own profile only;
+/// `_compartment=%patient` admits the member's own Patient (the patient compartment holds
+/// no other member records).
+pub fn read_access(
+    rules: &[(String, Option<Criteria>)],
+    own: Option<(&str, &str)>,
+    resource_type: &str,
+    id: &str,
+) -> ReadAccess {
+    let mut covered = false;
+    for (rule_type, criteria) in rules {
+        if rule_type != "*" && rule_type != resource_type {
+            continue;
+        }
+        covered = true;
+        let admitted = match criteria {
+            None => true,
+            Some(Criteria::OwnProfile) => own.is_some_and(|(t, i)| t == resource_type && i == id),
+            Some(Criteria::PatientCompartment) => {
+                own.is_some_and(|(t, i)| t == "Patient" && resource_type == "Patient" && i == id)
+            }
+        };
+        if admitted {
+            return ReadAccess::Allowed;
+        }
+    }
+    if covered {
+        ReadAccess::Hidden
+    } else {
+        ReadAccess::TypeDenied
+    }
+}
+
+#[cfg(test)]
+mod read_access_tests {
+    use super::*;
+
+    fn rules(list: &[(&str, Option<Criteria>)]) -> Vec<(String, Option<Criteria>)> {
+        list.iter().map(|(t, c)| ((*t).to_owned(), *c)).collect()
+    }
+
+    #[test]
+    fn a_patient_with_the_compartment_rule_reads_only_their_own_patient() {
+        let r = rules(&[("Patient", Some(Criteria::PatientCompartment))]);
+        let me = Some(("Patient", "p1"));
+        assert_eq!(read_access(&r, me, "Patient", "p1"), ReadAccess::Allowed);
+        assert_eq!(read_access(&r, me, "Patient", "p2"), ReadAccess::Hidden);
+        assert_eq!(read_access(&r, me, "Practitioner", "x"), ReadAccess::TypeDenied);
+    }
+
+    #[test]
+    fn own_profile_criteria_admit_only_the_members_profile_of_that_type() {
+        let r = rules(&[("*", Some(Criteria::OwnProfile))]);
+        let me = Some(("Practitioner", "d1"));
+        assert_eq!(read_access(&r, me, "Practitioner", "d1"), ReadAccess::Allowed);
+        assert_eq!(read_access(&r, me, "Practitioner", "d2"), ReadAccess::Hidden);
+        assert_eq!(read_access(&r, me, "Patient", "d1"), ReadAccess::Hidden);
+    }
+
+    #[test]
+    fn a_rule_without_criteria_admits_every_resource_of_its_type() {
+        let r = rules(&[("Patient", None), ("Patient", Some(Criteria::OwnProfile))]);
+        assert_eq!(read_access(&r, None, "Patient", "any"), ReadAccess::Allowed);
+        assert_eq!(read_access(&r, None, "RelatedPerson", "any"), ReadAccess::TypeDenied);
+    }
+}

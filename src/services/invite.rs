@@ -16,6 +16,7 @@ use crate::db::{self, DbConn, is_unique_violation};
 use crate::domain::{EmailAddress, PersonName, ProfileType};
 
 pub const ALREADY_MEMBER: &str = "User is already a member of this project";
+pub const EXTERNAL_ID_TAKEN: &str = "A member of this project already has this externalId";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -27,7 +28,8 @@ pub struct InviteRequest {
     pub profile_type: ProfileType,
     pub first_name: PersonName,
     pub last_name: PersonName,
-    pub email: EmailAddress,
+    /// `None` only for API invites by `external_id` (a project-scoped user without email).
+    pub email: Option<EmailAddress>,
     pub access_policy_id: Option<String>,
     pub send_email: bool,
     pub admin: bool,
@@ -62,10 +64,21 @@ fn find_or_create_profile(
     project_id: &str,
     request: &InviteRequest,
 ) -> Result<Profile, ServiceError> {
+    let email = request.email.as_ref().map(EmailAddress::as_str);
+    let Some(email) = email else {
+        return Ok(users::insert_profile(
+            conn,
+            project_id,
+            request.profile_type.as_str(),
+            request.first_name.as_str(),
+            request.last_name.as_str(),
+            None,
+        )?);
+    };
     let existing = profiles::table
         .filter(profiles::project_id.eq(project_id))
         .filter(profiles::resource_type.eq(request.profile_type.as_str()))
-        .filter(profiles::email.eq(request.email.as_str()))
+        .filter(profiles::email.eq(email))
         // A profile backs at most one membership (lists page by profile).
         .filter(diesel::dsl::not(diesel::dsl::exists(
             memberships::table.filter(memberships::profile_id.eq(profiles::id.nullable())),
@@ -83,7 +96,7 @@ fn find_or_create_profile(
         request.profile_type.as_str(),
         request.first_name.as_str(),
         request.last_name.as_str(),
-        Some(request.email.as_str()),
+        Some(email),
     )?)
 }
 
@@ -109,29 +122,56 @@ pub fn invite(
         if let Some(policy) = &request.access_policy_id {
             super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
         }
-        let scope = request.scope.unwrap_or(match request.profile_type {
-            ProfileType::Patient => Scope::Project,
-            _ => Scope::Server,
-        });
+        // Without an email the user can only be this project's: nobody could sign in as a
+        // server-wide account that has no address.
+        let scope = if request.email.is_none() {
+            Scope::Project
+        } else {
+            request.scope.unwrap_or(match request.profile_type {
+                ProfileType::Patient => Scope::Project,
+                _ => Scope::Server,
+            })
+        };
         let scope_project = (scope == Scope::Project).then_some(project.id.as_str());
-        let (user, user_created) =
-            match users::find_by_email(conn, request.email.as_str(), scope_project)? {
-                Some(user) => (user, false),
-                None => {
-                    let new = NewUser {
-                        first_name: request.first_name.as_str(),
-                        last_name: request.last_name.as_str(),
-                        email: request.email.as_str(),
-                        project_id: scope_project,
-                        password_hash: None,
-                        super_admin: false,
-                    };
-                    (
-                        users::insert(conn, new).map_err(conflict_on_duplicate)?,
-                        true,
-                    )
-                }
-            };
+        let by_external_id = match &request.external_id {
+            Some(external_id) => memberships::table
+                .filter(memberships::project_id.eq(&project.id))
+                .filter(memberships::external_id.eq(external_id))
+                .select(Membership::as_select())
+                .first::<Membership>(conn)
+                .optional()?,
+            None => None,
+        };
+        let found = match (&request.email, &by_external_id) {
+            (Some(email), _) => users::find_by_email(conn, email.as_str(), scope_project)?,
+            (None, Some(m)) => match &m.user_id {
+                Some(id) => Some(
+                    crate::db::schema::users::table
+                        .find(id)
+                        .select(User::as_select())
+                        .first::<User>(conn)?,
+                ),
+                None => return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())),
+            },
+            (None, None) => None,
+        };
+        let (user, user_created) = match found {
+            Some(user) => (user, false),
+            None => {
+                let new = NewUser {
+                    first_name: request.first_name.as_str(),
+                    last_name: request.last_name.as_str(),
+                    email: request.email.as_ref().map_or("", EmailAddress::as_str),
+                    project_id: scope_project,
+                    password_hash: None,
+                    super_admin: false,
+                };
+                (
+                    users::insert(conn, new).map_err(conflict_on_duplicate)?,
+                    true,
+                )
+            }
+        };
 
         let existing = memberships::table
             .filter(memberships::project_id.eq(&project.id))
@@ -139,6 +179,11 @@ pub fn invite(
             .select(Membership::as_select())
             .first::<Membership>(conn)
             .optional()?;
+        if let Some(other) = &by_external_id
+            && existing.as_ref().is_none_or(|m| m.id != other.id)
+        {
+            return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into()));
+        }
         let access_policy_id = request.access_policy_id.clone().or_else(|| {
             (request.profile_type == ProfileType::Patient)
                 .then(|| project.default_patient_policy_id.clone())
@@ -190,7 +235,12 @@ pub fn invite(
             .map_err(conflict_on_duplicate)?;
 
         let name = format!("{} {}", profile.first_name, profile.last_name);
-        let mut detail = format!("{} as {}", user.email, profile.resource_type);
+        let who = match (&request.email, &request.external_id) {
+            (Some(email), _) => email.as_str().to_owned(),
+            (None, Some(external_id)) => format!("externalId {external_id}"),
+            (None, None) => String::new(),
+        };
+        let mut detail = format!("{who} as {}", profile.resource_type);
         if request.admin {
             detail.push_str(", admin");
         }
@@ -211,7 +261,8 @@ pub fn invite(
             meta,
         )?;
 
-        let needs_password = user.password_hash.is_none();
+        // A user without an email has no way to use a link: nothing to send or show.
+        let needs_password = user.password_hash.is_none() && request.email.is_some();
         let link = if needs_password {
             Some(recovery::create_link(
                 conn,
@@ -222,7 +273,7 @@ pub fn invite(
         } else {
             None
         };
-        let email = match (&link, request.send_email) {
+        let email = match (&link, request.send_email && request.email.is_some()) {
             (_, false) => None,
             (Some(path), true) => Some(emails::invite_new(
                 &user.email,

@@ -10,7 +10,9 @@ use super::outbox;
 use super::recovery::{self, KIND_INVITE, KIND_RESET};
 use super::{RequestMeta, ServiceError, now};
 use crate::db::models::{Membership, Profile, Project, User};
-use crate::db::schema::{access_policies, memberships, profiles, projects, users};
+use crate::db::schema::{
+    access_policies, client_applications, memberships, profiles, projects, users,
+};
 use crate::db::{self, DbConn};
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -339,6 +341,7 @@ fn other_admins(
     Ok(memberships::table
         .filter(memberships::project_id.eq(project_id))
         .filter(memberships::admin.eq(true))
+        .filter(memberships::active.eq(true))
         .filter(memberships::user_id.is_not_null())
         .filter(memberships::id.ne(membership_id))
         .count()
@@ -346,15 +349,16 @@ fn other_admins(
 }
 
 pub struct Acting<'a> {
-    pub user_id: &'a str,
+    /// `None` when a client application acts through the API.
+    pub user_id: Option<&'a str>,
     pub display: &'a str,
     pub meta: &'a RequestMeta,
 }
 
 impl Acting<'_> {
-    fn actor(&self) -> Actor<'_> {
+    pub fn actor(&self) -> Actor<'_> {
         Actor {
-            id: Some(self.user_id),
+            id: self.user_id,
             display: self.display,
         }
     }
@@ -372,7 +376,75 @@ fn display_name(p: &Profile) -> String {
     format!("{} {}", p.first_name, p.last_name)
 }
 
-/// Saves the admin flag and access policy. Refuses to demote the last admin.
+/// A membership of this project, a person's or a client application's, with the name the
+/// audit log shows for it.
+pub struct MemberRef {
+    pub membership: Membership,
+    pub user: Option<User>,
+    pub name: String,
+}
+
+/// Loads any membership of this project (person or client); another project's is not found.
+pub fn load_member(
+    conn: &mut DbConn,
+    project_id: &str,
+    membership_id: &str,
+) -> Result<MemberRef, ServiceError> {
+    let membership = memberships::table
+        .filter(memberships::id.eq(membership_id))
+        .filter(memberships::project_id.eq(project_id))
+        .select(Membership::as_select())
+        .first::<Membership>(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)?;
+    let names = match &membership.profile_id {
+        Some(id) => profiles::table
+            .find(id)
+            .select((profiles::first_name, profiles::last_name))
+            .first::<(String, String)>(conn)
+            .optional()?,
+        None => None,
+    };
+    let user = match &membership.user_id {
+        Some(id) => users::table
+            .find(id)
+            .select(User::as_select())
+            .first::<User>(conn)
+            .optional()?,
+        None => None,
+    };
+    let client_name = match &membership.client_id {
+        Some(id) => client_applications::table
+            .find(id)
+            .select(client_applications::name)
+            .first::<String>(conn)
+            .optional()?,
+        None => None,
+    };
+    let name = match (names, client_name) {
+        (Some((first, last)), _) => format!("{first} {last}"),
+        (None, Some(client)) => client,
+        (None, None) => membership.id.clone(),
+    };
+    Ok(MemberRef {
+        membership,
+        user,
+        name,
+    })
+}
+
+/// What an admin may change on a membership. `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MembershipChange {
+    pub admin: bool,
+    pub access_policy_id: Option<String>,
+    pub active: Option<bool>,
+    pub external_id: Option<Option<String>>,
+}
+
+pub const EXTERNAL_ID_TAKEN: &str = "Another member of this project has this externalId";
+
+/// Saves the admin flag and access policy (the member page).
 pub fn update(
     conn: &mut DbConn,
     project: &Project,
@@ -380,65 +452,122 @@ pub fn update(
     membership_id: &str,
     admin: bool,
     access_policy_id: Option<String>,
-) -> Result<(), ServiceError> {
+) -> Result<Membership, ServiceError> {
+    change(
+        conn,
+        project,
+        by,
+        membership_id,
+        MembershipChange {
+            admin,
+            access_policy_id,
+            ..MembershipChange::default()
+        },
+    )
+}
+
+fn member_target<'a>(member: &'a MemberRef) -> Target<'a> {
+    Target {
+        kind: "ProjectMembership",
+        id: &member.membership.id,
+        display: &member.name,
+    }
+}
+
+/// Changes a membership. Refuses to demote or deactivate the last active admin, checked
+/// under the project lock so concurrent changes cannot both pass.
+pub fn change(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting<'_>,
+    membership_id: &str,
+    change: MembershipChange,
+) -> Result<Membership, ServiceError> {
     db::transaction(conn, |conn| {
         lock_project(conn, &project.id)?;
-        let detail = get(conn, project, membership_id)?;
-        if let Some(policy) = &access_policy_id {
+        let member = load_member(conn, &project.id, membership_id)?;
+        let old = &member.membership;
+        if let Some(policy) = &change.access_policy_id {
             super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
         }
-        let was_admin = detail.membership.admin;
-        if was_admin && !admin && other_admins(conn, &project.id, membership_id)? == 0 {
-            return Err(ServiceError::invalid("admin", LAST_ADMIN));
+        let active = change.active.unwrap_or(old.active);
+        let external_id = change.external_id.unwrap_or_else(|| old.external_id.clone());
+        let counts_as_admin = old.admin && old.active && old.user_id.is_some();
+        if counts_as_admin
+            && !(change.admin && active)
+            && other_admins(conn, &project.id, membership_id)? == 0
+        {
+            let field = if change.admin { "active" } else { "admin" };
+            return Err(ServiceError::invalid(field, LAST_ADMIN));
         }
         diesel::update(memberships::table.find(membership_id))
             .set((
-                memberships::admin.eq(admin),
-                memberships::access_policy_id.eq(&access_policy_id),
+                memberships::admin.eq(change.admin),
+                memberships::access_policy_id.eq(&change.access_policy_id),
+                memberships::active.eq(active),
+                memberships::external_id.eq(&external_id),
                 memberships::updated_at.eq(now()),
             ))
-            .execute(conn)?;
-        let name = display_name(&detail.profile);
-        if was_admin != admin {
-            let action = if admin {
+            .execute(conn)
+            .map_err(|e| {
+                if db::is_unique_violation(&e) {
+                    ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())
+                } else {
+                    e.into()
+                }
+            })?;
+        let mut events: Vec<(&str, String)> = Vec::new();
+        if old.admin != change.admin {
+            let action = if change.admin {
                 "member.promoted"
             } else {
                 "member.demoted"
             };
-            audit::record(
-                conn,
-                Some(&project.id),
-                by.actor(),
-                action,
-                Some(target(&detail, &name)),
-                "",
-                by.meta,
-            )?;
+            events.push((action, String::new()));
         }
-        if detail.membership.access_policy_id != access_policy_id {
-            let policy_name = match &access_policy_id {
+        if old.access_policy_id != change.access_policy_id {
+            let policy_name = match &change.access_policy_id {
                 Some(id) => access_policies::table
                     .find(id)
                     .select(access_policies::name)
                     .first::<String>(conn)?,
                 None => "none".into(),
             };
+            events.push((
+                "member.policy_changed",
+                format!("access policy: {policy_name}"),
+            ));
+        }
+        if old.active != active || old.external_id != external_id {
+            events.push((
+                "member.updated",
+                format!(
+                    "active: {active}, externalId: {}",
+                    external_id.as_deref().unwrap_or("none")
+                ),
+            ));
+        }
+        for (action, detail) in events {
             audit::record(
                 conn,
                 Some(&project.id),
                 by.actor(),
-                "member.policy_changed",
-                Some(target(&detail, &name)),
-                &format!("access policy: {policy_name}"),
+                action,
+                Some(member_target(&member)),
+                &detail,
                 by.meta,
             )?;
         }
-        Ok(())
+        Ok(memberships::table
+            .find(membership_id)
+            .select(Membership::as_select())
+            .first(conn)?)
     })
 }
 
 /// Removes a member: the membership goes, the profile stays for the record, and a
-/// project-scoped user left with no membership is deleted.
+/// project-scoped user left with no membership is deleted. The member's sessions and tokens
+/// for this project lose it with the membership row.
 pub fn remove(
     conn: &mut DbConn,
     project: &Project,
@@ -447,34 +576,35 @@ pub fn remove(
 ) -> Result<String, ServiceError> {
     db::transaction(conn, |conn| {
         lock_project(conn, &project.id)?;
-        let detail = get(conn, project, membership_id)?;
-        if detail.is_owner {
+        let member = load_member(conn, &project.id, membership_id)?;
+        let user = member.user.as_ref();
+        if user.is_some_and(|u| u.id == project.owner_id) {
             return Err(ServiceError::Conflict(OWNER.into()));
         }
-        if detail.membership.admin && other_admins(conn, &project.id, membership_id)? == 0 {
+        let m = &member.membership;
+        if m.admin && m.active && user.is_some() && other_admins(conn, &project.id, membership_id)? == 0 {
             return Err(ServiceError::Conflict(LAST_ADMIN.into()));
         }
         diesel::delete(memberships::table.find(membership_id)).execute(conn)?;
-        if detail.user.project_id.as_deref() == Some(project.id.as_str()) {
+        if let Some(user) = user.filter(|u| u.project_id.as_deref() == Some(project.id.as_str())) {
             let left: i64 = memberships::table
-                .filter(memberships::user_id.eq(&detail.user.id))
+                .filter(memberships::user_id.eq(&user.id))
                 .count()
                 .get_result(conn)?;
             if left == 0 {
-                diesel::delete(users::table.find(&detail.user.id)).execute(conn)?;
+                diesel::delete(users::table.find(&user.id)).execute(conn)?;
             }
         }
-        let name = display_name(&detail.profile);
         audit::record(
             conn,
             Some(&project.id),
             by.actor(),
             "member.removed",
-            Some(target(&detail, &name)),
-            &detail.user.email,
+            Some(member_target(&member)),
+            user.map_or("", |u| u.email.as_str()),
             by.meta,
         )?;
-        Ok(name)
+        Ok(member.name.clone())
     })
 }
 
@@ -504,6 +634,16 @@ fn act_on_member(
     })
 }
 
+/// Members invited through the API by externalId alone have no address to write to.
+fn no_email_guard(user: &User) -> Result<(), ServiceError> {
+    if user.email.is_empty() {
+        return Err(ServiceError::Conflict(
+            "This member has no email address".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Sends a fresh invite link; the previous one stops working.
 pub fn resend_invite(
     conn: &mut DbConn,
@@ -519,6 +659,7 @@ pub fn resend_invite(
         membership_id,
         "member.invite_resent",
         |conn, detail| {
+            no_email_guard(&detail.user)?;
             if detail.user.password_hash.is_some() {
                 return Err(ServiceError::Conflict(
                     "This person has already accepted the invitation".into(),
@@ -553,6 +694,7 @@ pub fn send_password_reset(
         membership_id,
         "member.password_reset_sent",
         |conn, detail| {
+            no_email_guard(&detail.user)?;
             let path = recovery::create_link(
                 conn,
                 KIND_RESET,
@@ -594,12 +736,14 @@ pub fn reset_mfa(
                     users::updated_at.eq(now()),
                 ))
                 .execute(conn)?;
-            let email = emails::mfa_reset(
-                &detail.user.email,
-                &detail.profile.first_name,
-                &project.name,
-            )?;
-            outbox::enqueue(conn, &email)?;
+            if !detail.user.email.is_empty() {
+                let email = emails::mfa_reset(
+                    &detail.user.email,
+                    &detail.profile.first_name,
+                    &project.name,
+                )?;
+                outbox::enqueue(conn, &email)?;
+            }
             Ok(())
         },
     )

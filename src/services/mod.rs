@@ -3,8 +3,10 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod emails;
 pub mod invite;
+pub mod lookup;
 pub mod mail;
 pub mod members;
 pub mod mfa;
@@ -18,6 +20,7 @@ pub mod recovery;
 pub mod registration;
 pub mod seed;
 pub mod throttle;
+pub mod tokens;
 pub mod users;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};

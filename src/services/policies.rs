@@ -196,7 +196,7 @@ pub fn save(
         audit::record(
             conn,
             Some(&project.id),
-            by_actor(by),
+            by.actor(),
             action,
             Some(Target {
                 kind: "AccessPolicy",
@@ -210,12 +210,6 @@ pub fn save(
     })
 }
 
-fn by_actor<'a>(by: &'a Acting<'_>) -> audit::Actor<'a> {
-    audit::Actor {
-        id: Some(by.user_id),
-        display: by.display,
-    }
-}
 
 /// Deletes a policy nobody uses; otherwise says who still does.
 pub fn delete(
@@ -237,7 +231,7 @@ pub fn delete(
         audit::record(
             conn,
             Some(&project.id),
-            by_actor(by),
+            by.actor(),
             "policy.deleted",
             Some(Target {
                 kind: "AccessPolicy",

@@ -109,7 +109,7 @@ pub fn update_settings(
                 conn,
                 Some(&project.id),
                 super::audit::Actor {
-                    id: Some(by.user_id),
+                    id: by.user_id,
                     display: by.display,
                 },
                 "project.updated",

@@ -54,6 +54,7 @@ pub fn create_project(
     conn: &mut DbConn,
     owner: &User,
     name: ProjectName,
+    description: &str,
     base_url: &str,
     meta: &RequestMeta,
 ) -> Result<CreatedProject, ServiceError> {
@@ -62,7 +63,7 @@ pub fn create_project(
         let project = Project {
             id: new_id(),
             name: name.into_inner(),
-            description: String::new(),
+            description: description.to_owned(),
             owner_id: owner.id.clone(),
             default_patient_policy_id: None,
             require_mfa: false,

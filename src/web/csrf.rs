@@ -32,7 +32,8 @@ impl FromRequest for CsrfToken {
 }
 
 pub fn is_api_path(path: &str) -> bool {
-    path.starts_with("/oauth2/")
+    path == "/openapi.json"
+        || path.starts_with("/oauth2/")
         || path.starts_with("/auth/")
         || path.starts_with("/fhir/")
         || path == "/admin/projects"
@@ -55,6 +56,10 @@ pub async fn csrf_guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    // API clients hold no session: neither create one nor check a form token.
+    if is_api_path(req.path()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
     let session = req.get_session();
     let token = match session.get::<String>(CSRF_KEY) {
         Ok(Some(t)) => t,
@@ -69,7 +74,7 @@ pub async fn csrf_guard(
     req.extensions_mut().insert(CsrfToken(token.clone()));
 
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && !is_api_path(req.path()) {
+    if !safe {
         let header_token = req
             .headers()
             .get("x-csrf-token")

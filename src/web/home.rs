@@ -132,7 +132,7 @@ async fn create_project(
     let created = state
         .db
         .run(move |conn| {
-            let created = registration::create_project(conn, &user, name, &base_url, &meta)?;
+            let created = registration::create_project(conn, &user, name, "", &base_url, &meta)?;
             auth::select_membership(conn, &login_id, &user.id, &created.membership_id)?;
             Ok(created)
         })

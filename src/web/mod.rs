@@ -25,6 +25,7 @@ use crate::services::auth::SessionPolicy;
 use crate::services::mail::MailSignal;
 use crate::services::passwords::Hasher;
 use crate::services::throttle::Throttle;
+use crate::services::tokens::TokenSigner;
 use errors::AppError;
 
 /// Everything handlers share, built once at start.
@@ -37,6 +38,7 @@ pub struct AppState {
     pub throttle: Throttle,
     pub mail: MailSignal,
     pub session_policy: SessionPolicy,
+    pub tokens: TokenSigner,
 }
 
 /// Every route, in one place.

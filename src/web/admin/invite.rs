@@ -174,7 +174,7 @@ async fn send_invite(
         profile_type,
         first_name,
         last_name,
-        email,
+        email: Some(email),
         access_policy_id: Some(form.access_policy.trim().to_owned()).filter(|p| !p.is_empty()),
         send_email,
         admin: form.admin.is_some(),

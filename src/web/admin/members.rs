@@ -336,7 +336,7 @@ async fn save_member(
         })
         .await
     {
-        Ok(()) => {
+        Ok(_) => {
             session::set_flash(&session, "Membership saved")?;
             Ok(see_other(&req, &format!("/admin/members/{id}")))
         }

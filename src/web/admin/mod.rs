@@ -52,7 +52,7 @@ impl Admin {
 
     pub fn acting(&self) -> Acting<'_> {
         Acting {
-            user_id: &self.current.ctx.user.id,
+            user_id: Some(&self.current.ctx.user.id),
             display: &self.display,
             meta: &self.meta,
         }
@@ -77,7 +77,7 @@ impl ActingOwned {
 
     pub fn as_acting(&self) -> Acting<'_> {
         Acting {
-            user_id: &self.user_id,
+            user_id: Some(&self.user_id),
             display: &self.display,
             meta: &self.meta,
         }

@@ -1,0 +1,711 @@
+//! `/admin/projects/...`: the project admin endpoints of Medplum's API. Every route that
+//! names a project checks that the caller administers it (403 otherwise); ids of other
+//! projects' records are not found (404).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::errors::{ApiError, OperationOutcome};
+use super::resources::{ClientApplicationResource, ProjectMembership, ProjectResource, Reference};
+use super::{Caller, Json, PatchBody, fhir_json, meta, ok, resource, state};
+use crate::db::models::Project;
+use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType, ProjectName};
+use crate::services::clients::{self, NewClient};
+use crate::services::invite::{self, InviteRequest, Inviter, Scope};
+use crate::services::members::{self, Acting, MembershipChange};
+use crate::services::tokens::Principal;
+use crate::services::{RequestMeta, ServiceError, lookup, registration};
+use crate::web::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/admin/projects").route(web::post().to(create_project)))
+        .service(resource("/admin/projects/{projectId}").route(web::get().to(get_project)))
+        .service(resource("/admin/projects/{projectId}/invite").route(web::post().to(invite)))
+        .service(resource("/admin/projects/{projectId}/client").route(web::post().to(create_client)))
+        .service(
+            resource("/admin/projects/{projectId}/members/{membershipId}")
+                .route(web::get().to(get_member))
+                .route(web::post().to(update_member))
+                .route(web::patch().to(patch_member))
+                .route(web::delete().to(delete_member)),
+        );
+}
+
+/// The project named in the path, when the caller may administer it: an admin of that very
+/// project, or a super admin.
+pub(crate) async fn administered(
+    state: &AppState,
+    caller: &Principal,
+    project_id: &str,
+) -> Result<Project, ApiError> {
+    if caller.project.id == project_id && caller.admin() {
+        return Ok(caller.project.clone());
+    }
+    if caller.super_admin() {
+        let id = project_id.to_owned();
+        return Ok(state.db.run(move |conn| lookup::project(conn, &id)).await?);
+    }
+    Err(ApiError::Forbidden(
+        "Only admins of this project may do this".into(),
+    ))
+}
+
+struct ActingOwned {
+    user_id: Option<String>,
+    display: String,
+    meta: RequestMeta,
+}
+
+impl ActingOwned {
+    fn of(caller: &Principal, req: &HttpRequest) -> Self {
+        ActingOwned {
+            user_id: caller.user_id().map(str::to_owned),
+            display: caller.display(),
+            meta: meta(req),
+        }
+    }
+
+    fn acting(&self) -> Acting<'_> {
+        Acting {
+            user_id: self.user_id.as_deref(),
+            display: &self.display,
+            meta: &self.meta,
+        }
+    }
+}
+
+fn policy_id(reference: Option<&Reference>, field: &str) -> Result<Option<String>, ApiError> {
+    match reference {
+        None => Ok(None),
+        Some(r) => r.id_of("AccessPolicy").map(|id| Some(id.to_owned())).ok_or_else(|| {
+            ApiError::invalid(field, "accessPolicy must reference an AccessPolicy/{id}")
+        }),
+    }
+}
+
+/// The project in the path.
+#[utoipa::path(
+    get,
+    path = "/admin/projects/{projectId}",
+    tag = "admin",
+    params(("projectId" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The project", body = ProjectResource),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        (status = 404, description = "No such project (super admins)", body = OperationOutcome),
+    )
+)]
+pub async fn get_project(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let project = administered(&state, &caller, &path).await?;
+    Ok(ok(&ProjectResource::from(&project)))
+}
+
+/// The body of an invite, as Medplum's SDK sends it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteBody {
+    /// `Practitioner`, `Patient` or `RelatedPerson`.
+    pub resource_type: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Required unless `externalId` is given.
+    pub email: Option<String>,
+    /// An id from another system; unique within the project.
+    pub external_id: Option<String>,
+    /// Default `true`.
+    pub send_email: Option<bool>,
+    pub admin: Option<bool>,
+    /// `project` or `server`; Patients default to `project`, others to `server`.
+    pub scope: Option<String>,
+    pub mfa_required: Option<bool>,
+    pub access_policy: Option<Reference>,
+    /// Settings of the new membership; they win over the top-level ones.
+    pub membership: Option<InviteMembership>,
+    /// Update the membership instead of answering 409 when the person is already a member.
+    pub upsert: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteMembership {
+    pub admin: Option<bool>,
+    pub access_policy: Option<Reference>,
+    pub external_id: Option<String>,
+}
+
+fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
+    let mut errors = FieldErrors::new();
+    let profile_type = errors.take(
+        "resourceType",
+        ProfileType::parse(body.resource_type.as_deref().unwrap_or("")),
+    );
+    let first_name = errors.take(
+        "firstName",
+        PersonName::parse(body.first_name.as_deref().unwrap_or(""), "first name"),
+    );
+    let last_name = errors.take(
+        "lastName",
+        PersonName::parse(body.last_name.as_deref().unwrap_or(""), "last name"),
+    );
+    let membership = body.membership.unwrap_or_default();
+    let external_id = membership
+        .external_id
+        .or(body.external_id)
+        .map(|e| e.trim().to_owned());
+    if let Some(e) = &external_id
+        && (e.is_empty() || e.chars().count() > 256)
+    {
+        errors.add("externalId", "externalId must be 1 to 256 characters");
+    }
+    let email = match body.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => errors.take("email", EmailAddress::parse(email)),
+        None => {
+            if external_id.is_none() {
+                errors.add("email", "Either email or externalId is required");
+            }
+            None
+        }
+    };
+    let scope = match body.scope.as_deref() {
+        None => None,
+        Some("project") => Some(Scope::Project),
+        Some("server") => Some(Scope::Server),
+        Some(_) => {
+            errors.add("scope", "scope must be \"project\" or \"server\"");
+            None
+        }
+    };
+    let access_policy = membership.access_policy.or(body.access_policy);
+    let access_policy_id = match policy_id(access_policy.as_ref(), "accessPolicy") {
+        Ok(id) => id,
+        Err(_) => {
+            errors.add("accessPolicy", "accessPolicy must reference an AccessPolicy/{id}");
+            None
+        }
+    };
+    let (Some(profile_type), Some(first_name), Some(last_name)) =
+        (profile_type, first_name, last_name)
+    else {
+        return Err(ApiError::Invalid(errors));
+    };
+    errors.into_result().map_err(ApiError::Invalid)?;
+    Ok(InviteRequest {
+        profile_type,
+        first_name,
+        last_name,
+        email,
+        access_policy_id,
+        send_email: body.send_email.unwrap_or(true),
+        admin: membership.admin.or(body.admin).unwrap_or(false),
+        scope,
+        mfa_required: body.mfa_required.unwrap_or(false),
+        external_id,
+        upsert: body.upsert.unwrap_or(false),
+    })
+}
+
+/// Invites a person into the project: the same service as the invite form.
+#[utoipa::path(
+    post,
+    path = "/admin/projects/{projectId}/invite",
+    tag = "admin",
+    params(("projectId" = String, Path, description = "Project id")),
+    request_body(content = InviteBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new (or, with upsert, updated) membership", body = ProjectMembership),
+        (status = 400, description = "Invalid input", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        (status = 404, description = "No such project (super admins)", body = OperationOutcome),
+        (status = 409, description = "Already a member, or externalId taken", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not JSON", body = OperationOutcome),
+        (status = 429, description = "Too many invites", body = OperationOutcome),
+    )
+)]
+pub async fn invite(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<String>,
+    Json(body): Json<InviteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let project = administered(&state, &caller, &path).await?;
+    let limits = &state.settings.limits;
+    let by = ActingOwned::of(&caller, &req);
+    let caller_key = format!("invite-admin:{}", caller.membership.id);
+    let ip_key = format!("invite-ip:{}", by.meta.ip.as_deref().unwrap_or("-"));
+    state
+        .throttle
+        .hit_and_check(&caller_key, limits.invites_per_admin, limits.invite_window)
+        .and_then(|()| {
+            state
+                .throttle
+                .hit_and_check(&ip_key, limits.invites_per_ip, limits.invite_window)
+        })
+        .map_err(|r| ApiError::TooManyRequests { retry_after: r.0 })?;
+    let request = parse_invite(body)?;
+    let base_url = state.base_url.clone();
+    let view = state
+        .db
+        .run(move |conn| {
+            let inviter = Inviter {
+                user_id: by.user_id.as_deref(),
+                display: &by.display,
+            };
+            let outcome = invite::invite(conn, &project, &inviter, request, &base_url, &by.meta)?;
+            lookup::membership(conn, &project.id, &outcome.membership.id)
+        })
+        .await?;
+    state.mail.wake();
+    Ok(ok(&ProjectMembership::from(&view)))
+}
+
+/// A client to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientBody {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub access_policy: Option<Reference>,
+    /// Make the client's membership an admin of the project.
+    pub admin: Option<bool>,
+}
+
+/// Creates a ClientApplication with its own membership. The secret is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/admin/projects/{projectId}/client",
+    tag = "admin",
+    params(("projectId" = String, Path, description = "Project id")),
+    request_body(content = ClientBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The client, with its secret", body = ClientApplicationResource),
+        (status = 400, description = "Invalid input", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        (status = 404, description = "No such project (super admins)", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not JSON", body = OperationOutcome),
+    )
+)]
+pub async fn create_client(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<String>,
+    Json(body): Json<ClientBody>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let project = administered(&state, &caller, &path).await?;
+    let mut new = NewClient::parse(
+        body.name.as_deref().unwrap_or(""),
+        body.description.as_deref(),
+        body.redirect_uri.as_deref(),
+    )
+    .map_err(ApiError::Invalid)?;
+    new.access_policy_id = policy_id(body.access_policy.as_ref(), "accessPolicy")?;
+    new.admin = body.admin.unwrap_or(false);
+    let by = ActingOwned::of(&caller, &req);
+    let created = state
+        .db
+        .run(move |conn| clients::create(conn, &project, &by.acting(), new))
+        .await?;
+    Ok(fhir_json(
+        StatusCode::CREATED,
+        &ClientApplicationResource::of(&created.detail.client, Some(created.secret)),
+    ))
+}
+
+/// A project to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectBody {
+    /// Only with `POST /fhir/R4/Project`: `Project`.
+    pub resource_type: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// A server-wide `User/{id}`; by default the caller, or for a client the owner of the
+    /// client's project.
+    pub owner: Option<Reference>,
+}
+
+/// Creates a project with its owner as admin. Shared by `POST /admin/projects` and
+/// `POST /fhir/R4/Project`.
+pub(crate) async fn new_project(
+    req: &HttpRequest,
+    caller: Principal,
+    body: ProjectBody,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(req)?;
+    if !caller.super_admin() {
+        return Err(ApiError::Forbidden(
+            "Only super admins may create projects through the API".into(),
+        ));
+    }
+    let mut errors = FieldErrors::new();
+    let name = errors.take(
+        "name",
+        ProjectName::parse(body.name.as_deref().unwrap_or("")),
+    );
+    let description = body.description.unwrap_or_default().trim().to_owned();
+    if description.chars().count() > 1000 {
+        errors.add("description", "Use at most 1000 characters");
+    }
+    let owner_id = match &body.owner {
+        Some(r) => match r.id_of("User") {
+            Some(id) => Some(id.to_owned()),
+            None => {
+                errors.add("owner", "owner must reference a User/{id}");
+                None
+            }
+        },
+        None => None,
+    };
+    let Some(name) = name else {
+        return Err(ApiError::Invalid(errors));
+    };
+    errors.into_result().map_err(ApiError::Invalid)?;
+    let owner_id = owner_id
+        .or_else(|| caller.user_id().map(str::to_owned))
+        .unwrap_or_else(|| caller.project.owner_id.clone());
+    let (base_url, request_meta) = (state.base_url.clone(), meta(req));
+    let project = state
+        .db
+        .run(move |conn| {
+            let owner = lookup::server_user(conn, &owner_id).map_err(|e| match e {
+                ServiceError::NotFound => {
+                    ServiceError::invalid("owner", "owner must be a server-wide user")
+                }
+                other => other,
+            })?;
+            let created = registration::create_project(
+                conn,
+                &owner,
+                name,
+                &description,
+                &base_url,
+                &request_meta,
+            )?;
+            Ok(created.project)
+        })
+        .await?;
+    state.mail.wake();
+    Ok(fhir_json(
+        StatusCode::CREATED,
+        &ProjectResource::from(&project),
+    ))
+}
+
+/// Creates a project (super admins only).
+#[utoipa::path(
+    post,
+    path = "/admin/projects",
+    tag = "admin",
+    request_body(content = ProjectBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new project", body = ProjectResource),
+        (status = 400, description = "Invalid input", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not a super admin", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not JSON", body = OperationOutcome),
+    )
+)]
+pub async fn create_project(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    Json(body): Json<ProjectBody>,
+) -> Result<HttpResponse, ApiError> {
+    new_project(&req, caller, body).await
+}
+
+/// One membership of the project.
+#[utoipa::path(
+    get,
+    path = "/admin/projects/{projectId}/members/{membershipId}",
+    tag = "admin",
+    params(
+        ("projectId" = String, Path, description = "Project id"),
+        ("membershipId" = String, Path, description = "Membership id"),
+    ),
+    responses(
+        (status = 200, description = "The membership", body = ProjectMembership),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        (status = 404, description = "Not a membership of this project", body = OperationOutcome),
+    )
+)]
+pub async fn get_member(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let (project_id, membership_id) = path.into_inner();
+    let project = administered(&state, &caller, &project_id).await?;
+    let view = state
+        .db
+        .run(move |conn| lookup::membership(conn, &project.id, &membership_id))
+        .await?;
+    Ok(ok(&ProjectMembership::from(&view)))
+}
+
+/// Fields of a membership that may appear in an update. Only `admin`, `accessPolicy`,
+/// `active` and `externalId` may change; the rest must match what is stored.
+const MEMBERSHIP_FIELDS: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "project",
+    "user",
+    "profile",
+    "accessPolicy",
+    "admin",
+    "active",
+    "externalId",
+    "invitedBy",
+];
+
+fn reference_of(value: Option<&Value>, field: &str) -> Result<Option<Reference>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|_| ApiError::invalid(field, format!("{field} must be a Reference"))),
+    }
+}
+
+/// Checks an updated membership document against the stored one and says what changes.
+fn membership_change(
+    current: &ProjectMembership,
+    membership_id: &str,
+    doc: &Value,
+) -> Result<MembershipChange, ApiError> {
+    let Some(object) = doc.as_object() else {
+        return Err(ApiError::BadRequest(
+            "The body must be a ProjectMembership".into(),
+        ));
+    };
+    if object.get("resourceType").and_then(Value::as_str) != Some("ProjectMembership")
+        || object.get("id").and_then(Value::as_str) != Some(membership_id)
+    {
+        return Err(ApiError::Forbidden(
+            "The body must be this ProjectMembership: resourceType and id must match".into(),
+        ));
+    }
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| !MEMBERSHIP_FIELDS.contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(
+            unknown,
+            format!("ProjectMembership.{unknown} is not supported"),
+        ));
+    }
+    for (field, stored) in [
+        ("project", Some(&current.project)),
+        ("user", Some(&current.user)),
+        ("profile", Some(&current.profile)),
+        ("invitedBy", current.invited_by.as_ref()),
+    ] {
+        if let Some(given) = reference_of(object.get(field), field)?
+            && Some(given.reference.as_str()) != stored.map(|r| r.reference.as_str())
+        {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} cannot be changed"),
+            ));
+        }
+    }
+    let admin = match object.get("admin") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::invalid("admin", "admin must be true or false")),
+    };
+    let active = match object.get("active") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::invalid("active", "active must be true or false")),
+    };
+    let external_id = match object.get("externalId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 256 => {
+            Some(s.trim().to_owned())
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "externalId",
+                "externalId must be a string of 1 to 256 characters",
+            ));
+        }
+    };
+    let policy = reference_of(object.get("accessPolicy"), "accessPolicy")?;
+    Ok(MembershipChange {
+        admin,
+        access_policy_id: policy_id(policy.as_ref(), "accessPolicy")?,
+        active: Some(active),
+        external_id: Some(external_id),
+    })
+}
+
+async fn apply_update(
+    req: &HttpRequest,
+    caller: &Principal,
+    project_id: &str,
+    membership_id: String,
+    edit: impl FnOnce(&ProjectMembership) -> Result<Value, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(req)?;
+    let project = administered(&state, caller, project_id).await?;
+    let (pid, mid) = (project.id.clone(), membership_id.clone());
+    let current = ProjectMembership::from(
+        &state
+            .db
+            .run(move |conn| lookup::membership(conn, &pid, &mid))
+            .await?,
+    );
+    let change = membership_change(&current, &membership_id, &edit(&current)?)?;
+    let by = ActingOwned::of(caller, req);
+    let view = state
+        .db
+        .run(move |conn| {
+            members::change(conn, &project, &by.acting(), &membership_id, change)?;
+            lookup::membership(conn, &project.id, &membership_id)
+        })
+        .await?;
+    Ok(ok(&ProjectMembership::from(&view)))
+}
+
+/// Replaces the membership. `resourceType` and `id` must match (403); `project`, `user`
+/// and `profile` cannot change (400); unknown fields are refused (400).
+#[utoipa::path(
+    post,
+    path = "/admin/projects/{projectId}/members/{membershipId}",
+    tag = "admin",
+    params(
+        ("projectId" = String, Path, description = "Project id"),
+        ("membershipId" = String, Path, description = "Membership id"),
+    ),
+    request_body(content = ProjectMembership, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated membership", body = ProjectMembership),
+        (status = 400, description = "Invalid change, or the last admin", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin, or resourceType/id do not match", body = OperationOutcome),
+        (status = 404, description = "Not a membership of this project", body = OperationOutcome),
+        (status = 409, description = "externalId taken", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not JSON", body = OperationOutcome),
+    )
+)]
+pub async fn update_member(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, membership_id) = path.into_inner();
+    apply_update(&req, &caller, &project_id, membership_id, move |_| Ok(body)).await
+}
+
+/// One JSON Patch operation (RFC 6902).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PatchOperation {
+    /// `add`, `remove`, `replace`, `move`, `copy` or `test`.
+    op: String,
+    /// For example `/admin`.
+    path: String,
+    value: Option<serde_json::Value>,
+    from: Option<String>,
+}
+
+/// JSON Patch on the same fields as the update.
+#[utoipa::path(
+    patch,
+    path = "/admin/projects/{projectId}/members/{membershipId}",
+    tag = "admin",
+    params(
+        ("projectId" = String, Path, description = "Project id"),
+        ("membershipId" = String, Path, description = "Membership id"),
+    ),
+    request_body(content = Vec<PatchOperation>, content_type = "application/json-patch+json"),
+    responses(
+        (status = 200, description = "The updated membership", body = ProjectMembership),
+        (status = 400, description = "Invalid patch or change", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        (status = 404, description = "Not a membership of this project", body = OperationOutcome),
+        (status = 409, description = "externalId taken", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not a JSON Patch", body = OperationOutcome),
+    )
+)]
+pub async fn patch_member(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<(String, String)>,
+    PatchBody(patch): PatchBody,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, membership_id) = path.into_inner();
+    apply_update(&req, &caller, &project_id, membership_id, move |current| {
+        let mut doc = serde_json::to_value(current)
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+        json_patch::patch(&mut doc, &patch)
+            .map_err(|e| ApiError::BadRequest(format!("The patch does not apply: {e}")))?;
+        Ok(doc)
+    })
+    .await
+}
+
+/// Removes the member (not the owner, not the last admin).
+#[utoipa::path(
+    delete,
+    path = "/admin/projects/{projectId}/members/{membershipId}",
+    tag = "admin",
+    params(
+        ("projectId" = String, Path, description = "Project id"),
+        ("membershipId" = String, Path, description = "Membership id"),
+    ),
+    responses(
+        (status = 200, description = "Removed", body = OperationOutcome),
+        (status = 400, description = "The owner or the last admin", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        (status = 404, description = "Not a membership of this project", body = OperationOutcome),
+    )
+)]
+pub async fn delete_member(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let (project_id, membership_id) = path.into_inner();
+    let project = administered(&state, &caller, &project_id).await?;
+    let by = ActingOwned::of(&caller, &req);
+    state
+        .db
+        .run(move |conn| members::remove(conn, &project, &by.acting(), &membership_id))
+        .await
+        .map_err(|e| match e {
+            // Medplum answers 400 for the owner; the last-admin rule is the same kind of no.
+            ServiceError::Conflict(m) => ApiError::BadRequest(m),
+            other => other.into(),
+        })?;
+    Ok(ok(&OperationOutcome::new(
+        "information",
+        "informational",
+        vec![("All OK".into(), None)],
+    )))
+}

@@ -1,0 +1,351 @@
+//! `/fhir/R4/...`: member search, reads by id, and project creation, always within the
+//! caller's project.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::admin::{ProjectBody, new_project};
+use super::errors::{ApiError, OperationOutcome};
+use super::resources::{
+    AccessPolicyResource, AnyResource, Bundle, BundleEntry, BundleLink,
+    ClientApplicationResource, ProfileResource, ProjectMembership, ProjectResource,
+};
+use super::{Caller, Json, ok, resource, state};
+use crate::domain::{Criteria, ReadAccess, read_access};
+use crate::services::lookup::{self, DEFAULT_COUNT, MAX_COUNT, MembershipSearch};
+use crate::services::tokens::Principal;
+use crate::services::ServiceError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/fhir/R4/Project").route(web::post().to(create_project)))
+        .service(resource("/fhir/R4/ProjectMembership").route(web::get().to(search_memberships)))
+        .service(resource("/fhir/R4/{resourceType}").route(web::get().to(search_other)))
+        .service(resource("/fhir/R4/{resourceType}/{id}").route(web::get().to(read)));
+}
+
+/// Creates a project (super admins only), as `POST /admin/projects`.
+#[utoipa::path(
+    post,
+    path = "/fhir/R4/Project",
+    tag = "fhir",
+    request_body(content = ProjectBody, content_type = "application/fhir+json"),
+    responses(
+        (status = 201, description = "The new project", body = ProjectResource),
+        (status = 400, description = "Invalid input", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not a super admin", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not JSON", body = OperationOutcome),
+    )
+)]
+pub async fn create_project(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    Json(body): Json<ProjectBody>,
+) -> Result<HttpResponse, ApiError> {
+    if body.resource_type.as_deref().is_some_and(|t| t != "Project") {
+        return Err(ApiError::invalid("resourceType", "resourceType must be Project"));
+    }
+    new_project(&req, caller, body).await
+}
+
+const SEARCH_PARAMS: &[&str] = &[
+    "profile-type",
+    "profile-type:not",
+    "user",
+    "profile",
+    "admin",
+    "_count",
+    "_offset",
+    "_total",
+];
+
+fn parse_number(name: &str, value: &str) -> Result<i64, ApiError> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ApiError::invalid(name, format!("{name} must be a whole number, 0 or more")))
+}
+
+/// The id of `Type/id` (for any of `types`) or of a bare id.
+fn reference_id(value: &str, types: &[&str]) -> String {
+    match value.split_once('/') {
+        Some((t, id)) if types.contains(&t) => id.to_owned(),
+        _ => value.to_owned(),
+    }
+}
+
+fn parse_search(pairs: &[(String, String)]) -> Result<MembershipSearch, ApiError> {
+    let mut search = MembershipSearch {
+        count: DEFAULT_COUNT,
+        ..MembershipSearch::default()
+    };
+    for (name, value) in pairs {
+        if !SEARCH_PARAMS.contains(&name.as_str()) {
+            return Err(ApiError::invalid(
+                name,
+                format!(
+                    "Unknown search parameter {name}; supported: {}",
+                    SEARCH_PARAMS.join(", ")
+                ),
+            ));
+        }
+        let list = || value.split(',').map(|t| t.trim().to_owned()).collect();
+        match name.as_str() {
+            "profile-type" => search.profile_types = Some(list()),
+            "profile-type:not" => search.not_profile_types = Some(list()),
+            "user" => search.user = Some(reference_id(value, &["User", "ClientApplication"])),
+            "profile" => {
+                search.profile = Some(reference_id(
+                    value,
+                    &[
+                        "Practitioner",
+                        "Patient",
+                        "RelatedPerson",
+                        "ClientApplication",
+                    ],
+                ));
+            }
+            "admin" => {
+                search.admin = Some(match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ApiError::invalid("admin", "admin must be true or false")),
+                });
+            }
+            "_count" => search.count = parse_number("_count", value)?.min(MAX_COUNT),
+            "_offset" => search.offset = parse_number("_offset", value)?,
+            _ => {}
+        }
+    }
+    Ok(search)
+}
+
+fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(req.query_string())
+        .map_err(|_| ApiError::BadRequest("The query string is not valid".into()))
+}
+
+fn require_admin(caller: &Principal) -> Result<(), ApiError> {
+    if caller.admin() || caller.super_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "Only admins of this project may search its memberships".into(),
+        ))
+    }
+}
+
+/// Searches the caller's project's memberships (admins).
+#[utoipa::path(
+    get,
+    path = "/fhir/R4/ProjectMembership",
+    tag = "fhir",
+    params(
+        ("profile-type" = Option<String>, Query, description = "Profile types, comma-separated (or)"),
+        ("profile-type:not" = Option<String>, Query, description = "Profile types to leave out"),
+        ("user" = Option<String>, Query, description = "User/{id}, ClientApplication/{id} or an id"),
+        ("profile" = Option<String>, Query, description = "Practitioner/{id}, Patient/{id}, ... or an id"),
+        ("admin" = Option<bool>, Query, description = "Admins only (true) or non-admins (false)"),
+        ("_count" = Option<i64>, Query, description = "Page size, default 20, at most 1000"),
+        ("_offset" = Option<i64>, Query, description = "Matches to skip"),
+        ("_total" = Option<String>, Query, description = "Accepted and ignored: the total is always given"),
+    ),
+    responses(
+        (status = 200, description = "A searchset Bundle", body = Bundle),
+        (status = 400, description = "Bad parameter", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin", body = OperationOutcome),
+    )
+)]
+pub async fn search_memberships(
+    req: HttpRequest,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    require_admin(&caller)?;
+    let pairs = query_pairs(&req)?;
+    let search = parse_search(&pairs)?;
+    let project_id = caller.project.id.clone();
+    let query = search.clone();
+    let (total, rows) = state
+        .db
+        .run(move |conn| lookup::search_memberships(conn, &project_id, &query))
+        .await?;
+    let base = format!("{}/fhir/R4/ProjectMembership", state.base_url);
+    let url_with = |offset: i64| {
+        let mut params: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(n, _)| n != "_offset" && n != "_count")
+            .cloned()
+            .collect();
+        params.push(("_count".into(), search.count.to_string()));
+        params.push(("_offset".into(), offset.to_string()));
+        format!(
+            "{base}?{}",
+            serde_urlencoded::to_string(&params).unwrap_or_default()
+        )
+    };
+    let mut link = vec![BundleLink {
+        relation: "self".into(),
+        url: url_with(search.offset),
+    }];
+    if search.count > 0 && search.offset + search.count < total {
+        link.push(BundleLink {
+            relation: "next".into(),
+            url: url_with(search.offset + search.count),
+        });
+    }
+    let bundle = Bundle {
+        resource_type: "Bundle".into(),
+        kind: "searchset".into(),
+        total,
+        entry: rows
+            .iter()
+            .map(|view| BundleEntry {
+                full_url: format!("{base}/{}", view.membership.id),
+                resource: ProjectMembership::from(view),
+            })
+            .collect(),
+        link,
+    };
+    Ok(ok(&bundle))
+}
+
+async fn search_other(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::BadRequest(format!(
+        "Search is supported for ProjectMembership only, not {}",
+        path.into_inner()
+    )))
+}
+
+const READABLE: &[&str] = &[
+    "ProjectMembership",
+    "Practitioner",
+    "Patient",
+    "RelatedPerson",
+    "AccessPolicy",
+    "ClientApplication",
+    "Project",
+];
+
+/// What a non-admin may read besides profiles: their own records.
+fn own_record(caller: &Principal, resource_type: &str, id: &str) -> bool {
+    match resource_type {
+        "Project" => caller.project.id == id,
+        "ProjectMembership" => caller.membership.id == id,
+        "AccessPolicy" => caller.membership.access_policy_id.as_deref() == Some(id),
+        "ClientApplication" => caller.membership.client_id.as_deref() == Some(id),
+        _ => false,
+    }
+}
+
+/// Decides whether a non-admin may read this profile, by their access policy.
+fn profile_access(
+    conn: &mut crate::db::DbConn,
+    caller: &Principal,
+    resource_type: &str,
+    id: &str,
+) -> Result<ReadAccess, ServiceError> {
+    let Some(policy_id) = &caller.membership.access_policy_id else {
+        // As in Medplum: a member without an access policy may read the whole project.
+        return Ok(ReadAccess::Allowed);
+    };
+    let (_, rules) = lookup::access_policy(conn, &caller.project.id, policy_id)?;
+    let rules: Vec<(String, Option<Criteria>)> = rules
+        .into_iter()
+        .map(|r| {
+            let criteria = Criteria::parse(r.criteria.as_deref().unwrap_or(""))
+                .ok()
+                .flatten();
+            (r.resource_type, criteria)
+        })
+        .collect();
+    let own = caller
+        .membership
+        .profile_type
+        .as_deref()
+        .zip(caller.membership.profile_id.as_deref());
+    Ok(read_access(&rules, own, resource_type, id))
+}
+
+/// Reads one record of the caller's project.
+#[utoipa::path(
+    get,
+    path = "/fhir/R4/{resourceType}/{id}",
+    tag = "fhir",
+    params(
+        ("resourceType" = String, Path, description = "ProjectMembership, Practitioner, Patient, RelatedPerson, AccessPolicy, ClientApplication or Project"),
+        ("id" = String, Path, description = "Resource id"),
+    ),
+    responses(
+        (status = 200, description = "The resource", body = AnyResource),
+        (status = 400, description = "Unsupported resource type", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "The access policy does not allow this type", body = OperationOutcome),
+        (status = 404, description = "Not found in the caller's project", body = OperationOutcome),
+    )
+)]
+pub async fn read(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let (resource_type, id) = path.into_inner();
+    if !READABLE.contains(&resource_type.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "Reading {resource_type} is not supported; supported: {}",
+            READABLE.join(", ")
+        )));
+    }
+    let is_profile = matches!(
+        resource_type.as_str(),
+        "Practitioner" | "Patient" | "RelatedPerson"
+    );
+    let privileged = caller.admin() || caller.super_admin();
+    if !privileged && !is_profile && !own_record(&caller, &resource_type, &id) {
+        return Err(ApiError::Forbidden(format!(
+            "Only admins may read this {resource_type}"
+        )));
+    }
+    let base_url = state.base_url.clone();
+    let found = state
+        .db
+        .run(move |conn| {
+            let project_id = caller.project.id.clone();
+            if is_profile && !privileged {
+                match profile_access(conn, &caller, &resource_type, &id)? {
+                    ReadAccess::Allowed => {}
+                    ReadAccess::TypeDenied => {
+                        return Err(ServiceError::Forbidden(format!(
+                            "Your access policy does not allow reading {resource_type}"
+                        )));
+                    }
+                    ReadAccess::Hidden => return Err(ServiceError::NotFound),
+                }
+            }
+            Ok(match resource_type.as_str() {
+                "ProjectMembership" => AnyResource::ProjectMembership(ProjectMembership::from(
+                    &lookup::membership(conn, &project_id, &id)?,
+                )),
+                "AccessPolicy" => {
+                    let (policy, rules) = lookup::access_policy(conn, &project_id, &id)?;
+                    AnyResource::AccessPolicy(AccessPolicyResource::of(&policy, &rules))
+                }
+                "ClientApplication" => AnyResource::ClientApplication(
+                    ClientApplicationResource::of(&lookup::client(conn, &project_id, &id)?, None),
+                ),
+                "Project" if id == project_id => {
+                    AnyResource::Project(ProjectResource::from(&caller.project))
+                }
+                "Project" => return Err(ServiceError::NotFound),
+                _ => AnyResource::Profile(ProfileResource::of(
+                    &lookup::profile(conn, &project_id, &resource_type, &id)?,
+                    &base_url,
+                )),
+            })
+        })
+        .await?;
+    Ok(ok(&found))
+}

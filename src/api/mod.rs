@@ -1,0 +1,271 @@
+//! The JSON API, wire-compatible with Medplum's client SDK: OAuth client credentials, the
+//! project admin endpoints, FHIR reads and member search, and the OpenAPI document.
+
+pub mod admin;
+pub mod errors;
+pub mod fhir;
+pub mod oauth;
+pub mod openapi;
+pub mod resources;
+
+use actix_session::SessionExt;
+use actix_web::dev::Payload;
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use base64::Engine;
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::services::RequestMeta;
+use crate::services::auth;
+use crate::services::tokens::{self, Principal};
+use crate::web::AppState;
+use crate::web::session;
+use errors::{ApiError, FHIR_JSON};
+
+/// Request bodies above this size are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(oauth::configure)
+        .configure(admin::configure)
+        .configure(fhir::configure)
+        .configure(openapi::configure);
+}
+
+/// A route's resource whose other methods answer 405 as an OperationOutcome.
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// A 200 (or other status) answer with a FHIR JSON body.
+pub fn fhir_json<T: Serialize>(status: actix_web::http::StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, FHIR_JSON))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+pub fn ok<T: Serialize>(body: &T) -> HttpResponse {
+    fhir_json(actix_web::http::StatusCode::OK, body)
+}
+
+pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+pub(crate) fn meta(req: &HttpRequest) -> RequestMeta {
+    RequestMeta {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(400).collect()),
+    }
+}
+
+/// `id:secret` of an HTTP Basic header.
+pub(crate) fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// Who is calling: a bearer token, HTTP Basic client credentials, or (for reads only) the
+/// browser session of a signed-in member. Anything else is 401.
+pub struct Caller(pub Principal);
+
+async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let state = state(req)?;
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let found = match authorization {
+        Some(value) => {
+            if let Some(token) = value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+            {
+                let token = token.trim().to_owned();
+                let signer = state.tokens.clone();
+                state
+                    .db
+                    .run(move |conn| tokens::by_token(conn, &signer, &token))
+                    .await?
+            } else if let Some((id, secret)) = basic_credentials(&value) {
+                oauth::throttle_client(&state, req, &id)?;
+                let found = state
+                    .db
+                    .run(move |conn| tokens::by_client_secret(conn, &id, &secret))
+                    .await?;
+                if found.is_none() {
+                    oauth::record_client_failure(&state, req, None);
+                }
+                found
+            } else {
+                None
+            }
+        }
+        // Cookies ride along on cross-site requests; only reads may use them.
+        None if matches!(*req.method(), Method::GET | Method::HEAD) => {
+            let Some(login_id) = session::login_id(&req.get_session()) else {
+                return Err(ApiError::Unauthorized);
+            };
+            let policy = state.session_policy;
+            state
+                .db
+                .run(move |conn| {
+                    let Some(ctx) = auth::load_session(conn, &login_id, &policy)? else {
+                        return Ok(None);
+                    };
+                    match (&ctx.membership, ctx.mfa_verified) {
+                        (Some(m), true) => tokens::principal_for(conn, &m.id, Some(ctx.login_id)),
+                        _ => Ok(None),
+                    }
+                })
+                .await?
+        }
+        None => None,
+    };
+    found.ok_or(ApiError::Unauthorized)
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await.map(Caller) })
+    }
+}
+
+/// Reads the whole body, refusing more than `BODY_LIMIT` bytes (413) and media types other
+/// than `accepted` (415).
+async fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    accepted: &[&str],
+) -> Result<web::Bytes, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !accepted.contains(&essence.as_str()) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Send the body as {}",
+            accepted.join(" or ")
+        )));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT) {
+        return Err(ApiError::TooLarge);
+    }
+    let mut body = web::BytesMut::new();
+    let mut stream = payload.take();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read body: {e}")))?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(ApiError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Turns a serde error into a 400 naming the field when serde names one.
+pub(crate) fn json_error(e: &serde_json::Error) -> ApiError {
+    let text = e.to_string();
+    let field = text
+        .split('`')
+        .nth(1)
+        .filter(|_| text.starts_with("unknown field") || text.starts_with("missing field"));
+    match field {
+        Some(f) => ApiError::invalid(f, text.clone()),
+        None => ApiError::BadRequest(format!("Invalid JSON body: {text}")),
+    }
+}
+
+/// A JSON body (`application/json` or `application/fhir+json`).
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(
+                &req,
+                &mut payload,
+                &["application/json", "application/fhir+json"],
+            )
+            .await?;
+            serde_json::from_slice(&body)
+                .map(Json)
+                .map_err(|e| json_error(&e))
+        })
+    }
+}
+
+/// A JSON Patch body (`application/json-patch+json`; plain JSON is accepted too).
+pub struct PatchBody(pub json_patch::Patch);
+
+impl FromRequest for PatchBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(
+                &req,
+                &mut payload,
+                &["application/json-patch+json", "application/json"],
+            )
+            .await?;
+            serde_json::from_slice(&body)
+                .map(PatchBody)
+                .map_err(|e| ApiError::BadRequest(format!("Invalid JSON Patch: {e}")))
+        })
+    }
+}
+
+/// A form body, for the OAuth token endpoint.
+pub(crate) async fn read_form(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Result<web::Bytes, ApiError> {
+    read_body(req, payload, &["application/x-www-form-urlencoded"]).await
+}

@@ -1,0 +1,65 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document of every JSON route, generated from the
+//! handlers' annotations and the response types, so it cannot drift from the code.
+
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, fhir, oauth, resource};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Rollcall API",
+        description = "Project and member administration, wire-compatible with Medplum's client SDK.",
+    ),
+    paths(
+        oauth::token,
+        oauth::me,
+        admin::create_project,
+        admin::get_project,
+        admin::invite,
+        admin::create_client,
+        admin::get_member,
+        admin::update_member,
+        admin::patch_member,
+        admin::delete_member,
+        fhir::create_project,
+        fhir::search_memberships,
+        fhir::read,
+    ),
+    modifiers(&Security),
+    security(("bearer" = []), ("basic" = [])),
+    tags(
+        (name = "auth", description = "Tokens and the caller"),
+        (name = "admin", description = "Project administration"),
+        (name = "fhir", description = "FHIR reads and member search"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/openapi.json").route(web::get().to(document)));
+}
+
+async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .json(ApiDoc::openapi())
+}

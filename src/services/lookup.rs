@@ -1,0 +1,269 @@
+//! Reads for the JSON API: memberships with the names their references show, member search,
+//! and single records by id. Every read is limited to one project.
+
+use diesel::prelude::*;
+
+use super::ServiceError;
+use crate::db::models::{
+    AccessPolicy, AccessPolicyRule, ClientApplication, Membership, Profile, Project, User,
+};
+use crate::db::schema::{
+    access_policies, access_policy_rules, client_applications, memberships, profiles, projects,
+    users,
+};
+use crate::db::{DbConn, MultiBackend};
+
+pub const DEFAULT_COUNT: i64 = 20;
+pub const MAX_COUNT: i64 = 1000;
+/// What a membership held by a client application reports as its profile type.
+pub const CLIENT_TYPE: &str = "ClientApplication";
+
+/// A membership with what its references display.
+#[derive(Debug, Clone)]
+pub struct MembershipView {
+    pub membership: Membership,
+    /// The user's email (empty for members invited by externalId only).
+    pub user_email: Option<String>,
+    pub profile: Option<ProfileName>,
+    pub client_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProfileName {
+    pub id: String,
+    pub resource_type: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// Search parameters of `ProjectMembership`, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct MembershipSearch {
+    pub profile_types: Option<Vec<String>>,
+    pub not_profile_types: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub profile: Option<String>,
+    pub admin: Option<bool>,
+    pub count: i64,
+    pub offset: i64,
+}
+
+type Query<'a> = memberships::BoxedQuery<'a, MultiBackend>;
+
+fn type_filter(types: &[String]) -> (Vec<String>, bool) {
+    let client = types.iter().any(|t| t == CLIENT_TYPE);
+    let people = types.iter().filter(|t| *t != CLIENT_TYPE).cloned().collect();
+    (people, client)
+}
+
+fn filtered<'a>(project_id: &'a str, search: &'a MembershipSearch) -> Query<'a> {
+    let mut query = memberships::table
+        .filter(memberships::project_id.eq(project_id))
+        .into_boxed();
+    if let Some(types) = &search.profile_types {
+        let (people, client) = type_filter(types);
+        query = if client {
+            query.filter(
+                memberships::profile_type
+                    .eq_any(people)
+                    .or(memberships::client_id.is_not_null()),
+            )
+        } else {
+            query.filter(memberships::profile_type.eq_any(people))
+        };
+    }
+    if let Some(types) = &search.not_profile_types {
+        let (people, client) = type_filter(types);
+        query = query.filter(
+            memberships::profile_type
+                .ne_all(people)
+                .or(memberships::profile_type.is_null()),
+        );
+        if client {
+            query = query.filter(memberships::client_id.is_null());
+        }
+    }
+    if let Some(user) = &search.user {
+        query = query.filter(
+            memberships::user_id
+                .eq(user)
+                .or(memberships::client_id.eq(user)),
+        );
+    }
+    if let Some(profile) = &search.profile {
+        query = query.filter(
+            memberships::profile_id
+                .eq(profile)
+                .or(memberships::client_id.eq(profile)),
+        );
+    }
+    if let Some(admin) = search.admin {
+        query = query.filter(memberships::admin.eq(admin));
+    }
+    query
+}
+
+/// One page of matches and the total: a count, a page of rows, and one query each for the
+/// page's profiles, users and clients, whatever the page size.
+pub fn search_memberships(
+    conn: &mut DbConn,
+    project_id: &str,
+    search: &MembershipSearch,
+) -> Result<(i64, Vec<MembershipView>), ServiceError> {
+    let total: i64 = filtered(project_id, search).count().get_result(conn)?;
+    let rows: Vec<Membership> = filtered(project_id, search)
+        .order((memberships::created_at.asc(), memberships::id.asc()))
+        .limit(search.count)
+        .offset(search.offset)
+        .select(Membership::as_select())
+        .load(conn)?;
+    Ok((total, views(conn, rows)?))
+}
+
+/// One membership of this project.
+pub fn membership(
+    conn: &mut DbConn,
+    project_id: &str,
+    id: &str,
+) -> Result<MembershipView, ServiceError> {
+    let row = memberships::table
+        .filter(memberships::project_id.eq(project_id))
+        .filter(memberships::id.eq(id))
+        .select(Membership::as_select())
+        .first::<Membership>(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)?;
+    views(conn, vec![row])?
+        .pop()
+        .ok_or(ServiceError::NotFound)
+}
+
+fn views(conn: &mut DbConn, rows: Vec<Membership>) -> Result<Vec<MembershipView>, ServiceError> {
+    let profile_ids: Vec<&String> = rows.iter().filter_map(|m| m.profile_id.as_ref()).collect();
+    let user_ids: Vec<&String> = rows.iter().filter_map(|m| m.user_id.as_ref()).collect();
+    let client_ids: Vec<&String> = rows.iter().filter_map(|m| m.client_id.as_ref()).collect();
+    let names: Vec<(String, String, String, String)> = if profile_ids.is_empty() {
+        Vec::new()
+    } else {
+        profiles::table
+            .filter(profiles::id.eq_any(&profile_ids))
+            .select((
+                profiles::id,
+                profiles::resource_type,
+                profiles::first_name,
+                profiles::last_name,
+            ))
+            .load(conn)?
+    };
+    let emails: Vec<(String, String)> = if user_ids.is_empty() {
+        Vec::new()
+    } else {
+        users::table
+            .filter(users::id.eq_any(&user_ids))
+            .select((users::id, users::email))
+            .load(conn)?
+    };
+    let clients: Vec<(String, String)> = if client_ids.is_empty() {
+        Vec::new()
+    } else {
+        client_applications::table
+            .filter(client_applications::id.eq_any(&client_ids))
+            .select((client_applications::id, client_applications::name))
+            .load(conn)?
+    };
+    let find = |pairs: &[(String, String)], id: &Option<String>| {
+        id.as_ref()
+            .and_then(|id| pairs.iter().find(|(k, _)| k == id))
+            .map(|(_, v)| v.clone())
+    };
+    Ok(rows
+        .into_iter()
+        .map(|m| MembershipView {
+            user_email: find(&emails, &m.user_id),
+            client_name: find(&clients, &m.client_id),
+            profile: m.profile_id.as_ref().and_then(|pid| {
+                names
+                    .iter()
+                    .find(|(id, ..)| id == pid)
+                    .map(|(id, t, f, l)| ProfileName {
+                        id: id.clone(),
+                        resource_type: t.clone(),
+                        first_name: f.clone(),
+                        last_name: l.clone(),
+                    })
+            }),
+            membership: m,
+        })
+        .collect())
+}
+
+/// A profile of this project of the given resource type.
+pub fn profile(
+    conn: &mut DbConn,
+    project_id: &str,
+    resource_type: &str,
+    id: &str,
+) -> Result<Profile, ServiceError> {
+    profiles::table
+        .filter(profiles::project_id.eq(project_id))
+        .filter(profiles::resource_type.eq(resource_type))
+        .filter(profiles::id.eq(id))
+        .select(Profile::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)
+}
+
+pub fn access_policy(
+    conn: &mut DbConn,
+    project_id: &str,
+    id: &str,
+) -> Result<(AccessPolicy, Vec<AccessPolicyRule>), ServiceError> {
+    let policy = access_policies::table
+        .filter(access_policies::project_id.eq(project_id))
+        .filter(access_policies::id.eq(id))
+        .select(AccessPolicy::as_select())
+        .first::<AccessPolicy>(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)?;
+    let rules = access_policy_rules::table
+        .filter(access_policy_rules::policy_id.eq(id))
+        .order(access_policy_rules::position.asc())
+        .select(AccessPolicyRule::as_select())
+        .load(conn)?;
+    Ok((policy, rules))
+}
+
+pub fn client(
+    conn: &mut DbConn,
+    project_id: &str,
+    id: &str,
+) -> Result<ClientApplication, ServiceError> {
+    client_applications::table
+        .filter(client_applications::project_id.eq(project_id))
+        .filter(client_applications::id.eq(id))
+        .select(ClientApplication::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)
+}
+
+/// A server-wide user (one that can own projects).
+pub fn server_user(conn: &mut DbConn, id: &str) -> Result<User, ServiceError> {
+    users::table
+        .filter(users::id.eq(id))
+        .filter(users::project_id.is_null())
+        .select(User::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)
+}
+
+pub fn project(conn: &mut DbConn, id: &str) -> Result<Project, ServiceError> {
+    projects::table
+        .find(id)
+        .select(Project::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)
+}
