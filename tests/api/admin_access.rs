@@ -229,7 +229,7 @@ fn seed_members(app: &TestApp, n: usize) {
             profile_type: ProfileType::Practitioner,
             first_name: PersonName::parse(&format!("Member{i:03}"), "first name").unwrap(),
             last_name: PersonName::parse(&format!("Zed{:03}", n - i), "last name").unwrap(),
-            email: EmailAddress::parse(&format!("m{i:03}@example.com")).unwrap(),
+            email: Some(EmailAddress::parse(&format!("m{i:03}@example.com")).unwrap()),
             access_policy_id: None,
             send_email: false,
             admin: i % 10 == 0,

@@ -563,3 +563,154 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     png
 }
+
+/// A client application's credentials, as the Clients tab showed them.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub id: String,
+    pub secret: String,
+}
+
+/// What an API call answered.
+#[derive(Debug)]
+pub struct ApiAnswer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl ApiAnswer {
+    /// The first issue's text of an OperationOutcome.
+    pub fn issue_text(&self) -> String {
+        self.body["issue"][0]["details"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn issue_field(&self) -> String {
+        self.body["issue"][0]["expression"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl TestApp {
+    /// The id of the signed-in admin's current project.
+    pub fn project_id(&self) -> String {
+        use rollcall::db::schema::projects;
+        projects::table
+            .filter(projects::name.eq("Clinic"))
+            .select(projects::id)
+            .first(&mut self.conn())
+            .unwrap()
+    }
+
+    /// Creates a client on the Clients tab as the signed-in admin; the secret is read from
+    /// the page it lands on.
+    pub async fn create_client(&self, name: &str, extra: &[(&str, &str)]) -> ClientCredentials {
+        let mut fields = vec![("name", name)];
+        fields.extend_from_slice(extra);
+        let r = self
+            .submit("/admin/clients/new", "/admin/clients/new", &fields)
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "client creation failed: {}",
+            r.text().await.unwrap()
+        );
+        let page = location(&r);
+        let html = self.get_html(&page).await;
+        ClientCredentials {
+            id: page.rsplit('/').next().unwrap().to_owned(),
+            secret: attr_of(&html, "#client-secret", "value").expect("secret shown once"),
+        }
+    }
+
+    /// An admin client of the admin's project.
+    pub async fn admin_client(&self) -> ClientCredentials {
+        self.create_client("Integration", &[("admin", "on")]).await
+    }
+
+    pub async fn token_answer(&self, form: &[(&str, &str)]) -> ApiAnswer {
+        let r = reqwest::Client::new()
+            .post(self.url("/oauth2/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        answer(r).await
+    }
+
+    /// A bearer token for the client (client_credentials in the form body).
+    pub async fn token(&self, client: &ClientCredentials) -> String {
+        let a = self
+            .token_answer(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client.id),
+                ("client_secret", &client.secret),
+            ])
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "token refused: {:?}", a.body);
+        a.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `method path` with a bearer token and an optional JSON body.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> ApiAnswer {
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn api_get(&self, path: &str, token: &str) -> ApiAnswer {
+        self.api(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn api_post(&self, path: &str, token: &str, body: serde_json::Value) -> ApiAnswer {
+        self.api(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// `POST /admin/projects/{project}/invite` with a bearer token.
+    pub async fn api_invite(&self, token: &str, body: serde_json::Value) -> ApiAnswer {
+        let path = format!("/admin/projects/{}/invite", self.project_id());
+        self.api_post(&path, token, body).await
+    }
+
+    /// Sends a JSON Patch to a path.
+    pub async fn api_patch(&self, path: &str, token: &str, ops: serde_json::Value) -> ApiAnswer {
+        let r = reqwest::Client::new()
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json-patch+json")
+            .body(ops.to_string())
+            .send()
+            .await
+            .unwrap();
+        answer(r).await
+    }
+}
+
+pub async fn answer(r: reqwest::Response) -> ApiAnswer {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    ApiAnswer {
+        status,
+        headers,
+        body,
+    }
+}

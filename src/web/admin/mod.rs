@@ -1,6 +1,7 @@
 //! Project admin: `/admin/...` pages for admins of the current project.
 
 mod audit;
+mod clients;
 mod invite;
 mod members;
 mod policies;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(members::configure)
         .configure(invite::configure)
         .configure(policies::configure)
+        .configure(clients::configure)
         .configure(audit::configure);
 }
 

@@ -1,4 +1,4 @@
-//! The Details tab, and the Clients tab until client applications exist.
+//! The Details tab.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -24,8 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(details))
             .route(web::post().to(save_details)),
     )
-    .service(web::resource("/admin").route(web::get().to(admin_home)))
-    .service(web::resource("/admin/clients").route(web::get().to(clients)));
+    .service(web::resource("/admin").route(web::get().to(admin_home)));
 }
 
 async fn admin_home(req: HttpRequest, _admin: ProjectAdmin) -> HttpResponse {
@@ -175,31 +174,4 @@ async fn save_details(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Template)]
-#[template(path = "pages/admin/clients.html")]
-struct ClientsPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
-}
-
-async fn clients(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ProjectAdmin(current): ProjectAdmin,
-) -> Result<HttpResponse, AppError> {
-    let view = ClientsPage {
-        tabs: TABS,
-        tab: "clients",
-    };
-    page(
-        &req,
-        &state,
-        Some(&current.ctx),
-        "API clients",
-        &view,
-        StatusCode::OK,
-    )
-    .await
 }
