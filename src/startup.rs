@@ -22,9 +22,9 @@ use crate::services::mail::{self, MailSignal, Mailer};
 use crate::services::passwords::Hasher;
 use crate::services::throttle::Throttle;
 use crate::services::tokens::TokenSigner;
-use sha2::{Digest, Sha256};
 use crate::telemetry::RequestSpan;
 use crate::web::{self as site, AppState, csrf, errors};
+use sha2::{Digest, Sha256};
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \

@@ -24,7 +24,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/admin/projects").route(web::post().to(create_project)))
         .service(resource("/admin/projects/{projectId}").route(web::get().to(get_project)))
         .service(resource("/admin/projects/{projectId}/invite").route(web::post().to(invite)))
-        .service(resource("/admin/projects/{projectId}/client").route(web::post().to(create_client)))
+        .service(
+            resource("/admin/projects/{projectId}/client").route(web::post().to(create_client)),
+        )
         .service(
             resource("/admin/projects/{projectId}/members/{membershipId}")
                 .route(web::get().to(get_member))
@@ -80,9 +82,12 @@ impl ActingOwned {
 fn policy_id(reference: Option<&Reference>, field: &str) -> Result<Option<String>, ApiError> {
     match reference {
         None => Ok(None),
-        Some(r) => r.id_of("AccessPolicy").map(|id| Some(id.to_owned())).ok_or_else(|| {
-            ApiError::invalid(field, "accessPolicy must reference an AccessPolicy/{id}")
-        }),
+        Some(r) => r
+            .id_of("AccessPolicy")
+            .map(|id| Some(id.to_owned()))
+            .ok_or_else(|| {
+                ApiError::invalid(field, "accessPolicy must reference an AccessPolicy/{id}")
+            }),
     }
 }
 
@@ -166,7 +171,12 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
     {
         errors.add("externalId", "externalId must be 1 to 256 characters");
     }
-    let email = match body.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+    let email = match body
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         Some(email) => errors.take("email", EmailAddress::parse(email)),
         None => {
             if external_id.is_none() {
@@ -188,7 +198,10 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
     let access_policy_id = match policy_id(access_policy.as_ref(), "accessPolicy") {
         Ok(id) => id,
         Err(_) => {
-            errors.add("accessPolicy", "accessPolicy must reference an AccessPolicy/{id}");
+            errors.add(
+                "accessPolicy",
+                "accessPolicy must reference an AccessPolicy/{id}",
+            );
             None
         }
     };
@@ -659,8 +672,8 @@ pub async fn patch_member(
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, membership_id) = path.into_inner();
     apply_update(&req, &caller, &project_id, membership_id, move |current| {
-        let mut doc = serde_json::to_value(current)
-            .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+        let mut doc =
+            serde_json::to_value(current).map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
         json_patch::patch(&mut doc, &patch)
             .map_err(|e| ApiError::BadRequest(format!("The patch does not apply: {e}")))?;
         Ok(doc)

@@ -6,14 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::admin::{ProjectBody, new_project};
 use super::errors::{ApiError, OperationOutcome};
 use super::resources::{
-    AccessPolicyResource, AnyResource, Bundle, BundleEntry, BundleLink,
-    ClientApplicationResource, ProfileResource, ProjectMembership, ProjectResource,
+    AccessPolicyResource, AnyResource, Bundle, BundleEntry, BundleLink, ClientApplicationResource,
+    ProfileResource, ProjectMembership, ProjectResource,
 };
 use super::{Caller, Json, ok, resource, state};
 use crate::domain::{Criteria, ReadAccess, read_access};
+use crate::services::ServiceError;
 use crate::services::lookup::{self, DEFAULT_COUNT, MAX_COUNT, MembershipSearch};
 use crate::services::tokens::Principal;
-use crate::services::ServiceError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/fhir/R4/Project").route(web::post().to(create_project)))
@@ -42,8 +42,15 @@ pub async fn create_project(
     Caller(caller): Caller,
     Json(body): Json<ProjectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    if body.resource_type.as_deref().is_some_and(|t| t != "Project") {
-        return Err(ApiError::invalid("resourceType", "resourceType must be Project"));
+    if body
+        .resource_type
+        .as_deref()
+        .is_some_and(|t| t != "Project")
+    {
+        return Err(ApiError::invalid(
+            "resourceType",
+            "resourceType must be Project",
+        ));
     }
     new_project(&req, caller, body).await
 }

@@ -53,7 +53,9 @@ fn oauth_error(error: &str, description: &str) -> HttpResponse {
 fn ip_key(req: &HttpRequest) -> String {
     format!(
         "client-failures:ip:{}",
-        req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
     )
 }
 
@@ -168,10 +170,12 @@ pub async fn token(req: HttpRequest, payload: web::Payload) -> Result<HttpRespon
     let id = client_id.clone();
     let issued: Option<Issued> = state
         .db
-        .run(move |conn| match clients::authenticate(conn, &id, &secret)? {
-            Some(client) => tokens::issue(conn, &signer, &client, &request_meta),
-            None => Ok(None),
-        })
+        .run(
+            move |conn| match clients::authenticate(conn, &id, &secret)? {
+                Some(client) => tokens::issue(conn, &signer, &client, &request_meta),
+                None => Ok(None),
+            },
+        )
         .await?;
     let Some(issued) = issued else {
         record_client_failure(&state, &req, Some(&client_id));

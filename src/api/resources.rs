@@ -240,10 +240,13 @@ impl ProfileResource {
         let telecom = [("email", &p.email), ("phone", &p.phone)]
             .into_iter()
             .filter_map(|(system, value)| {
-                value.as_ref().filter(|v| !v.is_empty()).map(|v| ContactPoint {
-                    system: system.into(),
-                    value: v.clone(),
-                })
+                value
+                    .as_ref()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| ContactPoint {
+                        system: system.into(),
+                        value: v.clone(),
+                    })
             })
             .collect();
         let qualification = qualifications_of(p)
@@ -284,10 +287,7 @@ impl ProfileResource {
                 .photo_updated_at
                 .map(|at| Attachment {
                     content_type: "image/png".into(),
-                    url: format!(
-                        "{base_url}{}",
-                        crate::services::auth::photo_url(&p.id, at)
-                    ),
+                    url: format!("{base_url}{}", crate::services::auth::photo_url(&p.id, at)),
                 })
                 .into_iter()
                 .collect(),

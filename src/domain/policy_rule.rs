@@ -156,15 +156,24 @@ mod read_access_tests {
         let me = Some(("Patient", "p1"));
         assert_eq!(read_access(&r, me, "Patient", "p1"), ReadAccess::Allowed);
         assert_eq!(read_access(&r, me, "Patient", "p2"), ReadAccess::Hidden);
-        assert_eq!(read_access(&r, me, "Practitioner", "x"), ReadAccess::TypeDenied);
+        assert_eq!(
+            read_access(&r, me, "Practitioner", "x"),
+            ReadAccess::TypeDenied
+        );
     }
 
     #[test]
     fn own_profile_criteria_admit_only_the_members_profile_of_that_type() {
         let r = rules(&[("*", Some(Criteria::OwnProfile))]);
         let me = Some(("Practitioner", "d1"));
-        assert_eq!(read_access(&r, me, "Practitioner", "d1"), ReadAccess::Allowed);
-        assert_eq!(read_access(&r, me, "Practitioner", "d2"), ReadAccess::Hidden);
+        assert_eq!(
+            read_access(&r, me, "Practitioner", "d1"),
+            ReadAccess::Allowed
+        );
+        assert_eq!(
+            read_access(&r, me, "Practitioner", "d2"),
+            ReadAccess::Hidden
+        );
         assert_eq!(read_access(&r, me, "Patient", "d1"), ReadAccess::Hidden);
     }
 
@@ -172,6 +181,9 @@ mod read_access_tests {
     fn a_rule_without_criteria_admits_every_resource_of_its_type() {
         let r = rules(&[("Patient", None), ("Patient", Some(Criteria::OwnProfile))]);
         assert_eq!(read_access(&r, None, "Patient", "any"), ReadAccess::Allowed);
-        assert_eq!(read_access(&r, None, "RelatedPerson", "any"), ReadAccess::TypeDenied);
+        assert_eq!(
+            read_access(&r, None, "RelatedPerson", "any"),
+            ReadAccess::TypeDenied
+        );
     }
 }

@@ -168,8 +168,9 @@ pub fn list(conn: &mut DbConn, project_id: &str) -> Result<Vec<ClientDetail>, Se
     let rows = client_applications::table
         .inner_join(memberships::table)
         .left_join(
-            access_policies::table
-                .on(access_policies::id.nullable().eq(memberships::access_policy_id)),
+            access_policies::table.on(access_policies::id
+                .nullable()
+                .eq(memberships::access_policy_id)),
         )
         .filter(client_applications::project_id.eq(project_id))
         .order(client_applications::created_at.desc())
@@ -194,8 +195,9 @@ pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<ClientDetail
     let (client, membership, policy_name) = client_applications::table
         .inner_join(memberships::table)
         .left_join(
-            access_policies::table
-                .on(access_policies::id.nullable().eq(memberships::access_policy_id)),
+            access_policies::table.on(access_policies::id
+                .nullable()
+                .eq(memberships::access_policy_id)),
         )
         .filter(client_applications::project_id.eq(project_id))
         .filter(client_applications::id.eq(id))

@@ -52,7 +52,11 @@ type Query<'a> = memberships::BoxedQuery<'a, MultiBackend>;
 
 fn type_filter(types: &[String]) -> (Vec<String>, bool) {
     let client = types.iter().any(|t| t == CLIENT_TYPE);
-    let people = types.iter().filter(|t| *t != CLIENT_TYPE).cloned().collect();
+    let people = types
+        .iter()
+        .filter(|t| *t != CLIENT_TYPE)
+        .cloned()
+        .collect();
     (people, client)
 }
 
@@ -133,9 +137,7 @@ pub fn membership(
         .first::<Membership>(conn)
         .optional()?
         .ok_or(ServiceError::NotFound)?;
-    views(conn, vec![row])?
-        .pop()
-        .ok_or(ServiceError::NotFound)
+    views(conn, vec![row])?.pop().ok_or(ServiceError::NotFound)
 }
 
 fn views(conn: &mut DbConn, rows: Vec<Membership>) -> Result<Vec<MembershipView>, ServiceError> {

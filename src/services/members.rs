@@ -491,7 +491,9 @@ pub fn change(
             super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
         }
         let active = change.active.unwrap_or(old.active);
-        let external_id = change.external_id.unwrap_or_else(|| old.external_id.clone());
+        let external_id = change
+            .external_id
+            .unwrap_or_else(|| old.external_id.clone());
         let counts_as_admin = old.admin && old.active && old.user_id.is_some();
         if counts_as_admin
             && !(change.admin && active)
@@ -582,7 +584,11 @@ pub fn remove(
             return Err(ServiceError::Conflict(OWNER.into()));
         }
         let m = &member.membership;
-        if m.admin && m.active && user.is_some() && other_admins(conn, &project.id, membership_id)? == 0 {
+        if m.admin
+            && m.active
+            && user.is_some()
+            && other_admins(conn, &project.id, membership_id)? == 0
+        {
             return Err(ServiceError::Conflict(LAST_ADMIN.into()));
         }
         diesel::delete(memberships::table.find(membership_id)).execute(conn)?;

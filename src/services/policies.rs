@@ -210,7 +210,6 @@ pub fn save(
     })
 }
 
-
 /// Deletes a policy nobody uses; otherwise says who still does.
 pub fn delete(
     conn: &mut DbConn,

@@ -221,7 +221,12 @@ pub fn principal_for(
         None => None,
     };
     let user = match &membership.user_id {
-        Some(id) => Some(users::table.find(id).select(User::as_select()).first(conn)?),
+        Some(id) => Some(
+            users::table
+                .find(id)
+                .select(User::as_select())
+                .first(conn)?,
+        ),
         None => None,
     };
     Ok(Some(Principal {

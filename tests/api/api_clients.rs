@@ -180,7 +180,8 @@ async fn bad_token_requests_get_oauth_errors() {
 #[tokio::test]
 async fn repeated_wrong_secrets_from_one_address_are_throttled() {
     let app = crate::helpers::spawn_app_with(|s| s.limits.signin_failures_per_ip = 3).await;
-    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic").await;
+    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
+        .await;
     let client = app.admin_client().await;
     let wrong = [
         ("grant_type", "client_credentials"),
@@ -188,7 +189,10 @@ async fn repeated_wrong_secrets_from_one_address_are_throttled() {
         ("client_secret", "nope"),
     ];
     for _ in 0..3 {
-        assert_eq!(app.token_answer(&wrong).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            app.token_answer(&wrong).await.status,
+            StatusCode::BAD_REQUEST
+        );
     }
     let a = app.token_answer(&wrong).await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
@@ -262,9 +266,7 @@ async fn rotating_the_secret_ends_old_tokens_and_the_old_secret_at_once() {
     let client = app.admin_client().await;
     let token = app.token(&client).await;
     let page = format!("/admin/clients/{}", client.id);
-    let r = app
-        .submit(&page, &format!("{page}/rotate"), &[])
-        .await;
+    let r = app.submit(&page, &format!("{page}/rotate"), &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let html = app.get_html(&location(&r)).await;
     let new_secret = attr_of(&html, "#client-secret", "value").unwrap();
@@ -288,7 +290,11 @@ async fn rotating_the_secret_ends_old_tokens_and_the_old_secret_at_once() {
     };
     let fresh = app.token(&rotated).await;
     assert_eq!(app.api_get("/auth/me", &fresh).await.status, StatusCode::OK);
-    assert!(app.get_html("/admin/audit").await.contains("Client secret rotated"));
+    assert!(
+        app.get_html("/admin/audit")
+            .await
+            .contains("Client secret rotated")
+    );
 }
 
 #[tokio::test]
@@ -301,7 +307,11 @@ async fn removing_the_client_ends_its_tokens_and_credentials() {
     assert!(confirm.contains("Remove Integration?"));
     let r = app.submit(&page, &page, &[]).await;
     assert_eq!(location(&r), "/admin/clients");
-    assert!(app.get_html("/admin/clients").await.contains("Integration was removed"));
+    assert!(
+        app.get_html("/admin/clients")
+            .await
+            .contains("Integration was removed")
+    );
     assert_eq!(
         app.api_get("/auth/me", &token).await.status,
         StatusCode::UNAUTHORIZED
@@ -315,7 +325,9 @@ async fn removing_the_client_ends_its_tokens_and_credentials() {
         .await;
     assert_eq!(again.body["error"], "invalid_client");
     assert_eq!(
-        app.get(&format!("/admin/clients/{}", client.id)).await.status(),
+        app.get(&format!("/admin/clients/{}", client.id))
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
 }
@@ -377,7 +389,11 @@ async fn an_admin_client_creates_another_client_through_the_api() {
     let token = app.token(&admin).await;
     let path = format!("/admin/projects/{}/client", app.project_id());
     let a = app
-        .api_post(&path, &token, json!({"name": "Made by API", "description": "x"}))
+        .api_post(
+            &path,
+            &token,
+            json!({"name": "Made by API", "description": "x"}),
+        )
         .await;
     assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
     assert_eq!(a.body["resourceType"], "ClientApplication");
@@ -411,7 +427,11 @@ async fn only_super_admins_make_super_admin_clients_which_create_projects() {
     let plain = app.admin_client().await;
     let plain_token = app.token(&plain).await;
     let refused = app
-        .api_post("/admin/projects", &plain_token, json!({"name": "Not allowed"}))
+        .api_post(
+            "/admin/projects",
+            &plain_token,
+            json!({"name": "Not allowed"}),
+        )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
@@ -420,7 +440,11 @@ async fn only_super_admins_make_super_admin_clients_which_create_projects() {
         .set(users::super_admin.eq(true))
         .execute(&mut app.conn())
         .unwrap();
-    assert!(app.get_html("/admin/clients/new").await.contains("name=\"superAdmin\""));
+    assert!(
+        app.get_html("/admin/clients/new")
+            .await
+            .contains("name=\"superAdmin\"")
+    );
     let root = app
         .create_client("Provisioner", &[("superAdmin", "on")])
         .await;
@@ -457,7 +481,10 @@ async fn only_super_admins_make_super_admin_clients_which_create_projects() {
         )
         .await;
     assert_eq!(invite.status, StatusCode::OK, "{:?}", invite.body);
-    assert_eq!(invite.body["project"]["reference"], format!("Project/{second}"));
+    assert_eq!(
+        invite.body["project"]["reference"],
+        format!("Project/{second}")
+    );
 
     let invalid = app
         .api_post("/admin/projects", &token, json!({"name": "abc"}))

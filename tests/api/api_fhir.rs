@@ -6,7 +6,12 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, admin_app, location};
 
-async fn invite(app: &crate::helpers::TestApp, token: &str, kind: &str, first: &str) -> serde_json::Value {
+async fn invite(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    kind: &str,
+    first: &str,
+) -> serde_json::Value {
     let a = app
         .api_invite(
             token,
@@ -44,25 +49,46 @@ async fn membership_search_filters_counts_and_pages() {
     assert_eq!(a.body["type"], "searchset");
     assert_eq!(a.body["total"], 3);
     assert_eq!(ids(&a.body).len(), 3);
-    assert!(a.body["entry"][0]["fullUrl"].as_str().unwrap().contains("/fhir/R4/ProjectMembership/"));
+    assert!(
+        a.body["entry"][0]["fullUrl"]
+            .as_str()
+            .unwrap()
+            .contains("/fhir/R4/ProjectMembership/")
+    );
 
     // Ada, the client, Doc and Rel.
-    let a = app.api_get(&search("?profile-type:not=Patient"), &token).await;
+    let a = app
+        .api_get(&search("?profile-type:not=Patient"), &token)
+        .await;
     assert_eq!(a.body["total"], 4);
     let a = app
         .api_get(&search("?profile-type=Practitioner,RelatedPerson"), &token)
         .await;
     assert_eq!(a.body["total"], 3);
-    let a = app.api_get(&search("?profile-type=ClientApplication"), &token).await;
+    let a = app
+        .api_get(&search("?profile-type=ClientApplication"), &token)
+        .await;
     assert_eq!(a.body["total"], 1);
     let a = app.api_get(&search("?admin=true"), &token).await;
     assert_eq!(a.body["total"], 2, "Ada and the admin client");
     let a = app
-        .api_get(&search(&format!("?user={}", p1["user"]["reference"].as_str().unwrap())), &token)
+        .api_get(
+            &search(&format!(
+                "?user={}",
+                p1["user"]["reference"].as_str().unwrap()
+            )),
+            &token,
+        )
         .await;
     assert_eq!(ids(&a.body), vec![p1["id"].as_str().unwrap().to_owned()]);
     let a = app
-        .api_get(&search(&format!("?profile={}", d1["profile"]["reference"].as_str().unwrap())), &token)
+        .api_get(
+            &search(&format!(
+                "?profile={}",
+                d1["profile"]["reference"].as_str().unwrap()
+            )),
+            &token,
+        )
         .await;
     assert_eq!(ids(&a.body), vec![d1["id"].as_str().unwrap().to_owned()]);
 
@@ -117,14 +143,27 @@ async fn each_resource_type_is_read_by_id_within_the_project_only() {
         .submit(
             "/admin/access-policies/new",
             "/admin/access-policies/new",
-            &[("name", "Own record"), ("rule[0].resourceType", "Patient"), ("rule[0].criteria", "_compartment=%patient")],
+            &[
+                ("name", "Own record"),
+                ("rule[0].resourceType", "Patient"),
+                ("rule[0].criteria", "_compartment=%patient"),
+            ],
         )
         .await;
     let policy = location(&r).rsplit('/').next().unwrap().to_owned();
     let reads = [
-        format!("/fhir/R4/ProjectMembership/{}", patient["id"].as_str().unwrap()),
-        format!("/fhir/R4/{}", patient["profile"]["reference"].as_str().unwrap()),
-        format!("/fhir/R4/{}", practitioner["profile"]["reference"].as_str().unwrap()),
+        format!(
+            "/fhir/R4/ProjectMembership/{}",
+            patient["id"].as_str().unwrap()
+        ),
+        format!(
+            "/fhir/R4/{}",
+            patient["profile"]["reference"].as_str().unwrap()
+        ),
+        format!(
+            "/fhir/R4/{}",
+            practitioner["profile"]["reference"].as_str().unwrap()
+        ),
         format!("/fhir/R4/AccessPolicy/{policy}"),
         format!("/fhir/R4/ClientApplication/{}", client.id),
         format!("/fhir/R4/Project/{}", app.project_id()),
@@ -136,12 +175,21 @@ async fn each_resource_type_is_read_by_id_within_the_project_only() {
         assert_eq!(a.body["resourceType"], kind);
     }
     let p = app
-        .api_get(&format!("/fhir/R4/{}", patient["profile"]["reference"].as_str().unwrap()), &token)
+        .api_get(
+            &format!(
+                "/fhir/R4/{}",
+                patient["profile"]["reference"].as_str().unwrap()
+            ),
+            &token,
+        )
         .await;
     assert_eq!(p.body["name"][0]["given"][0], "Pam");
     assert_eq!(p.body["telecom"][0]["value"], "pam@example.com");
     let ap = app.api_get(&reads[3], &token).await;
-    assert_eq!(ap.body["resource"][0]["criteria"], "Patient?_compartment=%patient");
+    assert_eq!(
+        ap.body["resource"][0]["criteria"],
+        "Patient?_compartment=%patient"
+    );
 
     // A second project's records are not found through this one.
     app.create_project("/projects/new", "Other Clinic").await;
@@ -160,7 +208,11 @@ async fn each_resource_type_is_read_by_id_within_the_project_only() {
         format!("/fhir/R4/Practitioner/{}", other_profile.unwrap()),
         "/fhir/R4/Patient/no-such-id".to_owned(),
     ] {
-        assert_eq!(app.api_get(&path, &token).await.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            app.api_get(&path, &token).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     let a = app.api_get("/fhir/R4/Observation/1", &token).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
@@ -174,7 +226,11 @@ async fn a_patient_reads_their_own_patient_and_nobody_elses() {
         .submit(
             "/admin/access-policies/new",
             "/admin/access-policies/new",
-            &[("name", "Patient self"), ("rule[0].resourceType", "Patient"), ("rule[0].criteria", "_compartment=%patient")],
+            &[
+                ("name", "Patient self"),
+                ("rule[0].resourceType", "Patient"),
+                ("rule[0].criteria", "_compartment=%patient"),
+            ],
         )
         .await;
     let policy = location(&r).rsplit('/').next().unwrap().to_owned();
@@ -200,8 +256,14 @@ async fn a_patient_reads_their_own_patient_and_nobody_elses() {
     assert_eq!(own.status(), StatusCode::OK);
     let body: serde_json::Value = own.json().await.unwrap();
     assert_eq!(body["name"][0]["given"][0], "Pam");
-    assert_eq!(read(&other["profile"]["reference"]).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(read(&doc["profile"]["reference"]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        read(&other["profile"]["reference"]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        read(&doc["profile"]["reference"]).await.status(),
+        StatusCode::FORBIDDEN
+    );
     let membership = pam_browser
         .get(app.url("/fhir/R4/ProjectMembership"))
         .send()
@@ -238,8 +300,14 @@ async fn the_openapi_document_describes_every_json_route() {
         ("/admin/projects/{projectId}/client", "post"),
         ("/admin/projects/{projectId}/members/{membershipId}", "get"),
         ("/admin/projects/{projectId}/members/{membershipId}", "post"),
-        ("/admin/projects/{projectId}/members/{membershipId}", "patch"),
-        ("/admin/projects/{projectId}/members/{membershipId}", "delete"),
+        (
+            "/admin/projects/{projectId}/members/{membershipId}",
+            "patch",
+        ),
+        (
+            "/admin/projects/{projectId}/members/{membershipId}",
+            "delete",
+        ),
         ("/fhir/R4/Project", "post"),
         ("/fhir/R4/ProjectMembership", "get"),
         ("/fhir/R4/{resourceType}/{id}", "get"),
@@ -247,18 +315,32 @@ async fn the_openapi_document_describes_every_json_route() {
         assert!(paths[path][method].is_object(), "{method} {path}");
         // Every documented route exists: without credentials it answers 401 (or, for the
         // token endpoint, an OAuth error), never 404.
-        let url = app.url(&path.replace("{projectId}", "p").replace("{membershipId}", "m")
-            .replace("{resourceType}", "Patient").replace("{id}", "x"));
+        let url = app.url(
+            &path
+                .replace("{projectId}", "p")
+                .replace("{membershipId}", "m")
+                .replace("{resourceType}", "Patient")
+                .replace("{id}", "x"),
+        );
         let r = reqwest::Client::new()
             .request(method.to_uppercase().parse().unwrap(), url)
             .send()
             .await
             .unwrap();
         assert_ne!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
-        assert_ne!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_ne!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["ProjectMembership", "OperationOutcome", "Bundle", "TokenResponse"] {
+    for name in [
+        "ProjectMembership",
+        "OperationOutcome",
+        "Bundle",
+        "TokenResponse",
+    ] {
         assert!(schemas.contains_key(name), "{name}");
     }
 }

@@ -15,19 +15,38 @@ fn person(first: &str, email: &str) -> serde_json::Value {
 async fn a_new_user_is_invited_and_emailed_a_set_password_link() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
-    let a = app.api_invite(&token, person("Grace", "grace@example.com")).await;
+    let a = app
+        .api_invite(&token, person("Grace", "grace@example.com"))
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_eq!(a.body["resourceType"], "ProjectMembership");
-    assert_eq!(a.body["project"]["reference"], format!("Project/{}", app.project_id()));
-    assert!(a.body["user"]["reference"].as_str().unwrap().starts_with("User/"));
+    assert_eq!(
+        a.body["project"]["reference"],
+        format!("Project/{}", app.project_id())
+    );
+    assert!(
+        a.body["user"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("User/")
+    );
     assert_eq!(a.body["user"]["display"], "grace@example.com");
-    assert!(a.body["profile"]["reference"].as_str().unwrap().starts_with("Practitioner/"));
+    assert!(
+        a.body["profile"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("Practitioner/")
+    );
     assert_eq!(a.body["profile"]["display"], "Grace Tester");
     assert_eq!(a.body["admin"], false);
     let mail = app.wait_for_mail("grace@example.com", "invited").await;
     assert!(mail.link().contains("/setpassword/"));
     // Invited by a client: the audit log names it.
-    assert!(app.get_html("/admin/audit").await.contains("Integration (client)"));
+    assert!(
+        app.get_html("/admin/audit")
+            .await
+            .contains("Integration (client)")
+    );
 }
 
 #[tokio::test]
@@ -49,7 +68,9 @@ async fn an_existing_user_is_added_and_told_so() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let token = app.token(&app.admin_client().await).await;
-    let a = app.api_invite(&token, person("Bob", "bob@example.com")).await;
+    let a = app
+        .api_invite(&token, person("Bob", "bob@example.com"))
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     let mail = app.wait_for_mail("bob@example.com", "added").await;
     assert!(mail.text.contains("Clinic"));
@@ -60,7 +81,9 @@ async fn an_existing_user_is_added_and_told_so() {
 async fn an_existing_practitioner_profile_of_that_email_is_reused() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
-    let first = app.api_invite(&token, person("Hedy", "hedy@example.com")).await;
+    let first = app
+        .api_invite(&token, person("Hedy", "hedy@example.com"))
+        .await;
     let profile = first.body["profile"]["reference"].clone();
     let path = format!(
         "/admin/projects/{}/members/{}",
@@ -69,7 +92,9 @@ async fn an_existing_practitioner_profile_of_that_email_is_reused() {
     );
     let removed = app.api(reqwest::Method::DELETE, &path, &token, None).await;
     assert_eq!(removed.status, StatusCode::OK);
-    let again = app.api_invite(&token, person("Hedy", "hedy@example.com")).await;
+    let again = app
+        .api_invite(&token, person("Hedy", "hedy@example.com"))
+        .await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(again.body["profile"]["reference"], profile);
     assert_ne!(again.body["id"], first.body["id"]);
@@ -79,7 +104,9 @@ async fn an_existing_practitioner_profile_of_that_email_is_reused() {
 async fn a_non_admin_cannot_invite_and_nobody_is_emailed() {
     let app = admin_app().await;
     let token = app.token(&app.create_client("Reader", &[]).await).await;
-    let a = app.api_invite(&token, person("Mallory", "mallory@example.com")).await;
+    let a = app
+        .api_invite(&token, person("Mallory", "mallory@example.com"))
+        .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_eq!(a.body["resourceType"], "OperationOutcome");
     assert_eq!(a.body["issue"][0]["code"], "forbidden");
@@ -92,15 +119,42 @@ async fn invalid_input_is_a_400_naming_each_field() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
     let cases = [
-        (json!({"resourceType": "Practitioner", "lastName": "X", "email": "x@example.com"}), "firstName"),
-        (json!({"resourceType": "Practitioner", "firstName": "X", "email": "x@example.com"}), "lastName"),
-        (json!({"resourceType": "Observation", "firstName": "X", "lastName": "Y", "email": "x@example.com"}), "resourceType"),
-        (json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y", "email": "not-an-email"}), "email"),
-        (json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y"}), "email"),
-        (json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y", "email": "x@example.com", "scope": "galaxy"}), "scope"),
-        (json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y", "email": "x@example.com", "accessPolicy": {"reference": "Patient/1"}}), "accessPolicy"),
-        (json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y", "email": "x@example.com", "accessPolicy": {"reference": "AccessPolicy/not-ours"}}), "accessPolicy"),
-        (json!({"resourceType": "Practitioner", "firstName": 7, "lastName": "Y", "email": "x@example.com"}), ""),
+        (
+            json!({"resourceType": "Practitioner", "lastName": "X", "email": "x@example.com"}),
+            "firstName",
+        ),
+        (
+            json!({"resourceType": "Practitioner", "firstName": "X", "email": "x@example.com"}),
+            "lastName",
+        ),
+        (
+            json!({"resourceType": "Observation", "firstName": "X", "lastName": "Y", "email": "x@example.com"}),
+            "resourceType",
+        ),
+        (
+            json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y", "email": "not-an-email"}),
+            "email",
+        ),
+        (
+            json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y"}),
+            "email",
+        ),
+        (
+            json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y", "email": "x@example.com", "scope": "galaxy"}),
+            "scope",
+        ),
+        (
+            json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y", "email": "x@example.com", "accessPolicy": {"reference": "Patient/1"}}),
+            "accessPolicy",
+        ),
+        (
+            json!({"resourceType": "Practitioner", "firstName": "X", "lastName": "Y", "email": "x@example.com", "accessPolicy": {"reference": "AccessPolicy/not-ours"}}),
+            "accessPolicy",
+        ),
+        (
+            json!({"resourceType": "Practitioner", "firstName": 7, "lastName": "Y", "email": "x@example.com"}),
+            "",
+        ),
     ];
     for (body, field) in cases {
         let a = app.api_invite(&token, body.clone()).await;
@@ -150,14 +204,23 @@ async fn an_external_id_alone_invites_a_project_scoped_member_and_is_unique() {
     let a = app.api_invite(&token, body.clone()).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_eq!(a.body["externalId"], "ext-1");
-    assert!(a.body["profile"]["reference"].as_str().unwrap().starts_with("Patient/"));
+    assert!(
+        a.body["profile"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("Patient/")
+    );
     let second = app
         .api_invite(
             &token,
             json!({"resourceType": "Patient", "firstName": "Ext", "lastName": "Two", "externalId": "ext-2"}),
         )
         .await;
-    assert_eq!(second.status, StatusCode::OK, "two members without email may coexist");
+    assert_eq!(
+        second.status,
+        StatusCode::OK,
+        "two members without email may coexist"
+    );
 
     let duplicate = app.api_invite(&token, body.clone()).await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
@@ -177,7 +240,9 @@ async fn an_external_id_alone_invites_a_project_scoped_member_and_is_unique() {
         a.body["id"].as_str().unwrap()
     );
     assert_eq!(
-        app.api(reqwest::Method::DELETE, &path, &token, None).await.status,
+        app.api(reqwest::Method::DELETE, &path, &token, None)
+            .await
+            .status,
         StatusCode::OK
     );
     let reused = app.api_invite(&token, body).await;
@@ -237,10 +302,17 @@ async fn admin_true_and_false_are_echoed_and_emails_lower_cased() {
 async fn an_existing_member_is_a_409_unless_upsert_updates_the_same_membership() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
-    let first = app.api_invite(&token, person("Ruth", "ruth@example.com")).await;
-    let again = app.api_invite(&token, person("Ruth", "ruth@example.com")).await;
+    let first = app
+        .api_invite(&token, person("Ruth", "ruth@example.com"))
+        .await;
+    let again = app
+        .api_invite(&token, person("Ruth", "ruth@example.com"))
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert_eq!(again.issue_text(), "User is already a member of this project");
+    assert_eq!(
+        again.issue_text(),
+        "User is already a member of this project"
+    );
 
     let mut upsert = person("Ruth", "ruth@example.com");
     upsert["upsert"] = json!(true);
@@ -290,9 +362,12 @@ async fn a_project_the_caller_does_not_administer_is_a_403() {
         .unwrap();
     for path in [
         format!("/admin/projects/{other}"),
-        format!("/admin/projects/nonexistent"),
+        "/admin/projects/nonexistent".to_owned(),
     ] {
-        assert_eq!(app.api_get(&path, &token).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            app.api_get(&path, &token).await.status,
+            StatusCode::FORBIDDEN
+        );
     }
     let a = app
         .api_post(
@@ -352,7 +427,8 @@ async fn bodies_that_are_too_large_or_not_json_are_refused() {
 async fn an_invited_api_member_sets_a_password_and_signs_in() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
-    app.api_invite(&token, person("Lin", "lin@example.com")).await;
+    app.api_invite(&token, person("Lin", "lin@example.com"))
+        .await;
     let browser = app.accept_invite("lin@example.com", PASSWORD).await;
     let r = app.get_with(&browser, "/").await;
     assert_eq!(r.status(), StatusCode::OK);

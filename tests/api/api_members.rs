@@ -66,7 +66,10 @@ async fn another_projects_membership_is_not_found_through_this_project() {
         .first(&mut s.app.conn())
         .unwrap();
     let path = format!("/admin/projects/{}/members/{foreign}", s.app.project_id());
-    assert_eq!(s.app.api_get(&path, &s.token).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.app.api_get(&path, &s.token).await.status,
+        StatusCode::NOT_FOUND
+    );
     let a = s
         .app
         .api(reqwest::Method::DELETE, &path, &s.token, None)
@@ -128,15 +131,26 @@ async fn promote_with_post_and_demote_with_json_patch() {
 
     let a = s
         .app
-        .api_patch(&s.path, &s.token, json!([{"op": "replace", "path": "/admin", "value": false}]))
+        .api_patch(
+            &s.path,
+            &s.token,
+            json!([{"op": "replace", "path": "/admin", "value": false}]),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_eq!(a.body["admin"], false);
-    assert_eq!(a.body["externalId"], "hr-42", "PATCH leaves other fields alone");
+    assert_eq!(
+        a.body["externalId"], "hr-42",
+        "PATCH leaves other fields alone"
+    );
 
     let a = s
         .app
-        .api_patch(&s.path, &s.token, json!([{"op": "add", "path": "/admin", "value": true}]))
+        .api_patch(
+            &s.path,
+            &s.token,
+            json!([{"op": "add", "path": "/admin", "value": true}]),
+        )
         .await;
     assert_eq!(a.body["admin"], true);
 
@@ -184,10 +198,18 @@ async fn access_policy_and_external_id_changes_are_checked() {
         .submit(
             "/admin/access-policies/new",
             "/admin/access-policies/new",
-            &[("name", "Read only"), ("rule[0].resourceType", "*"), ("rule[0].readOnly", "on")],
+            &[
+                ("name", "Read only"),
+                ("rule[0].resourceType", "*"),
+                ("rule[0].readOnly", "on"),
+            ],
         )
         .await;
-    let policy = crate::helpers::location(&r).rsplit('/').next().unwrap().to_owned();
+    let policy = crate::helpers::location(&r)
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let a = s
         .app
         .api_patch(
@@ -197,7 +219,10 @@ async fn access_policy_and_external_id_changes_are_checked() {
         )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-    assert_eq!(a.body["accessPolicy"]["reference"], format!("AccessPolicy/{policy}"));
+    assert_eq!(
+        a.body["accessPolicy"]["reference"],
+        format!("AccessPolicy/{policy}")
+    );
     let a = s
         .app
         .api_patch(
@@ -219,7 +244,11 @@ async fn access_policy_and_external_id_changes_are_checked() {
     assert_eq!(other.status, StatusCode::OK);
     let a = s
         .app
-        .api_patch(&s.path, &s.token, json!([{"op": "add", "path": "/externalId", "value": "taken"}]))
+        .api_patch(
+            &s.path,
+            &s.token,
+            json!([{"op": "add", "path": "/externalId", "value": "taken"}]),
+        )
         .await;
     assert_eq!(a.status, StatusCode::CONFLICT);
 }
@@ -234,7 +263,10 @@ async fn delete_removes_a_member_but_never_the_owner_or_an_unknown_id() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body["resourceType"], "OperationOutcome");
     assert_eq!(a.body["issue"][0]["severity"], "information");
-    assert_eq!(s.app.api_get(&s.path, &s.token).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.app.api_get(&s.path, &s.token).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         s.app
             .api(reqwest::Method::DELETE, &s.path, &s.token, None)
@@ -245,7 +277,10 @@ async fn delete_removes_a_member_but_never_the_owner_or_an_unknown_id() {
 
     let owner = s.app.membership_of(ADMIN_EMAIL);
     let path = format!("/admin/projects/{}/members/{owner}", s.app.project_id());
-    let a = s.app.api(reqwest::Method::DELETE, &path, &s.token, None).await;
+    let a = s
+        .app
+        .api(reqwest::Method::DELETE, &path, &s.token, None)
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.issue_text(), "The project owner cannot be removed");
 }
@@ -269,7 +304,11 @@ async fn the_last_admin_cannot_be_demoted_or_deactivated_through_the_api() {
     s.app.api_post(&s.path, &s.token, promoted).await;
     let a = s
         .app
-        .api_patch(&path, &s.token, json!([{"op": "replace", "path": "/admin", "value": false}]))
+        .api_patch(
+            &path,
+            &s.token,
+            json!([{"op": "replace", "path": "/admin", "value": false}]),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK);
 }

@@ -5,13 +5,13 @@ mod helpers;
 
 mod account_profile;
 mod account_security;
+mod admin_access;
+mod admin_invite;
+mod admin_members;
 mod api_clients;
 mod api_fhir;
 mod api_invite;
 mod api_members;
-mod admin_access;
-mod admin_invite;
-mod admin_members;
 mod mail;
 mod projects;
 mod register;

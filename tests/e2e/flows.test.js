@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { start, axe, ROOT } = require('./harness');
+const { start, axe, registerWithProject, createClient, ROOT } = require('./harness');
 
 const PASSWORD = 'correct horse battery staple';
 const SHOTS = path.join(ROOT, 'docs', 'screenshots');
@@ -61,17 +61,8 @@ function totp(secret, stepOffset = 0) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
-async function register(page, first, email, project) {
-  await page.goto(rc.base + '/register');
-  await page.fill('#firstName', first);
-  await page.fill('#lastName', 'Tester');
-  await page.fill('#email', email);
-  await page.fill('#password', PASSWORD);
-  await page.click('button:has-text("Create account")');
-  await page.waitForURL('**/register/project');
-  await page.fill('#projectName', project);
-  await page.click('button:has-text("Create project")');
-  await page.waitForURL(rc.base + '/');
+function register(page, first, email, project) {
+  return registerWithProject(rc.base, page, { first, email, project, password: PASSWORD });
 }
 
 async function signIn(page, email, password = PASSWORD) {
@@ -374,6 +365,29 @@ test('with JavaScript off, sign-up, invite, removal and account settings work by
   await page.context().close();
 });
 
+test('an API client is created on the Clients tab and its secret is shown once', async () => {
+  await admin.goto(rc.base + '/admin/project');
+  await admin.click('nav.tabs a:has-text("Clients")');
+  await admin.click('a:has-text("New client application")');
+  await admin.click('button:has-text("Create client")');
+  await admin.waitForSelector('.error-summary');
+  await accessible(admin, 'new client with errors');
+  const client = await createClient(rc.base, admin, { name: 'Lab importer', admin: true });
+  assert.match(client.secret, /^[0-9a-f]{64}$/);
+  await accessible(admin, 'client with its new secret');
+  await shoot(admin, 'client');
+  await admin.reload();
+  assert.equal(await admin.locator('#client-secret').count(), 0, 'the secret is not shown again');
+  await admin.click('button:has-text("Rotate secret")');
+  const rotated = await admin.inputValue('#client-secret');
+  assert.notEqual(rotated, client.secret);
+  await admin.click('a:has-text("Remove client")');
+  await accessible(admin, 'remove client confirmation');
+  await admin.click('a:has-text("Cancel")');
+  await admin.click('nav.tabs a:has-text("Clients")');
+  await admin.waitForSelector('td:has-text("Lab importer")');
+});
+
 test('the remaining pages have no accessibility violations', async () => {
   for (const p of ['/signin', '/resetpassword', '/projects/new', '/admin/project', '/admin/access-policies',
     '/admin/access-policies/new', '/admin/clients', '/no-such-page']) {
@@ -388,5 +402,5 @@ test('the remaining pages have no accessibility violations', async () => {
   await admin.click('button:has-text("Save policy")');
   await admin.waitForSelector('.error-summary');
   await accessible(admin, 'access policy with errors');
-  assert.equal(checked.length, 28, `axe ran on ${checked.length} pages and states`);
+  assert.equal(checked.length, 31, `axe ran on ${checked.length} pages and states`);
 });

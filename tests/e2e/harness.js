@@ -74,7 +74,15 @@ async function start() {
     try { if ((await fetch(base + '/healthz')).ok) break; } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  let browser;
+  try {
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  } catch (e) {
+    // Without this the server and the SMTP sink would keep node running forever.
+    app.kill();
+    smtp.server.close();
+    throw e;
+  }
   return {
     base, browser, smtp, dataDir, env,
     async waitForMail(to, subject) {
@@ -101,4 +109,28 @@ async function axe(page) {
   });
 }
 
-module.exports = { start, axe, ROOT };
+/** Signs up in `page` and creates a first project; lands on the project's home page. */
+async function registerWithProject(base, page, { first, email, project, password }) {
+  await page.goto(base + '/register');
+  await page.fill('#firstName', first);
+  await page.fill('#lastName', 'Tester');
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('button:has-text("Create account")');
+  await page.waitForURL('**/register/project');
+  await page.fill('#projectName', project);
+  await page.click('button:has-text("Create project")');
+  await page.waitForURL(base + '/');
+}
+
+/** Creates a client application on the Clients tab; returns its id and the secret shown once. */
+async function createClient(base, page, { name, admin = false }) {
+  await page.goto(base + '/admin/clients/new');
+  await page.fill('#name', name);
+  if (admin) await page.check('#admin');
+  await page.click('button:has-text("Create client")');
+  await page.waitForSelector('#client-secret');
+  return { id: page.url().split('/').pop(), secret: await page.inputValue('#client-secret') };
+}
+
+module.exports = { start, axe, registerWithProject, createClient, ROOT };

@@ -61,10 +61,7 @@ fn hand_over_secret(session: &Session, client_id: &str, secret: String) -> Resul
 }
 
 fn take_secret(session: &Session, client_id: &str) -> Option<String> {
-    let held = session
-        .get::<OneTimeSecret>(SECRET_KEY)
-        .ok()
-        .flatten()?;
+    let held = session.get::<OneTimeSecret>(SECRET_KEY).ok().flatten()?;
     if held.client_id != client_id {
         return None;
     }
@@ -177,7 +174,14 @@ async fn new_form(
     meta: Meta,
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
-    render_new(&req, &state, &admin, &ClientForm::default(), FieldErrors::new()).await
+    render_new(
+        &req,
+        &state,
+        &admin,
+        &ClientForm::default(),
+        FieldErrors::new(),
+    )
+    .await
 }
 
 fn chosen_policy(value: &str) -> Option<String> {
@@ -278,7 +282,11 @@ async fn render_client(
     };
     let shown = shown.unwrap_or_else(|| Shown {
         admin_checked: detail.membership.admin,
-        policy_selected: detail.membership.access_policy_id.clone().unwrap_or_default(),
+        policy_selected: detail
+            .membership
+            .access_policy_id
+            .clone()
+            .unwrap_or_default(),
         errors: FieldErrors::new(),
     });
     let view = ClientPage {
@@ -345,7 +353,14 @@ async fn save_access(
     match state
         .db
         .run(move |conn| {
-            clients::set_access(conn, &project, &by.as_acting(), &client_id, make_admin, chosen)
+            clients::set_access(
+                conn,
+                &project,
+                &by.as_acting(),
+                &client_id,
+                make_admin,
+                chosen,
+            )
         })
         .await
     {
@@ -433,6 +448,9 @@ async fn remove(
         .db
         .run(move |conn| clients::remove(conn, &project, &by.as_acting(), &client_id))
         .await?;
-    session::set_flash(&session, &format!("{name} was removed; its tokens no longer work"))?;
+    session::set_flash(
+        &session,
+        &format!("{name} was removed; its tokens no longer work"),
+    )?;
     Ok(see_other(&req, "/admin/clients"))
 }
