@@ -21,18 +21,24 @@ use crate::services::{RequestMeta, ServiceError, lookup, registration};
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/admin/projects").route(web::post().to(create_project)))
-        .service(resource("/admin/projects/{projectId}").route(web::get().to(get_project)))
-        .service(resource("/admin/projects/{projectId}/invite").route(web::post().to(invite)))
+    cfg.service(resource("/admin/projects", "POST").route(web::post().to(create_project)))
+        .service(resource("/admin/projects/{projectId}", "GET").route(web::get().to(get_project)))
         .service(
-            resource("/admin/projects/{projectId}/client").route(web::post().to(create_client)),
+            resource("/admin/projects/{projectId}/invite", "POST").route(web::post().to(invite)),
         )
         .service(
-            resource("/admin/projects/{projectId}/members/{membershipId}")
-                .route(web::get().to(get_member))
-                .route(web::post().to(update_member))
-                .route(web::patch().to(patch_member))
-                .route(web::delete().to(delete_member)),
+            resource("/admin/projects/{projectId}/client", "POST")
+                .route(web::post().to(create_client)),
+        )
+        .service(
+            resource(
+                "/admin/projects/{projectId}/members/{membershipId}",
+                "GET, POST, PATCH, DELETE",
+            )
+            .route(web::get().to(get_member))
+            .route(web::post().to(update_member))
+            .route(web::patch().to(patch_member))
+            .route(web::delete().to(delete_member)),
         );
 }
 
@@ -118,18 +124,35 @@ pub async fn get_project(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteBody {
-    /// `Practitioner`, `Patient` or `RelatedPerson`.
+    #[schema(required = true, nullable = false, value_type = ProfileKind)]
     pub resource_type: Option<String>,
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub first_name: Option<String>,
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub last_name: Option<String>,
     /// Required unless `externalId` is given.
+    #[schema(nullable = false, format = "email", max_length = 254)]
     pub email: Option<String>,
     /// An id from another system; unique within the project.
+    #[schema(nullable = false, min_length = 1, max_length = 256, pattern = r"\S")]
     pub external_id: Option<String>,
     /// Default `true`.
     pub send_email: Option<bool>,
     pub admin: Option<bool>,
-    /// `project` or `server`; Patients default to `project`, others to `server`.
+    /// Patients default to `project`, others to `server`.
+    #[schema(required = false, nullable = false, value_type = ScopeKind)]
     pub scope: Option<String>,
     pub mfa_required: Option<bool>,
     pub access_policy: Option<Reference>,
@@ -137,6 +160,24 @@ pub struct InviteBody {
     pub membership: Option<InviteMembership>,
     /// Update the membership instead of answering 409 when the person is already a member.
     pub upsert: Option<bool>,
+}
+
+/// The profile types a member can have.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum ProfileKind {
+    Practitioner,
+    Patient,
+    RelatedPerson,
+}
+
+/// Where an invited user's account lives.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ScopeKind {
+    Project,
+    Server,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -287,6 +328,13 @@ pub async fn invite(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientBody {
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
     pub description: Option<String>,
     pub redirect_uri: Option<String>,
@@ -343,13 +391,28 @@ pub async fn create_client(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectBody {
-    /// Only with `POST /fhir/R4/Project`: `Project`.
+    /// Only with `POST /fhir/R4/Project`.
+    #[schema(required = false, nullable = false, value_type = ProjectKind)]
     pub resource_type: Option<String>,
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 4,
+        max_length = 72,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(nullable = false, max_length = 1000)]
     pub description: Option<String>,
     /// A server-wide `User/{id}`; by default the caller, or for a client the owner of the
     /// client's project.
     pub owner: Option<Reference>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum ProjectKind {
+    Project,
 }
 
 /// Creates a project with its owner as admin. Shared by `POST /admin/projects` and
@@ -635,12 +698,24 @@ pub async fn update_member(
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct PatchOperation {
-    /// `add`, `remove`, `replace`, `move`, `copy` or `test`.
+    #[schema(value_type = PatchOp)]
     op: String,
     /// For example `/admin`.
     path: String,
     value: Option<serde_json::Value>,
     from: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PatchOp {
+    Add,
+    Remove,
+    Replace,
+    Move,
+    Copy,
+    Test,
 }
 
 /// JSON Patch on the same fields as the update.

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use crate::domain::FieldErrors;
 use crate::services::ServiceError;
 
-pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+/// What every API answer is sent as. Medplum's admin routes answer plain JSON too, and its
+/// SDK reads any JSON type.
+pub const API_JSON: &str = "application/json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,7 +29,7 @@ pub enum ApiError {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     #[error("body too large")]
     TooLarge,
     #[error("unsupported media type: {0}")]
@@ -118,7 +120,7 @@ impl ApiError {
             ApiError::Forbidden(m) => OperationOutcome::one("forbidden", m.clone()),
             ApiError::NotFound => OperationOutcome::one("not-found", "Not found"),
             ApiError::Conflict(m) => OperationOutcome::one("conflict", m.clone()),
-            ApiError::MethodNotAllowed => {
+            ApiError::MethodNotAllowed { .. } => {
                 OperationOutcome::one("not-supported", "Method not allowed")
             }
             ApiError::TooLarge => OperationOutcome::one("too-long", "Request body is too large"),
@@ -139,7 +141,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -153,7 +155,7 @@ impl ResponseError for ApiError {
             tracing::error!(error = %format!("{e:#}"), "API request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((header::CONTENT_TYPE, FHIR_JSON));
+        response.insert_header((header::CONTENT_TYPE, API_JSON));
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
             ApiError::TooManyRequests { retry_after } => {
@@ -161,6 +163,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
             }
             _ => {}
         }

@@ -16,10 +16,12 @@ use crate::services::lookup::{self, DEFAULT_COUNT, MAX_COUNT, MembershipSearch};
 use crate::services::tokens::Principal;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/fhir/R4/Project").route(web::post().to(create_project)))
-        .service(resource("/fhir/R4/ProjectMembership").route(web::get().to(search_memberships)))
-        .service(resource("/fhir/R4/{resourceType}").route(web::get().to(search_other)))
-        .service(resource("/fhir/R4/{resourceType}/{id}").route(web::get().to(read)));
+    cfg.service(resource("/fhir/R4/Project", "POST").route(web::post().to(create_project)))
+        .service(
+            resource("/fhir/R4/ProjectMembership", "GET").route(web::get().to(search_memberships)),
+        )
+        .service(resource("/fhir/R4/{resourceType}", "GET").route(web::get().to(search_other)))
+        .service(resource("/fhir/R4/{resourceType}/{id}", "GET").route(web::get().to(read)));
 }
 
 /// Creates a project (super admins only), as `POST /admin/projects`.
@@ -154,8 +156,8 @@ fn require_admin(caller: &Principal) -> Result<(), ApiError> {
         ("user" = Option<String>, Query, description = "User/{id}, ClientApplication/{id} or an id"),
         ("profile" = Option<String>, Query, description = "Practitioner/{id}, Patient/{id}, ... or an id"),
         ("admin" = Option<bool>, Query, description = "Admins only (true) or non-admins (false)"),
-        ("_count" = Option<i64>, Query, description = "Page size, default 20, at most 1000"),
-        ("_offset" = Option<i64>, Query, description = "Matches to skip"),
+        ("_count" = Option<i64>, Query, minimum = 0, description = "Page size, default 20; larger values are capped at 1000"),
+        ("_offset" = Option<i64>, Query, minimum = 0, description = "Matches to skip"),
         ("_total" = Option<String>, Query, description = "Accepted and ignored: the total is always given"),
     ),
     responses(
@@ -197,10 +199,12 @@ pub async fn search_memberships(
         relation: "self".into(),
         url: url_with(search.offset),
     }];
-    if search.count > 0 && search.offset + search.count < total {
+    // Offsets come from the query string: add without overflowing.
+    let next_offset = search.offset.saturating_add(search.count);
+    if search.count > 0 && next_offset < total {
         link.push(BundleLink {
             relation: "next".into(),
-            url: url_with(search.offset + search.count),
+            url: url_with(next_offset),
         });
     }
     let bundle = Bundle {
@@ -224,6 +228,19 @@ async fn search_other(path: web::Path<String>) -> Result<HttpResponse, ApiError>
         "Search is supported for ProjectMembership only, not {}",
         path.into_inner()
     )))
+}
+
+/// The resource types `GET /fhir/R4/{resourceType}/{id}` serves.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum ReadableType {
+    ProjectMembership,
+    Practitioner,
+    Patient,
+    RelatedPerson,
+    AccessPolicy,
+    ClientApplication,
+    Project,
 }
 
 const READABLE: &[&str] = &[
@@ -282,7 +299,7 @@ fn profile_access(
     path = "/fhir/R4/{resourceType}/{id}",
     tag = "fhir",
     params(
-        ("resourceType" = String, Path, description = "ProjectMembership, Practitioner, Patient, RelatedPerson, AccessPolicy, ClientApplication or Project"),
+        ("resourceType" = ReadableType, Path, description = "The resource type"),
         ("id" = String, Path, description = "Resource id"),
     ),
     responses(

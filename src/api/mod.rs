@@ -23,7 +23,7 @@ use crate::services::auth;
 use crate::services::tokens::{self, Principal};
 use crate::web::AppState;
 use crate::web::session;
-use errors::{ApiError, FHIR_JSON};
+use errors::{API_JSON, ApiError};
 
 /// Request bodies above this size are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -35,19 +35,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(openapi::configure);
 }
 
-/// A route's resource whose other methods answer 405 as an OperationOutcome.
-pub fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A route's resource whose other methods answer 405, with `Allow`, as an OperationOutcome.
+pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    }))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
-}
-
-/// A 200 (or other status) answer with a FHIR JSON body.
+/// A JSON answer with this status.
 pub fn fhir_json<T: Serialize>(status: actix_web::http::StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, FHIR_JSON))
+        .insert_header((header::CONTENT_TYPE, API_JSON))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
 }

@@ -16,8 +16,8 @@ use crate::services::{clients, lookup};
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/oauth2/token").route(web::post().to(token)))
-        .service(resource("/auth/me").route(web::get().to(me)));
+    cfg.service(resource("/oauth2/token", "POST").route(web::post().to(token)))
+        .service(resource("/auth/me", "GET").route(web::get().to(me)));
 }
 
 /// A successful token answer.
@@ -198,10 +198,17 @@ pub async fn token(req: HttpRequest, payload: web::Payload) -> Result<HttpRespon
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct TokenForm {
-    /// `client_credentials`.
+    #[schema(value_type = GrantType)]
     grant_type: String,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum GrantType {
+    ClientCredentials,
 }
 
 /// Who the token (or session) acts as.

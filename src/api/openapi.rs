@@ -55,7 +55,7 @@ impl Modify for Security {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/openapi.json").route(web::get().to(document)));
+    cfg.service(resource("/openapi.json", "GET").route(web::get().to(document)));
 }
 
 async fn document() -> HttpResponse {

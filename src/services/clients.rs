@@ -40,6 +40,11 @@ impl NewClient {
             errors.add("name", "Enter a name for the client");
         } else if name.chars().count() > NAME_MAX {
             errors.add("name", format!("Use at most {NAME_MAX} characters"));
+        } else if name.chars().any(char::is_control) {
+            errors.add(
+                "name",
+                "A name cannot contain line breaks or control characters",
+            );
         }
         let description = description.unwrap_or("").trim();
         if description.chars().count() > DESCRIPTION_MAX {

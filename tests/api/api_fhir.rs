@@ -117,6 +117,11 @@ async fn membership_search_filters_counts_and_pages() {
 
     let a = app.api_get(&search("?_count=5000"), &token).await;
     assert_eq!(a.status, StatusCode::OK, "counts above 1000 are capped");
+    let far = app
+        .api_get(&search("?_count=1&_offset=9223372036854775807"), &token)
+        .await;
+    assert_eq!(far.status, StatusCode::OK, "a huge offset is an empty page");
+    assert_eq!(far.body["entry"].as_array().unwrap().len(), 0);
     for bad in ["?_count=-1", "?_offset=x", "?admin=maybe", "?name=Pam"] {
         let a = app.api_get(&search(bad), &token).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
