@@ -28,6 +28,7 @@ use super::{admin, fhir, oauth, resource};
         fhir::search_memberships,
         fhir::read,
     ),
+    components(schemas(fhir::ReadableType)),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = [])),
     tags(
