@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::errors::{ApiError, OperationOutcome};
 use super::resources::{ClientApplicationResource, ProjectMembership, ProjectResource, Reference};
@@ -40,6 +40,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(patch_member))
             .route(web::delete().to(delete_member)),
         );
+}
+
+/// `{projectId}` of the admin routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("projectId"))]
+#[allow(dead_code)]
+pub struct ProjectPath(String);
+
+/// `{projectId}` and `{membershipId}` of the member routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path, names("projectId", "membershipId"))]
+#[allow(dead_code)]
+pub struct MemberPath(String, String);
+
+/// What every admin route may answer before looking at the request: no or a bad token, or a
+/// project the caller does not administer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum AdminRefusals {
+    #[response(status = 401, description = "No or bad token")]
+    Unauthorized(OperationOutcome),
+    #[response(status = 403, description = "Not an admin of this project")]
+    Forbidden(OperationOutcome),
 }
 
 /// The project named in the path, when the caller may administer it: an admin of that very
@@ -102,11 +125,10 @@ fn policy_id(reference: Option<&Reference>, field: &str) -> Result<Option<String
     get,
     path = "/admin/projects/{projectId}",
     tag = "admin",
-    params(("projectId" = String, Path, description = "Project id")),
+    params(ProjectPath),
     responses(
         (status = 200, description = "The project", body = ProjectResource),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        AdminRefusals,
         (status = 404, description = "No such project (super admins)", body = OperationOutcome),
     )
 )]
@@ -272,13 +294,12 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
     post,
     path = "/admin/projects/{projectId}/invite",
     tag = "admin",
-    params(("projectId" = String, Path, description = "Project id")),
+    params(ProjectPath),
     request_body(content = InviteBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The new (or, with upsert, updated) membership", body = ProjectMembership),
         (status = 400, description = "Invalid input", body = OperationOutcome),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        AdminRefusals,
         (status = 404, description = "No such project (super admins)", body = OperationOutcome),
         (status = 409, description = "Already a member, or externalId taken", body = OperationOutcome),
         (status = 413, description = "Body too large", body = OperationOutcome),
@@ -348,13 +369,12 @@ pub struct ClientBody {
     post,
     path = "/admin/projects/{projectId}/client",
     tag = "admin",
-    params(("projectId" = String, Path, description = "Project id")),
+    params(ProjectPath),
     request_body(content = ClientBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The client, with its secret", body = ClientApplicationResource),
         (status = 400, description = "Invalid input", body = OperationOutcome),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        AdminRefusals,
         (status = 404, description = "No such project (super admins)", body = OperationOutcome),
         (status = 413, description = "Body too large", body = OperationOutcome),
         (status = 415, description = "Not JSON", body = OperationOutcome),
@@ -510,14 +530,10 @@ pub async fn create_project(
     get,
     path = "/admin/projects/{projectId}/members/{membershipId}",
     tag = "admin",
-    params(
-        ("projectId" = String, Path, description = "Project id"),
-        ("membershipId" = String, Path, description = "Membership id"),
-    ),
+    params(MemberPath),
     responses(
         (status = 200, description = "The membership", body = ProjectMembership),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        AdminRefusals,
         (status = 404, description = "Not a membership of this project", body = OperationOutcome),
     )
 )]
@@ -668,10 +684,7 @@ async fn apply_update(
     post,
     path = "/admin/projects/{projectId}/members/{membershipId}",
     tag = "admin",
-    params(
-        ("projectId" = String, Path, description = "Project id"),
-        ("membershipId" = String, Path, description = "Membership id"),
-    ),
+    params(MemberPath),
     request_body(content = ProjectMembership, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated membership", body = ProjectMembership),
@@ -723,16 +736,12 @@ pub enum PatchOp {
     patch,
     path = "/admin/projects/{projectId}/members/{membershipId}",
     tag = "admin",
-    params(
-        ("projectId" = String, Path, description = "Project id"),
-        ("membershipId" = String, Path, description = "Membership id"),
-    ),
+    params(MemberPath),
     request_body(content = Vec<PatchOperation>, content_type = "application/json-patch+json"),
     responses(
         (status = 200, description = "The updated membership", body = ProjectMembership),
         (status = 400, description = "Invalid patch or change", body = OperationOutcome),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        AdminRefusals,
         (status = 404, description = "Not a membership of this project", body = OperationOutcome),
         (status = 409, description = "externalId taken", body = OperationOutcome),
         (status = 413, description = "Body too large", body = OperationOutcome),
@@ -761,15 +770,11 @@ pub async fn patch_member(
     delete,
     path = "/admin/projects/{projectId}/members/{membershipId}",
     tag = "admin",
-    params(
-        ("projectId" = String, Path, description = "Project id"),
-        ("membershipId" = String, Path, description = "Membership id"),
-    ),
+    params(MemberPath),
     responses(
         (status = 200, description = "Removed", body = OperationOutcome),
         (status = 400, description = "The owner or the last admin", body = OperationOutcome),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not an admin of this project", body = OperationOutcome),
+        AdminRefusals,
         (status = 404, description = "Not a membership of this project", body = OperationOutcome),
     )
 )]
