@@ -58,6 +58,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::NotFound)
+/// Unknown paths: an OperationOutcome under the API's prefixes, a page elsewhere.
+pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    // `from_error` keeps the error on the response, which the error-page middleware needs.
+    if csrf::is_api_path(req.path()) {
+        actix_web::HttpResponse::from_error(crate::api::errors::ApiError::NotFound)
+    } else {
+        actix_web::HttpResponse::from_error(AppError::NotFound)
+    }
 }

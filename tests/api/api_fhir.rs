@@ -349,3 +349,17 @@ async fn the_openapi_document_describes_every_json_route() {
         assert!(schemas.contains_key(name), "{name}");
     }
 }
+
+#[tokio::test]
+async fn unknown_api_paths_answer_an_operation_outcome_and_pages_stay_pages() {
+    let app = admin_app().await;
+    let r = reqwest::get(app.url("/fhir/R4/Patient/1/_history/2"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let a = crate::helpers::answer(r).await;
+    assert_eq!(a.body["issue"][0]["code"], "not-found");
+    let page = reqwest::get(app.url("/no-such-page")).await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(page.text().await.unwrap().contains("Page not found"));
+}
