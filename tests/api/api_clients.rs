@@ -22,6 +22,7 @@ async fn a_new_client_shows_its_secret_once_and_stores_only_a_hash() {
     let html = app.get_html("/admin/clients").await;
     assert!(html.contains("No client applications yet"));
     assert!(html.contains("href=\"/admin/clients/new\""));
+    assert!(html.contains("href=\"/openapi.json\""));
 
     let client = app
         .create_client(
