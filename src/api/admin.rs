@@ -22,6 +22,9 @@ use crate::web::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/admin/projects", "POST").route(web::post().to(create_project)))
+        // Medplum's documentation shows `POST /admin/Project/` for creating a project.
+        .service(resource("/admin/Project", "POST").route(web::post().to(create_project_alias)))
+        .service(resource("/admin/Project/", "POST").route(web::post().to(create_project_alias)))
         .service(resource("/admin/projects/{projectId}", "GET").route(web::get().to(get_project)))
         .service(
             resource("/admin/projects/{projectId}/invite", "POST").route(web::post().to(invite)),
@@ -142,6 +145,28 @@ pub async fn get_project(
     Ok(ok(&ProjectResource::from(&project)))
 }
 
+/// `true`/`false`, also as the strings `"true"`/`"false"`: Medplum's documented curl examples
+/// send `"sendEmail": "false"`, and that must mean false.
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Text(String),
+    }
+    match Option::<Flag>::deserialize(d)? {
+        None => Ok(None),
+        Some(Flag::Bool(b)) => Ok(Some(b)),
+        Some(Flag::Text(t)) => match t.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected true or false, got \"{t}\""
+            ))),
+        },
+    }
+}
+
 /// The body of an invite, as Medplum's SDK sends it.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -171,16 +196,20 @@ pub struct InviteBody {
     #[schema(nullable = false, min_length = 1, max_length = 256, pattern = r"\S")]
     pub external_id: Option<String>,
     /// Default `true`.
+    #[serde(default, deserialize_with = "lenient_bool")]
     pub send_email: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
     pub admin: Option<bool>,
     /// Patients default to `project`, others to `server`.
     #[schema(required = false, nullable = false, value_type = ScopeKind)]
     pub scope: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
     pub mfa_required: Option<bool>,
     pub access_policy: Option<Reference>,
     /// Settings of the new membership; they win over the top-level ones.
     pub membership: Option<InviteMembership>,
     /// Update the membership instead of answering 409 when the person is already a member.
+    #[serde(default, deserialize_with = "lenient_bool")]
     pub upsert: Option<bool>,
 }
 
@@ -205,9 +234,13 @@ pub enum ScopeKind {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteMembership {
+    #[serde(default, deserialize_with = "lenient_bool")]
     pub admin: Option<bool>,
     pub access_policy: Option<Reference>,
     pub external_id: Option<String>,
+    /// Medplum's parameterised policies; refused rather than ignored (use `accessPolicy`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub access: Option<Vec<Value>>,
 }
 
 fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
@@ -225,6 +258,12 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
         PersonName::parse(body.last_name.as_deref().unwrap_or(""), "last name"),
     );
     let membership = body.membership.unwrap_or_default();
+    if membership.access.as_ref().is_some_and(|a| !a.is_empty()) {
+        errors.add(
+            "membership.access",
+            "Parameterised access policies are not supported; give one accessPolicy instead",
+        );
+    }
     let external_id = membership
         .external_id
         .or(body.external_id)
@@ -361,6 +400,7 @@ pub struct ClientBody {
     pub redirect_uri: Option<String>,
     pub access_policy: Option<Reference>,
     /// Make the client's membership an admin of the project.
+    #[serde(default, deserialize_with = "lenient_bool")]
     pub admin: Option<bool>,
 }
 
@@ -518,6 +558,30 @@ pub(crate) async fn new_project(
     )
 )]
 pub async fn create_project(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    Json(body): Json<ProjectBody>,
+) -> Result<HttpResponse, ApiError> {
+    new_project(&req, caller, body).await
+}
+
+/// The same as `POST /admin/projects`, at the path Medplum's documentation shows (a trailing
+/// slash is accepted too).
+#[utoipa::path(
+    post,
+    path = "/admin/Project",
+    tag = "admin",
+    request_body(content = ProjectBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new project", body = ProjectResource),
+        (status = 400, description = "Invalid input", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not a super admin", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not JSON", body = OperationOutcome),
+    )
+)]
+pub async fn create_project_alias(
     req: HttpRequest,
     Caller(caller): Caller,
     Json(body): Json<ProjectBody>,

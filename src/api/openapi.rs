@@ -17,6 +17,7 @@ use super::{admin, fhir, oauth, resource};
         oauth::token,
         oauth::me,
         admin::create_project,
+        admin::create_project_alias,
         admin::get_project,
         admin::invite,
         admin::create_client,

@@ -37,6 +37,7 @@ pub fn is_api_path(path: &str) -> bool {
         || path.starts_with("/auth/")
         || path.starts_with("/fhir/")
         || path == "/admin/projects"
+        || path.trim_end_matches('/') == "/admin/Project"
         || path.starts_with("/admin/projects/")
 }
 

@@ -487,6 +487,18 @@ async fn only_super_admins_make_super_admin_clients_which_create_projects() {
         format!("Project/{second}")
     );
 
+    // The path Medplum's documentation shows, with its extra field.
+    for path in ["/admin/Project/", "/admin/Project"] {
+        let a = app
+            .api_post(
+                path,
+                &token,
+                json!({"resourceType": "Project", "name": format!("Doc {path}"), "strictMode": true}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{path}: {:?}", a.body);
+    }
+
     let invalid = app
         .api_post("/admin/projects", &token, json!({"name": "abc"}))
         .await;

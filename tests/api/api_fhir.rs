@@ -300,6 +300,7 @@ async fn the_openapi_document_describes_every_json_route() {
         ("/oauth2/token", "post"),
         ("/auth/me", "get"),
         ("/admin/projects", "post"),
+        ("/admin/Project", "post"),
         ("/admin/projects/{projectId}", "get"),
         ("/admin/projects/{projectId}/invite", "post"),
         ("/admin/projects/{projectId}/client", "post"),

@@ -197,6 +197,42 @@ async fn send_email_false_sends_nothing() {
 }
 
 #[tokio::test]
+async fn medplums_documented_curl_body_with_send_email_as_a_string_is_understood() {
+    let app = admin_app().await;
+    let token = app.token(&app.admin_client().await).await;
+    let a = app
+        .api_invite(
+            &token,
+            json!({"resourceType": "Patient", "firstName": "Homer", "lastName": "Simpson",
+                "email": "homer@example.com", "sendEmail": "false", "membership": {"admin": "true"}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body["admin"], true);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(app.mails_to("homer@example.com").is_empty());
+
+    let bad = app
+        .api_invite(
+            &token,
+            json!({"resourceType": "Patient", "firstName": "Marge", "lastName": "Simpson",
+                "email": "marge@example.com", "sendEmail": "perhaps"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let parameterised = app
+        .api_invite(
+            &token,
+            json!({"resourceType": "Patient", "firstName": "Bart", "lastName": "Simpson",
+                "email": "bart@example.com", "membership": {"access": [{"policy": {"reference": "AccessPolicy/123"}}]}}),
+        )
+        .await;
+    assert_eq!(parameterised.status, StatusCode::BAD_REQUEST);
+    assert_eq!(parameterised.issue_field(), "membership.access");
+}
+
+#[tokio::test]
 async fn an_external_id_alone_invites_a_project_scoped_member_and_is_unique() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
