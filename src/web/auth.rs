@@ -395,6 +395,7 @@ const SEARCH_THRESHOLD: usize = 8;
 async fn choose_project_form(
     req: HttpRequest,
     state: web::Data<AppState>,
+    session: Session,
     SignedIn(ctx): SignedIn,
     query: web::Query<ChooseQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -404,6 +405,11 @@ async fn choose_project_form(
         .run(move |conn| auth::memberships_of(conn, &user_id, None))
         .await?;
     if all.is_empty() {
+        // Someone removed from their last project lands here too: say why.
+        session::set_flash(
+            &session,
+            "You are not a member of any project. Create your own, or ask a project's admin to invite you.",
+        )?;
         return Ok(see_other(&req, "/register/project"));
     }
     let q = query.q.clone().unwrap_or_default();

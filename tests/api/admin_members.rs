@@ -232,6 +232,20 @@ async fn removing_asks_for_confirmation_naming_the_person_then_ends_their_access
     // Grace's session no longer reaches the project.
     let r = app.get_with(&grace, "/").await;
     assert_eq!(location(&r), "/signin/project");
+    // Her only project is gone, and the page she lands on says so.
+    let r = app.get_with(&grace, "/signin/project").await;
+    assert_eq!(location(&r), "/register/project");
+    let landing = app
+        .get_with(&grace, "/register/project")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text_of(&landing, ".flash")
+            .unwrap()
+            .starts_with("You are not a member of any project")
+    );
     // Her profile stays for the record; her server-wide account stays too.
     let profiles_left: i64 = profiles::table
         .filter(profiles::email.eq("grace@example.com"))
