@@ -80,7 +80,10 @@ pub(crate) async fn administered(
     }
     if caller.super_admin() {
         let id = project_id.to_owned();
-        return Ok(state.db.run(move |conn| lookup::project(conn, &id)).await?);
+        return Ok(state
+            .db
+            .run(move |conn| members::project(conn, &id))
+            .await?);
     }
     Err(ApiError::Forbidden(
         "Only admins of this project may do this".into(),
@@ -475,6 +478,24 @@ pub enum ProjectKind {
     Project,
 }
 
+/// What the three project-creation routes answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ProjectCreation {
+    #[response(status = 201, description = "The new project")]
+    Created(ProjectResource),
+    #[response(status = 400, description = "Invalid input")]
+    Invalid(OperationOutcome),
+    #[response(status = 401, description = "No or bad token")]
+    Unauthorized(OperationOutcome),
+    #[response(status = 403, description = "Not a super admin")]
+    Forbidden(OperationOutcome),
+    #[response(status = 413, description = "Body too large")]
+    TooLarge(OperationOutcome),
+    #[response(status = 415, description = "Not JSON")]
+    NotJson(OperationOutcome),
+}
+
 /// Creates a project with its owner as admin. Shared by `POST /admin/projects` and
 /// `POST /fhir/R4/Project`.
 pub(crate) async fn new_project(
@@ -548,14 +569,7 @@ pub(crate) async fn new_project(
     path = "/admin/projects",
     tag = "admin",
     request_body(content = ProjectBody, content_type = "application/json"),
-    responses(
-        (status = 201, description = "The new project", body = ProjectResource),
-        (status = 400, description = "Invalid input", body = OperationOutcome),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not a super admin", body = OperationOutcome),
-        (status = 413, description = "Body too large", body = OperationOutcome),
-        (status = 415, description = "Not JSON", body = OperationOutcome),
-    )
+    responses(ProjectCreation)
 )]
 pub async fn create_project(
     req: HttpRequest,
@@ -572,14 +586,7 @@ pub async fn create_project(
     path = "/admin/Project",
     tag = "admin",
     request_body(content = ProjectBody, content_type = "application/json"),
-    responses(
-        (status = 201, description = "The new project", body = ProjectResource),
-        (status = 400, description = "Invalid input", body = OperationOutcome),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not a super admin", body = OperationOutcome),
-        (status = 413, description = "Body too large", body = OperationOutcome),
-        (status = 415, description = "Not JSON", body = OperationOutcome),
-    )
+    responses(ProjectCreation)
 )]
 pub async fn create_project_alias(
     req: HttpRequest,

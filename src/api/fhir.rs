@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::admin::{ProjectBody, new_project};
+use super::admin::{ProjectBody, ProjectCreation, new_project};
 use super::errors::{ApiError, OperationOutcome};
 use super::resources::{
     AccessPolicyResource, AnyResource, Bundle, BundleEntry, BundleLink, ClientApplicationResource,
@@ -30,14 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     path = "/fhir/R4/Project",
     tag = "fhir",
     request_body(content = ProjectBody, content_type = "application/fhir+json"),
-    responses(
-        (status = 201, description = "The new project", body = ProjectResource),
-        (status = 400, description = "Invalid input", body = OperationOutcome),
-        (status = 401, description = "No or bad token", body = OperationOutcome),
-        (status = 403, description = "Not a super admin", body = OperationOutcome),
-        (status = 413, description = "Body too large", body = OperationOutcome),
-        (status = 415, description = "Not JSON", body = OperationOutcome),
-    )
+    responses(ProjectCreation)
 )]
 pub async fn create_project(
     req: HttpRequest,

@@ -18,7 +18,6 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::services::RequestMeta;
 use crate::services::auth;
 use crate::services::tokens::{self, Principal};
 use crate::web::AppState;
@@ -60,16 +59,7 @@ pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> 
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
 }
 
-pub(crate) fn meta(req: &HttpRequest) -> RequestMeta {
-    RequestMeta {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(400).collect()),
-    }
-}
+pub(crate) use crate::web::extractors::request_meta as meta;
 
 /// `id:secret` of an HTTP Basic header.
 pub(crate) fn basic_credentials(value: &str) -> Option<(String, String)> {

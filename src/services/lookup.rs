@@ -1,15 +1,16 @@
 //! Reads for the JSON API: memberships with the names their references show, member search,
 //! and single records by id. Every read is limited to one project.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 
 use super::ServiceError;
 use crate::db::models::{
-    AccessPolicy, AccessPolicyRule, ClientApplication, Membership, Profile, Project, User,
+    AccessPolicy, AccessPolicyRule, ClientApplication, Membership, Profile, User,
 };
 use crate::db::schema::{
-    access_policies, access_policy_rules, client_applications, memberships, profiles, projects,
-    users,
+    access_policies, access_policy_rules, client_applications, memberships, profiles, users,
 };
 use crate::db::{DbConn, MultiBackend};
 
@@ -173,27 +174,29 @@ fn views(conn: &mut DbConn, rows: Vec<Membership>) -> Result<Vec<MembershipView>
             .select((client_applications::id, client_applications::name))
             .load(conn)?
     };
-    let find = |pairs: &[(String, String)], id: &Option<String>| {
-        id.as_ref()
-            .and_then(|id| pairs.iter().find(|(k, _)| k == id))
-            .map(|(_, v)| v.clone())
+    let emails: HashMap<String, String> = emails.into_iter().collect();
+    let clients: HashMap<String, String> = clients.into_iter().collect();
+    let names: HashMap<String, ProfileName> = names
+        .into_iter()
+        .map(|(id, resource_type, first_name, last_name)| {
+            let name = ProfileName {
+                id: id.clone(),
+                resource_type,
+                first_name,
+                last_name,
+            };
+            (id, name)
+        })
+        .collect();
+    let find = |map: &HashMap<String, String>, id: &Option<String>| {
+        id.as_ref().and_then(|id| map.get(id)).cloned()
     };
     Ok(rows
         .into_iter()
         .map(|m| MembershipView {
             user_email: find(&emails, &m.user_id),
             client_name: find(&clients, &m.client_id),
-            profile: m.profile_id.as_ref().and_then(|pid| {
-                names
-                    .iter()
-                    .find(|(id, ..)| id == pid)
-                    .map(|(id, t, f, l)| ProfileName {
-                        id: id.clone(),
-                        resource_type: t.clone(),
-                        first_name: f.clone(),
-                        last_name: l.clone(),
-                    })
-            }),
+            profile: m.profile_id.as_ref().and_then(|id| names.get(id)).cloned(),
             membership: m,
         })
         .collect())
@@ -256,15 +259,6 @@ pub fn server_user(conn: &mut DbConn, id: &str) -> Result<User, ServiceError> {
         .filter(users::id.eq(id))
         .filter(users::project_id.is_null())
         .select(User::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ServiceError::NotFound)
-}
-
-pub fn project(conn: &mut DbConn, id: &str) -> Result<Project, ServiceError> {
-    projects::table
-        .find(id)
-        .select(Project::as_select())
         .first(conn)
         .optional()?
         .ok_or(ServiceError::NotFound)

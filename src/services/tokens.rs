@@ -139,10 +139,7 @@ pub fn issue(
         security_stamp: client.secret_hash.clone(),
         mfa_verified: true,
         ip: meta.ip.clone(),
-        user_agent: meta
-            .user_agent
-            .as_ref()
-            .map(|ua| ua.chars().take(400).collect()),
+        user_agent: meta.user_agent.clone(),
         created_at: at,
         last_seen_at: at,
         expires_at: at + Duration::seconds(LIFETIME_SECONDS),

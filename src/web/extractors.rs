@@ -22,15 +22,19 @@ impl FromRequest for Meta {
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user_agent = req
+        ready(Ok(Meta(request_meta(req))))
+    }
+}
+
+/// The caller's IP and (shortened) user agent, for audit events and sessions.
+pub fn request_meta(req: &HttpRequest) -> RequestMeta {
+    RequestMeta {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(400).collect());
-        ready(Ok(Meta(RequestMeta {
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
-            user_agent,
-        })))
+            .map(|s| s.chars().take(400).collect()),
     }
 }
 

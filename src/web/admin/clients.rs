@@ -414,7 +414,11 @@ async fn confirm_remove(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
-    let (detail, _) = load_client(&state, &admin, path.into_inner()).await?;
+    let (project_id, id) = (admin.project.id.clone(), path.into_inner());
+    let detail = state
+        .db
+        .run(move |conn| clients::get(conn, &project_id, &id))
+        .await?;
     let view = RemovePage {
         csrf: csrf_of(&req),
         detail: &detail,
