@@ -19,6 +19,10 @@ pub enum Registration {
 /// How many attempts the abuse throttles allow.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Wrong passwords for one account from one address: tight, as a guesser has one address.
+    pub signin_failures_per_account_and_ip: u32,
+    /// Wrong passwords for one account from everywhere: loose, so that a stranger cannot lock
+    /// the owner out, while a guesser with many addresses is still slowed.
     pub signin_failures_per_account: u32,
     pub signin_failures_per_ip: u32,
     pub signin_window: Duration,
@@ -28,12 +32,19 @@ pub struct Limits {
     pub invites_per_admin: u32,
     pub invites_per_ip: u32,
     pub invite_window: Duration,
+    /// Emails an admin makes Rollcall send to one person (resend invite, password reset).
+    pub admin_emails_per_target: u32,
+    pub admin_email_window: Duration,
+    /// Wrong two-factor codes for one account, whatever the session.
+    pub mfa_failures_per_account: u32,
+    pub mfa_window: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            signin_failures_per_account: 5,
+            signin_failures_per_account_and_ip: 5,
+            signin_failures_per_account: 100,
             signin_failures_per_ip: 50,
             signin_window: Duration::from_secs(15 * 60),
             reset_requests_per_email: 3,
@@ -42,6 +53,10 @@ impl Default for Limits {
             invites_per_admin: 200,
             invites_per_ip: 400,
             invite_window: Duration::from_secs(60 * 60),
+            admin_emails_per_target: 3,
+            admin_email_window: Duration::from_secs(60 * 60),
+            mfa_failures_per_account: 5,
+            mfa_window: Duration::from_secs(15 * 60),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::services::Db;
 use crate::services::auth::SessionPolicy;
 use crate::services::mail::{self, MailSignal, Mailer};
 use crate::services::passwords::Hasher;
-use crate::services::throttle::Throttle;
+use crate::services::throttle::{self, Throttle};
 use crate::services::tokens::TokenSigner;
 use crate::telemetry::RequestSpan;
 use crate::web::{self as site, AppState, csrf, errors};
@@ -84,6 +84,9 @@ async fn refresh_statistics_hourly(db: Db) {
         {
             tracing::warn!(error = %e, "could not refresh database statistics");
         }
+        if let Err(e) = db.run(throttle::sweep).await {
+            tracing::warn!(error = %e, "could not forget old rate-limit windows");
+        }
     }
 }
 
@@ -123,10 +126,10 @@ impl Application {
             lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
         };
         let state = web::Data::new(AppState {
+            throttle: Throttle::new(db.clone()),
             db,
             base_url: base_url.clone(),
             hasher: Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()))?,
-            throttle: Throttle::default(),
             mail: signal,
             session_policy,
             // A key of its own, derived from the session key: tokens survive restarts

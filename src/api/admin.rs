@@ -13,11 +13,12 @@ use super::resources::{ClientApplicationResource, ProjectMembership, ProjectReso
 use super::{Caller, Json, PatchBody, fhir_json, meta, ok, resource, state};
 use crate::db::models::Project;
 use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType, ProjectName};
+use crate::services::audit::Acting;
 use crate::services::clients::{self, NewClient};
-use crate::services::invite::{self, InviteRequest, Inviter, Scope};
-use crate::services::members::{self, Acting, MembershipChange};
+use crate::services::invite::{self, InviteRequest, Scope};
+use crate::services::members::{self, MembershipChange};
 use crate::services::tokens::Principal;
-use crate::services::{RequestMeta, ServiceError, lookup, registration};
+use crate::services::{ServiceError, lookup, registration};
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -90,27 +91,13 @@ pub(crate) async fn administered(
     ))
 }
 
-struct ActingOwned {
-    user_id: Option<String>,
-    display: String,
-    meta: RequestMeta,
-}
-
-impl ActingOwned {
-    fn of(caller: &Principal, req: &HttpRequest) -> Self {
-        ActingOwned {
-            user_id: caller.user_id().map(str::to_owned),
-            display: caller.display(),
-            meta: meta(req),
-        }
-    }
-
-    fn acting(&self) -> Acting<'_> {
-        Acting {
-            user_id: self.user_id.as_deref(),
-            display: &self.display,
-            meta: &self.meta,
-        }
+/// The caller as the audit log records them.
+fn acting(caller: &Principal, req: &HttpRequest) -> Acting {
+    Acting {
+        user_id: caller.user_id().map(str::to_owned),
+        display: caller.display(),
+        super_admin: caller.super_admin(),
+        meta: meta(req),
     }
 }
 
@@ -358,28 +345,23 @@ pub async fn invite(
     let state = state(&req)?;
     let project = administered(&state, &caller, &path).await?;
     let limits = &state.settings.limits;
-    let by = ActingOwned::of(&caller, &req);
+    let by = acting(&caller, &req);
     let caller_key = format!("invite-admin:{}", caller.membership.id);
     let ip_key = format!("invite-ip:{}", by.meta.ip.as_deref().unwrap_or("-"));
     state
         .throttle
         .hit_and_check(&caller_key, limits.invites_per_admin, limits.invite_window)
-        .and_then(|()| {
-            state
-                .throttle
-                .hit_and_check(&ip_key, limits.invites_per_ip, limits.invite_window)
-        })
-        .map_err(|r| ApiError::TooManyRequests { retry_after: r.0 })?;
+        .await?;
+    state
+        .throttle
+        .hit_and_check(&ip_key, limits.invites_per_ip, limits.invite_window)
+        .await?;
     let request = parse_invite(body)?;
     let base_url = state.base_url.clone();
     let view = state
         .db
         .run(move |conn| {
-            let inviter = Inviter {
-                user_id: by.user_id.as_deref(),
-                display: &by.display,
-            };
-            let outcome = invite::invite(conn, &project, &inviter, request, &base_url, &by.meta)?;
+            let outcome = invite::invite(conn, &project, &by, request, &base_url)?;
             lookup::membership(conn, &project.id, &outcome.membership.id)
         })
         .await?;
@@ -439,10 +421,10 @@ pub async fn create_client(
     .map_err(ApiError::Invalid)?;
     new.access_policy_id = policy_id(body.access_policy.as_ref(), "accessPolicy")?;
     new.admin = body.admin.unwrap_or(false);
-    let by = ActingOwned::of(&caller, &req);
+    let by = acting(&caller, &req);
     let created = state
         .db
-        .run(move |conn| clients::create(conn, &project, &by.acting(), new))
+        .run(move |conn| clients::create(conn, &project, &by, new))
         .await?;
     Ok(fhir_json(
         StatusCode::CREATED,
@@ -626,6 +608,7 @@ pub async fn get_member(
 /// Fields of a membership that may appear in an update. Only `admin`, `accessPolicy`,
 /// `active` and `externalId` may change; the rest must match what is stored.
 const MEMBERSHIP_FIELDS: &[&str] = &[
+    "extension",
     "resourceType",
     "id",
     "meta",
@@ -690,6 +673,15 @@ fn membership_change(
             ));
         }
     }
+    // The status is the invited person's to change (they accept or decline), not an admin's.
+    if let Some(given) = object.get("extension")
+        && serde_json::to_value(&current.extension).ok().as_ref() != Some(given)
+    {
+        return Err(ApiError::invalid(
+            "extension",
+            "The membership status cannot be changed here: the invited person accepts or declines",
+        ));
+    }
     let admin = match object.get("admin") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -738,11 +730,11 @@ async fn apply_update(
             .await?,
     );
     let change = membership_change(&current, &membership_id, &edit(&current)?)?;
-    let by = ActingOwned::of(caller, req);
+    let by = acting(caller, req);
     let view = state
         .db
         .run(move |conn| {
-            members::change(conn, &project, &by.acting(), &membership_id, change)?;
+            members::change(conn, &project, &by, &membership_id, change)?;
             lookup::membership(conn, &project.id, &membership_id)
         })
         .await?;
@@ -857,10 +849,10 @@ pub async fn delete_member(
     let state = state(&req)?;
     let (project_id, membership_id) = path.into_inner();
     let project = administered(&state, &caller, &project_id).await?;
-    let by = ActingOwned::of(&caller, &req);
+    let by = acting(&caller, &req);
     state
         .db
-        .run(move |conn| members::remove(conn, &project, &by.acting(), &membership_id))
+        .run(move |conn| members::remove(conn, &project, &by, &membership_id))
         .await
         .map_err(|e| match e {
             // Medplum answers 400 for the owner; the last-admin rule is the same kind of no.

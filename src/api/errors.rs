@@ -47,6 +47,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::TooManyRequests(r) => ApiError::TooManyRequests { retry_after: r.0 },
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

@@ -10,10 +10,10 @@ use super::resources::{
     ProfileResource, ProjectMembership, ProjectResource,
 };
 use super::{Caller, Json, ok, resource, state};
-use crate::domain::{Criteria, ReadAccess, read_access};
-use crate::services::ServiceError;
+use crate::domain::ReadAccess;
 use crate::services::lookup::{self, DEFAULT_COUNT, MAX_COUNT, MembershipSearch};
 use crate::services::tokens::Principal;
+use crate::services::{ServiceError, policies};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/fhir/R4/Project", "POST").route(web::post().to(create_project)))
@@ -257,35 +257,6 @@ fn own_record(caller: &Principal, resource_type: &str, id: &str) -> bool {
     }
 }
 
-/// Decides whether a non-admin may read this profile, by their access policy.
-fn profile_access(
-    conn: &mut crate::db::DbConn,
-    caller: &Principal,
-    resource_type: &str,
-    id: &str,
-) -> Result<ReadAccess, ServiceError> {
-    let Some(policy_id) = &caller.membership.access_policy_id else {
-        // As in Medplum: a member without an access policy may read the whole project.
-        return Ok(ReadAccess::Allowed);
-    };
-    let (_, rules) = lookup::access_policy(conn, &caller.project.id, policy_id)?;
-    let rules: Vec<(String, Option<Criteria>)> = rules
-        .into_iter()
-        .map(|r| {
-            let criteria = Criteria::parse(r.criteria.as_deref().unwrap_or(""))
-                .ok()
-                .flatten();
-            (r.resource_type, criteria)
-        })
-        .collect();
-    let own = caller
-        .membership
-        .profile_type
-        .as_deref()
-        .zip(caller.membership.profile_id.as_deref());
-    Ok(read_access(&rules, own, resource_type, id))
-}
-
 /// Reads one record of the caller's project.
 #[utoipa::path(
     get,
@@ -332,7 +303,7 @@ pub async fn read(
         .run(move |conn| {
             let project_id = caller.project.id.clone();
             if is_profile && !privileged {
-                match profile_access(conn, &caller, &resource_type, &id)? {
+                match policies::read_access_of(conn, &caller.membership, &resource_type, &id)? {
                     ReadAccess::Allowed => {}
                     ReadAccess::TypeDenied => {
                         return Err(ServiceError::Forbidden(format!(

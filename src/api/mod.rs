@@ -98,13 +98,13 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
                     .run(move |conn| tokens::by_token(conn, &signer, &token))
                     .await?
             } else if let Some((id, secret)) = basic_credentials(&value) {
-                oauth::throttle_client(&state, req, &id)?;
+                oauth::throttle_client(&state, req).await?;
                 let found = state
                     .db
                     .run(move |conn| tokens::by_client_secret(conn, &id, &secret))
                     .await?;
                 if found.is_none() {
-                    oauth::record_client_failure(&state, req, None);
+                    oauth::record_client_failure(&state, req, None).await?;
                 }
                 found
             } else {
@@ -123,8 +123,12 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
                     let Some(ctx) = auth::load_session(conn, &login_id, &policy)? else {
                         return Ok(None);
                     };
+                    // As on the pages: the second factor checked, and enrolled where the
+                    // member must be, before any answer.
                     match (&ctx.membership, ctx.mfa_verified) {
-                        (Some(m), true) => tokens::principal_for(conn, &m.id, Some(ctx.login_id)),
+                        (Some(m), true) if !m.mfa_required || ctx.user.mfa_enrolled => {
+                            tokens::principal_for(conn, &m.id, Some(ctx.login_id))
+                        }
                         _ => Ok(None),
                     }
                 })

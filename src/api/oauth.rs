@@ -62,27 +62,28 @@ fn ip_key(req: &HttpRequest) -> String {
 /// Refuses an address that sent too many wrong client credentials. Only per address:
 /// secrets are 256 random bits, so guessing is hopeless, and a per-client limit would let
 /// anyone who knows a client id lock it out.
-pub(crate) fn throttle_client(
-    state: &AppState,
-    req: &HttpRequest,
-    _client_id: &str,
-) -> Result<(), ApiError> {
+pub(crate) async fn throttle_client(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let limits = &state.settings.limits;
-    state
+    Ok(state
         .throttle
         .check(
             &ip_key(req),
             limits.signin_failures_per_ip,
             limits.signin_window,
         )
-        .map_err(|r| ApiError::TooManyRequests { retry_after: r.0 })
+        .await?)
 }
 
-pub(crate) fn record_client_failure(state: &AppState, req: &HttpRequest, client_id: Option<&str>) {
+pub(crate) async fn record_client_failure(
+    state: &AppState,
+    req: &HttpRequest,
+    client_id: Option<&str>,
+) -> Result<(), ApiError> {
     tracing::info!(client_id, "client authentication failed");
-    state
+    Ok(state
         .throttle
-        .hit(&ip_key(req), state.settings.limits.signin_window);
+        .hit(&ip_key(req), state.settings.limits.signin_window)
+        .await?)
 }
 
 #[derive(Debug, Default)]
@@ -164,7 +165,7 @@ pub async fn token(req: HttpRequest, payload: web::Payload) -> Result<HttpRespon
             "Missing client_id or client_secret",
         ));
     };
-    throttle_client(&state, &req, &client_id)?;
+    throttle_client(&state, &req).await?;
     let signer = state.tokens.clone();
     let request_meta = meta(&req);
     let id = client_id.clone();
@@ -178,7 +179,7 @@ pub async fn token(req: HttpRequest, payload: web::Payload) -> Result<HttpRespon
         )
         .await?;
     let Some(issued) = issued else {
-        record_client_failure(&state, &req, Some(&client_id));
+        record_client_failure(&state, &req, Some(&client_id)).await?;
         return Ok(oauth_error("invalid_client", "Invalid client credentials"));
     };
     Ok(HttpResponse::Ok()

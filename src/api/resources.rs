@@ -9,6 +9,19 @@ use crate::db::models::{AccessPolicy, AccessPolicyRule, ClientApplication, Profi
 use crate::services::lookup::MembershipView;
 use crate::services::profile::qualifications_of;
 
+/// The extension that carries a membership's status: `invited` (the person has not accepted
+/// yet: an existing account's invitation, or a new account without a password) or `active`.
+pub const MEMBERSHIP_STATUS_URL: &str =
+    "https://rollcall.dev/fhir/StructureDefinition/membership-status";
+
+/// A FHIR `Extension` with a code value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Extension {
+    pub url: String,
+    pub value_code: String,
+}
+
 /// A FHIR `Reference`: `Type/id`, with a display name where one is known.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +90,8 @@ pub struct ProjectMembership {
     pub external_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invited_by: Option<Reference>,
+    /// Rollcall's membership status (see `MEMBERSHIP_STATUS_URL`).
+    pub extension: Vec<Extension>,
 }
 
 impl From<&MembershipView> for ProjectMembership {
@@ -119,6 +134,10 @@ impl From<&MembershipView> for ProjectMembership {
             active: m.active,
             external_id: m.external_id.clone(),
             invited_by: m.invited_by.as_ref().map(|id| Reference::to("User", id)),
+            extension: vec![Extension {
+                url: MEMBERSHIP_STATUS_URL.into(),
+                value_code: m.status.clone(),
+            }],
         }
     }
 }

@@ -178,6 +178,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limits (key) {
+        key -> Text,
+        window_start -> Timestamp,
+        hits -> Integer,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> profiles (profile_id));
 diesel::joinable!(memberships -> access_policies (access_policy_id));
@@ -199,4 +207,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     security_requests,
     outbox,
     audit_events,
+    rate_limits,
 );

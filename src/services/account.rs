@@ -33,6 +33,7 @@ pub fn change_password(
         diesel::update(logins::table.find(current_login))
             .set(logins::security_stamp.eq(&stamp))
             .execute(conn)?;
+        super::recovery::cancel_links(conn, &user.id)?;
         diesel::update(
             logins::table
                 .filter(logins::user_id.eq(&user.id))

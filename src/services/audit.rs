@@ -7,6 +7,27 @@ use crate::db::DbConn;
 use crate::db::models::AuditEvent;
 use crate::db::schema::audit_events;
 
+/// Who is acting: a signed-in person or a client application, whether they are a super admin
+/// (the only ones who may act on a shared account's credentials), and what the audit log
+/// records about the request. Owned, so it can go to the blocking pool with the work.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    /// `None` when a client application acts through the API.
+    pub user_id: Option<String>,
+    pub display: String,
+    pub super_admin: bool,
+    pub meta: RequestMeta,
+}
+
+impl Acting {
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            id: self.user_id.as_deref(),
+            display: &self.display,
+        }
+    }
+}
+
 pub struct Actor<'a> {
     pub id: Option<&'a str>,
     pub display: &'a str,
@@ -59,6 +80,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("member.demoted", "Admin rights removed"),
     ("member.policy_changed", "Access policy changed"),
     ("member.removed", "Member removed"),
+    ("member.accepted", "Invitation accepted"),
+    ("member.declined", "Invitation declined"),
     ("member.password_reset_sent", "Password reset sent by admin"),
     ("member.mfa_reset", "Two-factor reset by admin"),
     ("client.created", "Client application created"),

@@ -4,6 +4,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::authority::STATUS_ACTIVE;
 use super::{RequestMeta, ServiceError, new_id, now, random_secret};
 use crate::db::DbConn;
 use crate::db::models::{Login, Membership, Project, User};
@@ -87,6 +88,7 @@ pub fn load_session(
             .filter(memberships::id.eq(mid))
             .filter(memberships::user_id.eq(&user.id))
             .filter(memberships::active.eq(true))
+            .filter(memberships::status.eq(STATUS_ACTIVE))
             .select((
                 Membership::as_select(),
                 projects::name,
@@ -153,6 +155,27 @@ pub fn signin_candidates(
         )
     });
     Ok(found)
+}
+
+/// The one account a password sign-in is checked against, so that every attempt costs one
+/// hash: the hinted project's own account when there is one, else the server-wide account,
+/// else the oldest project-scoped one.
+pub fn signin_account(
+    conn: &mut DbConn,
+    email: &EmailAddress,
+    project_hint: Option<&str>,
+) -> Result<Option<User>, ServiceError> {
+    let candidates = signin_candidates(conn, email, project_hint)?;
+    let hinted = project_hint.and_then(|hint| {
+        candidates
+            .iter()
+            .position(|u| u.project_id.as_deref() == Some(hint))
+    });
+    let mut candidates = candidates;
+    Ok(match hinted {
+        Some(i) => Some(candidates.swap_remove(i)),
+        None => candidates.into_iter().next(),
+    })
 }
 
 pub struct NewSession<'a> {
@@ -232,6 +255,7 @@ pub fn memberships_of(
         .left_join(profiles::table)
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::active.eq(true))
+        .filter(memberships::status.eq(STATUS_ACTIVE))
         .select((
             memberships::id,
             projects::id,
@@ -281,6 +305,7 @@ pub fn select_membership(
         .filter(memberships::id.eq(membership_id))
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::active.eq(true))
+        .filter(memberships::status.eq(STATUS_ACTIVE))
         .select(Project::as_select())
         .first::<Project>(conn)
         .optional()?

@@ -103,7 +103,7 @@ fn target(client: &ClientApplication) -> Target<'_> {
 pub fn create(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     new: NewClient,
 ) -> Result<WithSecret, ServiceError> {
     db::transaction(conn, |conn| {
@@ -137,7 +137,7 @@ pub fn create(
             active: true,
             status: "active".into(),
             mfa_required: false,
-            invited_by: by.user_id.map(str::to_owned),
+            invited_by: by.user_id.clone(),
             external_id: None,
             created_at: at,
             updated_at: at,
@@ -161,7 +161,7 @@ pub fn create(
             "client.created",
             Some(target(&client)),
             &detail,
-            by.meta,
+            &by.meta,
         )?;
         let detail = get(conn, &project.id, &client.id)?;
         Ok(WithSecret { detail, secret })
@@ -256,7 +256,7 @@ fn revoke_tokens(conn: &mut DbConn, client_id: &str) -> Result<(), ServiceError>
 pub fn rotate_secret(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     id: &str,
 ) -> Result<WithSecret, ServiceError> {
     db::transaction(conn, |conn| {
@@ -276,7 +276,7 @@ pub fn rotate_secret(
             "client.secret_rotated",
             Some(target(&detail.client)),
             "",
-            by.meta,
+            &by.meta,
         )?;
         Ok(WithSecret { detail, secret })
     })
@@ -286,7 +286,7 @@ pub fn rotate_secret(
 pub fn set_access(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     id: &str,
     admin: bool,
     access_policy_id: Option<String>,
@@ -310,7 +310,7 @@ pub fn set_access(
 pub fn remove(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     id: &str,
 ) -> Result<String, ServiceError> {
     db::transaction(conn, |conn| {
@@ -325,7 +325,7 @@ pub fn remove(
             "client.removed",
             Some(target(&detail.client)),
             "",
-            by.meta,
+            &by.meta,
         )?;
         Ok(detail.client.name)
     })

@@ -146,6 +146,7 @@ struct InviteExistingText<'a> {
     inviter: &'a str,
     project_name: &'a str,
     link: &'a str,
+    accept: bool,
 }
 
 #[derive(Template)]
@@ -155,30 +156,39 @@ struct InviteExistingHtml<'a> {
     inviter: &'a str,
     project_name: &'a str,
     link: &'a str,
+    accept: bool,
 }
 
-/// For someone who already has an account: they were added to a project.
+/// For someone who already has an account: invited to a project (`accept`: they accept or
+/// decline it when signed in), or added to it.
 pub fn invite_existing(
     to: &str,
     first_name: &str,
     inviter: &str,
     project_name: &str,
     link: &str,
+    accept: bool,
 ) -> Result<Email, ServiceError> {
     Ok(Email {
         to: to.to_owned(),
-        subject: format!("You were added to {project_name} on Rollcall"),
+        subject: if accept {
+            format!("Invitation to join {project_name} on Rollcall")
+        } else {
+            format!("You were added to {project_name} on Rollcall")
+        },
         text: render(&InviteExistingText {
             first_name,
             inviter,
             project_name,
             link,
+            accept,
         })?,
         html: render(&InviteExistingHtml {
             first_name,
             inviter,
             project_name,
             link,
+            accept,
         })?,
     })
 }

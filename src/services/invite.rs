@@ -4,12 +4,11 @@
 
 use diesel::prelude::*;
 
-use super::audit::{self, Actor, Target};
-use super::emails;
-use super::outbox;
+use super::audit::{self, Acting, Target};
+use super::members::{self, MembershipChange};
 use super::recovery::{self, KIND_INVITE};
 use super::users::{self, NewUser};
-use super::{RequestMeta, ServiceError, new_id, now};
+use super::{ServiceError, authority, emails, new_id, now, outbox};
 use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::{memberships, profiles};
 use crate::db::{self, DbConn, is_unique_violation};
@@ -41,12 +40,6 @@ pub struct InviteRequest {
     pub upsert: bool,
 }
 
-/// Who is inviting.
-pub struct Inviter<'a> {
-    pub user_id: Option<&'a str>,
-    pub display: &'a str,
-}
-
 #[derive(Debug)]
 pub struct InviteOutcome {
     pub membership: Membership,
@@ -56,7 +49,10 @@ pub struct InviteOutcome {
     pub email_queued: bool,
     pub updated_existing: bool,
     /// A set-password link for a new user who was not emailed, for the admin to pass on.
+    /// Never for an account that existed before this request.
     pub invite_link: Option<String>,
+    /// An existing server-wide account was invited: the membership waits for its owner.
+    pub awaits_acceptance: bool,
 }
 
 fn find_or_create_profile(
@@ -110,215 +106,247 @@ fn conflict_on_duplicate(e: diesel::result::Error) -> ServiceError {
     }
 }
 
+/// Invites in one transaction. When another project's concurrent invite created the same
+/// account first (PostgreSQL lets both transactions look before either writes), the losing
+/// transaction runs again and reuses the account that won.
 pub fn invite(
     conn: &mut DbConn,
     project: &Project,
-    inviter: &Inviter<'_>,
+    by: &Acting,
     request: InviteRequest,
     base_url: &str,
-    meta: &RequestMeta,
 ) -> Result<InviteOutcome, ServiceError> {
-    db::transaction(conn, |conn| {
-        if let Some(policy) = &request.access_policy_id {
-            super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match db::transaction(conn, |conn| {
+            invite_once(conn, project, by, &request, base_url)
+        }) {
+            Err(ServiceError::Retry) if attempts < 3 => continue,
+            Err(ServiceError::Retry) => return Err(ServiceError::Conflict(ALREADY_MEMBER.into())),
+            other => return other,
         }
-        // Without an email the user can only be this project's: nobody could sign in as a
-        // server-wide account that has no address.
-        let scope = if request.email.is_none() {
-            Scope::Project
-        } else {
-            request.scope.unwrap_or(match request.profile_type {
-                ProfileType::Patient => Scope::Project,
-                _ => Scope::Server,
-            })
-        };
-        let scope_project = (scope == Scope::Project).then_some(project.id.as_str());
-        let by_external_id = match &request.external_id {
-            Some(external_id) => memberships::table
-                .filter(memberships::project_id.eq(&project.id))
-                .filter(memberships::external_id.eq(external_id))
-                .select(Membership::as_select())
-                .first::<Membership>(conn)
-                .optional()?,
-            None => None,
-        };
-        let found = match (&request.email, &by_external_id) {
-            (Some(email), _) => users::find_by_email(conn, email.as_str(), scope_project)?,
-            (None, Some(m)) => match &m.user_id {
-                Some(id) => Some(
-                    crate::db::schema::users::table
-                        .find(id)
-                        .select(User::as_select())
-                        .first::<User>(conn)?,
-                ),
-                None => return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())),
-            },
-            (None, None) => None,
-        };
-        let (user, user_created) = match found {
-            Some(user) => (user, false),
-            None => {
-                let new = NewUser {
-                    first_name: request.first_name.as_str(),
-                    last_name: request.last_name.as_str(),
-                    email: request.email.as_ref().map_or("", EmailAddress::as_str),
-                    project_id: scope_project,
-                    password_hash: None,
-                    super_admin: false,
-                };
-                (
-                    users::insert(conn, new).map_err(conflict_on_duplicate)?,
-                    true,
-                )
-            }
-        };
+    }
+}
 
-        let existing = memberships::table
+fn invite_once(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    request: &InviteRequest,
+    base_url: &str,
+) -> Result<InviteOutcome, ServiceError> {
+    if let Some(policy) = &request.access_policy_id {
+        super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
+    }
+    // Without an email the user can only be this project's: nobody could sign in as a
+    // server-wide account that has no address.
+    let scope = if request.email.is_none() {
+        Scope::Project
+    } else {
+        request.scope.unwrap_or(match request.profile_type {
+            ProfileType::Patient => Scope::Project,
+            _ => Scope::Server,
+        })
+    };
+    let scope_project = (scope == Scope::Project).then_some(project.id.as_str());
+    let by_external_id = match &request.external_id {
+        Some(external_id) => memberships::table
             .filter(memberships::project_id.eq(&project.id))
-            .filter(memberships::user_id.eq(&user.id))
+            .filter(memberships::external_id.eq(external_id))
             .select(Membership::as_select())
             .first::<Membership>(conn)
-            .optional()?;
-        if let Some(other) = &by_external_id
-            && existing.as_ref().is_none_or(|m| m.id != other.id)
-        {
-            return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into()));
+            .optional()?,
+        None => None,
+    };
+    let found = match (&request.email, &by_external_id) {
+        (Some(email), _) => users::find_by_email(conn, email.as_str(), scope_project)?,
+        (None, Some(m)) => match &m.user_id {
+            Some(id) => Some(
+                crate::db::schema::users::table
+                    .find(id)
+                    .select(User::as_select())
+                    .first::<User>(conn)?,
+            ),
+            None => return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())),
+        },
+        (None, None) => None,
+    };
+    let (user, user_created) = match found {
+        Some(user) => (user, false),
+        None => {
+            let new = NewUser {
+                first_name: request.first_name.as_str(),
+                last_name: request.last_name.as_str(),
+                email: request.email.as_ref().map_or("", EmailAddress::as_str),
+                project_id: scope_project,
+                password_hash: None,
+                super_admin: false,
+            };
+            let user = users::insert(conn, new).map_err(|e| {
+                if is_unique_violation(&e) {
+                    ServiceError::Retry
+                } else {
+                    e.into()
+                }
+            })?;
+            (user, true)
         }
-        let access_policy_id = request.access_policy_id.clone().or_else(|| {
-            (request.profile_type == ProfileType::Patient)
-                .then(|| project.default_patient_policy_id.clone())
-                .flatten()
-        });
-        let at = now();
-        if let Some(existing) = existing {
-            if !request.upsert {
-                return Err(ServiceError::Conflict(ALREADY_MEMBER.into()));
-            }
-            return upsert(
-                conn,
-                project,
-                inviter,
-                existing,
-                &request,
-                access_policy_id,
-                user,
-                meta,
-            );
-        }
+    };
 
-        let profile = find_or_create_profile(conn, &project.id, &request)?;
-        let status = if user.password_hash.is_some() {
-            "active"
-        } else {
-            "invited"
-        };
-        let membership = Membership {
-            id: new_id(),
-            project_id: project.id.clone(),
-            user_id: Some(user.id.clone()),
-            client_id: None,
-            profile_id: Some(profile.id.clone()),
-            access_policy_id,
-            admin: request.admin,
-            active: true,
-            status: status.into(),
-            mfa_required: request.mfa_required,
-            invited_by: inviter.user_id.map(str::to_owned),
-            external_id: request.external_id.clone(),
-            created_at: at,
-            updated_at: at,
-            profile_type: Some(profile.resource_type.clone()),
-        };
-        diesel::insert_into(memberships::table)
-            .values(&membership)
-            .execute(conn)
-            .map_err(conflict_on_duplicate)?;
-
-        let name = format!("{} {}", profile.first_name, profile.last_name);
-        let who = match (&request.email, &request.external_id) {
-            (Some(email), _) => email.as_str().to_owned(),
-            (None, Some(external_id)) => format!("externalId {external_id}"),
-            (None, None) => String::new(),
-        };
-        let mut detail = format!("{who} as {}", profile.resource_type);
-        if request.admin {
-            detail.push_str(", admin");
+    let existing = memberships::table
+        .filter(memberships::project_id.eq(&project.id))
+        .filter(memberships::user_id.eq(&user.id))
+        .select(Membership::as_select())
+        .first::<Membership>(conn)
+        .optional()?;
+    if let Some(other) = &by_external_id
+        && existing.as_ref().is_none_or(|m| m.id != other.id)
+    {
+        return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into()));
+    }
+    let access_policy_id = request.access_policy_id.clone().or_else(|| {
+        (request.profile_type == ProfileType::Patient)
+            .then(|| project.default_patient_policy_id.clone())
+            .flatten()
+    });
+    let at = now();
+    if let Some(existing) = existing {
+        if !request.upsert {
+            return Err(ServiceError::Conflict(ALREADY_MEMBER.into()));
         }
-        audit::record(
+        return upsert(conn, project, by, existing, request, access_policy_id, user);
+    }
+
+    let profile = find_or_create_profile(conn, &project.id, request)?;
+    let status = authority::initial_status(project, &user, user_created);
+    let membership = Membership {
+        id: new_id(),
+        project_id: project.id.clone(),
+        user_id: Some(user.id.clone()),
+        client_id: None,
+        profile_id: Some(profile.id.clone()),
+        access_policy_id,
+        admin: request.admin,
+        active: true,
+        status: status.into(),
+        mfa_required: request.mfa_required,
+        invited_by: by.user_id.clone(),
+        external_id: request.external_id.clone(),
+        created_at: at,
+        updated_at: at,
+        profile_type: Some(profile.resource_type.clone()),
+    };
+    diesel::insert_into(memberships::table)
+        .values(&membership)
+        .execute(conn)
+        .map_err(conflict_on_duplicate)?;
+
+    let name = format!("{} {}", profile.first_name, profile.last_name);
+    let who = match (&request.email, &request.external_id) {
+        (Some(email), _) => email.as_str().to_owned(),
+        (None, Some(external_id)) => format!("externalId {external_id}"),
+        (None, None) => String::new(),
+    };
+    let mut detail = format!("{who} as {}", profile.resource_type);
+    if request.admin {
+        detail.push_str(", admin");
+    }
+    if !user_created && status == authority::STATUS_INVITED {
+        detail.push_str(", existing account: waits for acceptance");
+    }
+    audit::record(
+        conn,
+        Some(&project.id),
+        by.actor(),
+        "member.invited",
+        Some(Target {
+            kind: "ProjectMembership",
+            id: &membership.id,
+            display: &name,
+        }),
+        &detail,
+        &by.meta,
+    )?;
+
+    // A set-password link exists only for an account this request created, or one that is
+    // this project's own and has never had a password (and then it is only emailed).
+    let link = if (user_created && request.email.is_some())
+        || (!user_created && authority::may_send_invite_link(conn, by, project, &user)?)
+    {
+        Some(recovery::create_link(
             conn,
+            KIND_INVITE,
+            &user.id,
             Some(&project.id),
-            Actor {
-                id: inviter.user_id,
-                display: inviter.display,
-            },
-            "member.invited",
-            Some(Target {
-                kind: "ProjectMembership",
-                id: &membership.id,
-                display: &name,
-            }),
-            &detail,
-            meta,
-        )?;
-
-        // A user without an email has no way to use a link: nothing to send or show.
-        let needs_password = user.password_hash.is_none() && request.email.is_some();
-        let link = if needs_password {
-            Some(recovery::create_link(
-                conn,
-                KIND_INVITE,
-                &user.id,
-                Some(&project.id),
-            )?)
-        } else {
-            None
-        };
-        let email = match (&link, request.send_email && request.email.is_some()) {
-            (_, false) => None,
-            (Some(path), true) => Some(emails::invite_new(
-                &user.email,
-                &profile.first_name,
-                inviter.display,
-                &project.name,
-                &format!("{base_url}{path}"),
-            )?),
-            (None, true) => Some(emails::invite_existing(
-                &user.email,
-                &profile.first_name,
-                inviter.display,
-                &project.name,
-                &format!("{base_url}/signin?project={}", project.id),
-            )?),
-        };
-        if let Some(email) = &email {
-            outbox::enqueue(conn, email)?;
-        }
-        Ok(InviteOutcome {
-            invite_link: if request.send_email {
-                None
-            } else {
-                link.map(|p| format!("{base_url}{p}"))
-            },
-            email_queued: email.is_some(),
-            membership,
-            profile,
-            user,
-            user_created,
-            updated_existing: false,
-        })
+        )?)
+    } else {
+        None
+    };
+    let email = match (&link, request.send_email && request.email.is_some()) {
+        (_, false) => None,
+        (Some(path), true) => Some(emails::invite_new(
+            &user.email,
+            &profile.first_name,
+            &by.display,
+            &project.name,
+            &format!("{base_url}{path}"),
+        )?),
+        (None, true) => Some(invitation_email(
+            &user.email,
+            &profile.first_name,
+            &by.display,
+            project,
+            status,
+            base_url,
+        )?),
+    };
+    if let Some(email) = &email {
+        outbox::enqueue(conn, email)?;
+    }
+    Ok(InviteOutcome {
+        invite_link: match (user_created, request.send_email, link) {
+            (true, false, Some(p)) => Some(format!("{base_url}{p}")),
+            _ => None,
+        },
+        email_queued: email.is_some(),
+        awaits_acceptance: !user_created && status == authority::STATUS_INVITED,
+        membership,
+        profile,
+        user,
+        user_created,
+        updated_existing: false,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The email to an existing account: an invitation to accept, or a note that they were added.
+pub fn invitation_email(
+    to: &str,
+    first_name: &str,
+    inviter: &str,
+    project: &Project,
+    status: &str,
+    base_url: &str,
+) -> Result<emails::Email, ServiceError> {
+    let accept = status == authority::STATUS_INVITED;
+    let link = if accept {
+        format!("{base_url}/invitations")
+    } else {
+        format!("{base_url}/signin?project={}", project.id)
+    };
+    emails::invite_existing(to, first_name, inviter, &project.name, &link, accept)
+}
+
+/// A repeated invite with `upsert`: the membership's fields change through the one function
+/// that holds the owner and last-admin rules.
 fn upsert(
     conn: &mut DbConn,
     project: &Project,
-    inviter: &Inviter<'_>,
+    by: &Acting,
     existing: Membership,
     request: &InviteRequest,
     access_policy_id: Option<String>,
     user: User,
-    meta: &RequestMeta,
 ) -> Result<InviteOutcome, ServiceError> {
     let profile = match &existing.profile_id {
         Some(id) => profiles::table
@@ -333,39 +361,28 @@ fn upsert(
             profile.resource_type, request.profile_type
         )));
     }
-    let at = now();
+    members::apply_change(
+        conn,
+        project,
+        by,
+        &existing.id,
+        MembershipChange {
+            admin: request.admin,
+            access_policy_id,
+            active: None,
+            external_id: Some(request.external_id.clone()),
+        },
+    )?;
     diesel::update(memberships::table.find(&existing.id))
-        .set((
-            memberships::admin.eq(request.admin),
-            memberships::access_policy_id.eq(&access_policy_id),
-            memberships::mfa_required.eq(request.mfa_required),
-            memberships::external_id.eq(&request.external_id),
-            memberships::updated_at.eq(at),
-        ))
-        .execute(conn)
-        .map_err(conflict_on_duplicate)?;
+        .set(memberships::mfa_required.eq(request.mfa_required))
+        .execute(conn)?;
     let membership = memberships::table
         .find(&existing.id)
         .select(Membership::as_select())
         .first::<Membership>(conn)?;
-    let name = format!("{} {}", profile.first_name, profile.last_name);
-    audit::record(
-        conn,
-        Some(&project.id),
-        Actor {
-            id: inviter.user_id,
-            display: inviter.display,
-        },
-        "member.updated",
-        Some(Target {
-            kind: "ProjectMembership",
-            id: &membership.id,
-            display: &name,
-        }),
-        "updated by a repeated invite",
-        meta,
-    )?;
     Ok(InviteOutcome {
+        awaits_acceptance: membership.status == authority::STATUS_INVITED
+            && user.project_id.is_none(),
         membership,
         profile,
         user,

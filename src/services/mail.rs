@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
@@ -17,10 +17,21 @@ use crate::db::models::OutboxMessage;
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Files {
-        transport: AsyncFileTransport<Tokio1Executor>,
-        dir: PathBuf,
-    },
+    /// `.eml` files in this folder, one per outbox message, named by its id.
+    Files(PathBuf),
+}
+
+/// Writes `bytes` to `dir/{name}` so that the file is either absent or whole, even when the
+/// process is killed mid-write: a temporary file, flushed to disk, then renamed.
+fn write_atomically(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    let temporary = dir.join(format!(".{name}.partial"));
+    let path = dir.join(name);
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, &path)?;
+    Ok(path)
 }
 
 pub struct Mailer {
@@ -44,10 +55,7 @@ impl Mailer {
             None => {
                 let dir = settings.data_dir.join("mail");
                 std::fs::create_dir_all(&dir)?;
-                Transport::Files {
-                    transport: AsyncFileTransport::new(&dir),
-                    dir,
-                }
+                Transport::Files(dir)
             }
         };
         Ok(Mailer { transport, from })
@@ -73,9 +81,18 @@ impl Mailer {
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Transport::Files { transport, dir } => {
-                let id = transport.send(email).await.map_err(|e| e.to_string())?;
-                let path = dir.join(format!("{id}.eml"));
+            Transport::Files(dir) => {
+                // Named by the outbox id: delivering the same message again rewrites one file.
+                let (dir, name, bytes) = (
+                    dir.clone(),
+                    format!("{}.eml", message.id),
+                    email.formatted(),
+                );
+                let path =
+                    tokio::task::spawn_blocking(move || write_atomically(&dir, &name, &bytes))
+                        .await
+                        .map_err(|e| format!("file task: {e}"))?
+                        .map_err(|e| format!("cannot write the email file: {e}"))?;
                 tracing::info!(path = %path.display(), subject = %message.subject, "email written to file");
                 Ok(())
             }

@@ -4,14 +4,16 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::audit::{self, Actor, Target};
+pub use super::audit::Acting;
+use super::audit::{self, Target};
 use super::emails;
 use super::outbox;
 use super::recovery::{self, KIND_INVITE, KIND_RESET};
-use super::{RequestMeta, ServiceError, now};
+use super::{ServiceError, authority, now};
+use crate::config::Limits;
 use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::{
-    access_policies, client_applications, memberships, profiles, projects, users,
+    access_policies, client_applications, logins, memberships, profiles, projects, users,
 };
 use crate::db::{self, DbConn};
 
@@ -20,6 +22,7 @@ diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql
 pub const PAGE_SIZE: i64 = 50;
 pub const LAST_ADMIN: &str = "This is the project's last admin. Make someone else an admin first, so the project is never left without one";
 pub const OWNER: &str = "The project owner cannot be removed";
+pub const OWNER_STAYS: &str = "The project owner always stays an admin and active";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberKind {
@@ -239,6 +242,9 @@ pub fn list(
                 seen,
                 photo_at,
             )| {
+                // Until the person accepts, the project sees nothing of their account.
+                let sees = status == authority::STATUS_ACTIVE;
+                let (mfa, seen) = if sees { (mfa, seen) } else { (false, None) };
                 (
                     profile_id.clone(),
                     MemberRow {
@@ -277,9 +283,12 @@ pub fn list(
 pub struct MemberDetail {
     pub membership: Membership,
     pub profile: Profile,
+    /// The account. Pages show its sign-in and two-factor state only when `sees_account`.
     pub user: User,
     pub invited_by: Option<String>,
     pub is_owner: bool,
+    /// The person accepted: the project may see their account's state.
+    pub sees_account: bool,
 }
 
 /// One person's membership of this project.
@@ -312,6 +321,7 @@ pub fn get(
     };
     Ok(MemberDetail {
         is_owner: user.id == project.owner_id,
+        sees_account: authority::sees_account(&membership),
         membership,
         profile,
         user,
@@ -333,6 +343,7 @@ fn lock_project(conn: &mut DbConn, project_id: &str) -> Result<(), ServiceError>
     Ok(())
 }
 
+/// Admins who can act: people (not clients) whose membership is active and accepted.
 fn other_admins(
     conn: &mut DbConn,
     project_id: &str,
@@ -342,26 +353,11 @@ fn other_admins(
         .filter(memberships::project_id.eq(project_id))
         .filter(memberships::admin.eq(true))
         .filter(memberships::active.eq(true))
+        .filter(memberships::status.eq(authority::STATUS_ACTIVE))
         .filter(memberships::user_id.is_not_null())
         .filter(memberships::id.ne(membership_id))
         .count()
         .get_result(conn)?)
-}
-
-pub struct Acting<'a> {
-    /// `None` when a client application acts through the API.
-    pub user_id: Option<&'a str>,
-    pub display: &'a str,
-    pub meta: &'a RequestMeta,
-}
-
-impl Acting<'_> {
-    pub fn actor(&self) -> Actor<'_> {
-        Actor {
-            id: self.user_id,
-            display: self.display,
-        }
-    }
 }
 
 fn target<'a>(detail: &'a MemberDetail, name: &'a str) -> Target<'a> {
@@ -448,7 +444,7 @@ pub const EXTERNAL_ID_TAKEN: &str = "Another member of this project has this ext
 pub fn update(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     membership_id: &str,
     admin: bool,
     access_policy_id: Option<String>,
@@ -474,16 +470,32 @@ fn member_target<'a>(member: &'a MemberRef) -> Target<'a> {
     }
 }
 
-/// Changes a membership. Refuses to demote or deactivate the last active admin, checked
-/// under the project lock so concurrent changes cannot both pass.
+/// Changes a membership, in its own transaction: see `apply_change`.
 pub fn change(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     membership_id: &str,
     change: MembershipChange,
 ) -> Result<Membership, ServiceError> {
     db::transaction(conn, |conn| {
+        apply_change(conn, project, by, membership_id, change)
+    })
+}
+
+/// Every change of a membership's `admin` or `active`, by any path (member page, API POST
+/// and PATCH, invite with upsert), goes through here, inside the caller's transaction. The
+/// owner stays admin and active; the last active admin can be neither demoted nor
+/// deactivated, checked under the project lock so concurrent changes cannot both pass.
+/// Deactivating a client's membership ends its tokens for good.
+pub fn apply_change(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    change: MembershipChange,
+) -> Result<Membership, ServiceError> {
+    {
         lock_project(conn, &project.id)?;
         let member = load_member(conn, &project.id, membership_id)?;
         let old = &member.membership;
@@ -494,13 +506,30 @@ pub fn change(
         let external_id = change
             .external_id
             .unwrap_or_else(|| old.external_id.clone());
-        let counts_as_admin = old.admin && old.active && old.user_id.is_some();
+        let is_owner = old.user_id.as_deref() == Some(project.owner_id.as_str());
+        if is_owner && !(change.admin && active) {
+            let field = if change.admin { "active" } else { "admin" };
+            return Err(ServiceError::invalid(field, OWNER_STAYS));
+        }
+        let counts_as_admin = old.admin
+            && old.active
+            && old.status == authority::STATUS_ACTIVE
+            && old.user_id.is_some();
         if counts_as_admin
             && !(change.admin && active)
             && other_admins(conn, &project.id, membership_id)? == 0
         {
             let field = if change.admin { "active" } else { "admin" };
             return Err(ServiceError::invalid(field, LAST_ADMIN));
+        }
+        if old.client_id.is_some() && old.active && !active {
+            diesel::update(
+                logins::table
+                    .filter(logins::membership_id.eq(membership_id))
+                    .filter(logins::revoked_at.is_null()),
+            )
+            .set(logins::revoked_at.eq(Some(now())))
+            .execute(conn)?;
         }
         diesel::update(memberships::table.find(membership_id))
             .set((
@@ -557,14 +586,14 @@ pub fn change(
                 action,
                 Some(member_target(&member)),
                 &detail,
-                by.meta,
+                &by.meta,
             )?;
         }
         Ok(memberships::table
             .find(membership_id)
             .select(Membership::as_select())
             .first(conn)?)
-    })
+    }
 }
 
 /// Removes a member: the membership goes, the profile stays for the record, and a
@@ -573,7 +602,7 @@ pub fn change(
 pub fn remove(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     membership_id: &str,
 ) -> Result<String, ServiceError> {
     db::transaction(conn, |conn| {
@@ -586,6 +615,7 @@ pub fn remove(
         let m = &member.membership;
         if m.admin
             && m.active
+            && m.status == authority::STATUS_ACTIVE
             && user.is_some()
             && other_admins(conn, &project.id, membership_id)? == 0
         {
@@ -608,7 +638,7 @@ pub fn remove(
             "member.removed",
             Some(member_target(&member)),
             user.map_or("", |u| u.email.as_str()),
-            by.meta,
+            &by.meta,
         )?;
         Ok(member.name.clone())
     })
@@ -619,7 +649,7 @@ pub fn remove(
 fn act_on_member(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     membership_id: &str,
     action: &str,
     act: impl FnOnce(&mut DbConn, &MemberDetail) -> Result<(), ServiceError>,
@@ -635,7 +665,7 @@ fn act_on_member(
             action,
             Some(target(&detail, &name)),
             "",
-            by.meta,
+            &by.meta,
         )
     })
 }
@@ -650,14 +680,40 @@ fn no_email_guard(user: &User) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Sends a fresh invite link; the previous one stops working.
+/// Admin-triggered emails to one person are limited per person, whoever asks.
+fn limit_emails_to(
+    conn: &mut DbConn,
+    detail: &MemberDetail,
+    limits: &Limits,
+) -> Result<(), ServiceError> {
+    no_email_guard(&detail.user)?;
+    super::throttle::hit_and_check(
+        conn,
+        &format!("admin-email:{}", detail.user.id),
+        limits.admin_emails_per_target,
+        limits.admin_email_window,
+    )
+}
+
+/// Sends the invitation again. For an account this project may give a first password (its
+/// own, or one its invite created) that is a fresh set-password link, and the previous one
+/// stops working; for anyone else's account, the invitation to accept, without any link that
+/// touches the account.
 pub fn resend_invite(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     membership_id: &str,
     base_url: &str,
+    limits: &Limits,
 ) -> Result<(), ServiceError> {
+    let detail = get(conn, project, membership_id)?;
+    if detail.membership.status != authority::STATUS_INVITED {
+        return Err(ServiceError::Conflict(
+            "This person has already accepted the invitation".into(),
+        ));
+    }
+    limit_emails_to(conn, &detail, limits)?;
     act_on_member(
         conn,
         project,
@@ -665,34 +721,44 @@ pub fn resend_invite(
         membership_id,
         "member.invite_resent",
         |conn, detail| {
-            no_email_guard(&detail.user)?;
-            if detail.user.password_hash.is_some() {
-                return Err(ServiceError::Conflict(
-                    "This person has already accepted the invitation".into(),
-                ));
-            }
-            let path =
-                recovery::create_link(conn, KIND_INVITE, &detail.user.id, Some(&project.id))?;
-            let email = emails::invite_new(
-                &detail.user.email,
-                &detail.profile.first_name,
-                by.display,
-                &project.name,
-                &format!("{base_url}{path}"),
-            )?;
+            let email = if authority::may_send_invite_link(conn, by, project, &detail.user)? {
+                let path =
+                    recovery::create_link(conn, KIND_INVITE, &detail.user.id, Some(&project.id))?;
+                emails::invite_new(
+                    &detail.user.email,
+                    &detail.profile.first_name,
+                    &by.display,
+                    &project.name,
+                    &format!("{base_url}{path}"),
+                )?
+            } else {
+                super::invite::invitation_email(
+                    &detail.user.email,
+                    &detail.profile.first_name,
+                    &by.display,
+                    project,
+                    &detail.membership.status,
+                    base_url,
+                )?
+            };
             outbox::enqueue(conn, &email)?;
             Ok(())
         },
     )
 }
 
+/// Emails a reset link: only to the project's own accounts (or by a super admin).
 pub fn send_password_reset(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     membership_id: &str,
     base_url: &str,
+    limits: &Limits,
 ) -> Result<(), ServiceError> {
+    let detail = get(conn, project, membership_id)?;
+    authority::require_credentials(by, project, &detail.user)?;
+    limit_emails_to(conn, &detail, limits)?;
     act_on_member(
         conn,
         project,
@@ -700,7 +766,6 @@ pub fn send_password_reset(
         membership_id,
         "member.password_reset_sent",
         |conn, detail| {
-            no_email_guard(&detail.user)?;
             let path = recovery::create_link(
                 conn,
                 KIND_RESET,
@@ -720,11 +785,12 @@ pub fn send_password_reset(
     )
 }
 
-/// Clears the member's two-factor enrolment and tells them by email.
+/// Clears the member's two-factor enrolment and tells them by email: only for the project's
+/// own accounts (or by a super admin), and only when there is something to clear.
 pub fn reset_mfa(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     membership_id: &str,
 ) -> Result<(), ServiceError> {
     act_on_member(
@@ -734,6 +800,12 @@ pub fn reset_mfa(
         membership_id,
         "member.mfa_reset",
         |conn, detail| {
+            authority::require_credentials(by, project, &detail.user)?;
+            if !detail.user.mfa_enrolled {
+                return Err(ServiceError::Conflict(
+                    "This person has not set up two-factor authentication".into(),
+                ));
+            }
             diesel::update(users::table.find(&detail.user.id))
                 .set((
                     users::mfa_secret.eq(None::<String>),

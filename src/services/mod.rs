@@ -3,8 +3,10 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod authority;
 pub mod clients;
 pub mod emails;
+pub mod invitations;
 pub mod invite;
 pub mod lookup;
 pub mod mail;
@@ -40,6 +42,11 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A concurrent transaction wrote the same unique row first: running again sees it.
+    #[error("a concurrent change won; try again")]
+    Retry,
+    #[error("rate limited")]
+    TooManyRequests(throttle::RetryAfter),
     #[error("database error")]
     Database(#[from] diesel::result::Error),
     #[error("no database connection available")]

@@ -16,8 +16,9 @@ pub const FAILED: &str = "failed";
 
 /// Delivery gives up after this many attempts.
 pub const MAX_ATTEMPTS: i32 = 8;
-/// A claimed message belongs to its worker for this long; after that another may retry it.
-const LEASE_SECONDS: i64 = 300;
+/// A claimed message belongs to its worker for this long; after that another may retry it
+/// (a worker that died, say). Longer than one delivery can take: the SMTP timeout is 20 s.
+pub const LEASE_SECONDS: i64 = 45;
 const BATCH: i64 = 20;
 
 pub fn enqueue(conn: &mut DbConn, email: &Email) -> Result<String, ServiceError> {

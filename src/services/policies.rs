@@ -5,13 +5,43 @@ use std::collections::HashMap;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
+use super::audit::Acting;
 use super::audit::{self, Target};
-use super::members::Acting;
 use super::{ServiceError, new_id, now};
-use crate::db::models::{AccessPolicy, AccessPolicyRule, Project};
-use crate::db::schema::{access_policies, access_policy_rules, memberships, profiles};
+use crate::db::models::{AccessPolicy, AccessPolicyRule, Membership, Project};
+use crate::db::schema::{
+    access_policies, access_policy_rules, client_applications, memberships, profiles,
+};
 use crate::db::{self, DbConn};
-use crate::domain::PolicyRule;
+use crate::domain::{Criteria, PolicyRule, ReadAccess, read_access};
+
+/// Decides whether a member who is not an admin may read this profile, by their access policy.
+pub fn read_access_of(
+    conn: &mut DbConn,
+    member: &Membership,
+    resource_type: &str,
+    id: &str,
+) -> Result<ReadAccess, ServiceError> {
+    let Some(policy_id) = &member.access_policy_id else {
+        // As in Medplum: a member without an access policy may read the whole project.
+        return Ok(ReadAccess::Allowed);
+    };
+    let (_, rules) = super::lookup::access_policy(conn, &member.project_id, policy_id)?;
+    let rules: Vec<(String, Option<Criteria>)> = rules
+        .into_iter()
+        .map(|r| {
+            let criteria = Criteria::parse(r.criteria.as_deref().unwrap_or(""))
+                .ok()
+                .flatten();
+            (r.resource_type, criteria)
+        })
+        .collect();
+    let own = member
+        .profile_type
+        .as_deref()
+        .zip(member.profile_id.as_deref());
+    Ok(read_access(&rules, own, resource_type, id))
+}
 
 pub struct PolicySummary {
     pub id: String,
@@ -84,8 +114,16 @@ pub fn list(conn: &mut DbConn, project_id: &str) -> Result<Vec<PolicySummary>, S
 pub struct PolicyDetail {
     pub policy: AccessPolicy,
     pub rules: Vec<AccessPolicyRule>,
-    /// (membership id, member name) of everyone using the policy.
-    pub used_by: Vec<(String, String)>,
+    /// Everyone using the policy: members, then client applications.
+    pub used_by: Vec<PolicyUser>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyUser {
+    pub membership_id: String,
+    pub name: String,
+    /// Set when the user of the policy is a client application.
+    pub client_id: Option<String>,
 }
 
 pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail, ServiceError> {
@@ -101,7 +139,7 @@ pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail
         .order(access_policy_rules::position.asc())
         .select(AccessPolicyRule::as_select())
         .load(conn)?;
-    let used_by = memberships::table
+    let people: Vec<(String, String)> = memberships::table
         .inner_join(profiles::table)
         .filter(memberships::project_id.eq(project_id))
         .filter(memberships::access_policy_id.eq(id))
@@ -112,6 +150,35 @@ pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail
         ))
         .limit(200)
         .load(conn)?;
+    let clients: Vec<(String, String, String)> = memberships::table
+        .inner_join(client_applications::table)
+        .filter(memberships::project_id.eq(project_id))
+        .filter(memberships::access_policy_id.eq(id))
+        .order(client_applications::name.asc())
+        .select((
+            memberships::id,
+            client_applications::name,
+            client_applications::id,
+        ))
+        .limit(200)
+        .load(conn)?;
+    let used_by = people
+        .into_iter()
+        .map(|(membership_id, name)| PolicyUser {
+            membership_id,
+            name,
+            client_id: None,
+        })
+        .chain(
+            clients
+                .into_iter()
+                .map(|(membership_id, name, client_id)| PolicyUser {
+                    membership_id,
+                    name: format!("{name} (client application)"),
+                    client_id: Some(client_id),
+                }),
+        )
+        .collect();
     Ok(PolicyDetail {
         policy,
         rules,
@@ -146,7 +213,7 @@ fn write_rules(
 pub fn save(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     id: Option<&str>,
     name: &str,
     rules: &[PolicyRule],
@@ -204,7 +271,7 @@ pub fn save(
                 display: name,
             }),
             &summary,
-            by.meta,
+            &by.meta,
         )?;
         Ok(policy_id)
     })
@@ -214,13 +281,13 @@ pub fn save(
 pub fn delete(
     conn: &mut DbConn,
     project: &Project,
-    by: &Acting<'_>,
+    by: &Acting,
     id: &str,
 ) -> Result<String, ServiceError> {
     db::transaction(conn, |conn| {
         let detail = get(conn, &project.id, id)?;
         if !detail.used_by.is_empty() {
-            let names: Vec<&str> = detail.used_by.iter().map(|(_, n)| n.as_str()).collect();
+            let names: Vec<&str> = detail.used_by.iter().map(|u| u.name.as_str()).collect();
             return Err(ServiceError::Conflict(format!(
                 "This policy is still used by {}. Give them another policy first.",
                 names.join(", ")
@@ -238,7 +305,7 @@ pub fn delete(
                 display: &detail.policy.name,
             }),
             "",
-            by.meta,
+            &by.meta,
         )?;
         Ok(detail.policy.name)
     })

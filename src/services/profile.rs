@@ -5,9 +5,10 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{ServiceError, now};
-use crate::db::models::Profile;
-use crate::db::schema::{profiles, users};
+use crate::db::models::{Membership, Profile};
+use crate::db::schema::{memberships, profiles, users};
 use crate::db::{self, DbConn};
+use crate::domain::ReadAccess;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Qualification {
@@ -93,14 +94,32 @@ pub fn set_photo(conn: &mut DbConn, profile_id: &str, png: Vec<u8>) -> Result<()
 type StoredPhoto = (Option<Vec<u8>>, Option<String>, Option<NaiveDateTime>);
 
 /// The photo of a profile in `project_id`; another project's profile is "not found".
+/// A profile's photo, for a member of the same project whom the FHIR read of that profile
+/// would allow (admins, the member themself, or their access policy's rules).
 pub fn photo(
     conn: &mut DbConn,
     profile_id: &str,
-    project_id: &str,
+    viewer_membership_id: &str,
 ) -> Result<(Vec<u8>, String, NaiveDateTime), ServiceError> {
+    let viewer = memberships::table
+        .find(viewer_membership_id)
+        .select(Membership::as_select())
+        .first::<Membership>(conn)?;
+    let resource_type: String = profiles::table
+        .filter(profiles::id.eq(profile_id))
+        .filter(profiles::project_id.eq(&viewer.project_id))
+        .select(profiles::resource_type)
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)?;
+    if !viewer.admin
+        && super::policies::read_access_of(conn, &viewer, &resource_type, profile_id)?
+            != ReadAccess::Allowed
+    {
+        return Err(ServiceError::NotFound);
+    }
     let found: Option<StoredPhoto> = profiles::table
         .filter(profiles::id.eq(profile_id))
-        .filter(profiles::project_id.eq(project_id))
         .select((
             profiles::photo,
             profiles::photo_content_type,

@@ -16,7 +16,12 @@ pub struct ProjectSummary {
     pub invited: i64,
 }
 
-pub fn summary(conn: &mut DbConn, project_id: &str) -> Result<ProjectSummary, ServiceError> {
+/// The project's home card. The member counts are for admins (`counts`); others get zeros.
+pub fn summary(
+    conn: &mut DbConn,
+    project_id: &str,
+    counts: bool,
+) -> Result<ProjectSummary, ServiceError> {
     let (project, owner_first, owner_last) = projects::table
         .inner_join(users::table.on(users::id.eq(projects::owner_id)))
         .filter(projects::id.eq(project_id))
@@ -24,6 +29,15 @@ pub fn summary(conn: &mut DbConn, project_id: &str) -> Result<ProjectSummary, Se
         .first::<(Project, String, String)>(conn)
         .optional()?
         .ok_or(ServiceError::NotFound)?;
+    if !counts {
+        return Ok(ProjectSummary {
+            owner_name: format!("{owner_first} {owner_last}"),
+            practitioners: 0,
+            patients: 0,
+            invited: 0,
+            project,
+        });
+    }
     // One grouped count instead of a query per kind.
     let by_type: Vec<(String, i64)> = memberships::table
         .inner_join(profiles::table)
@@ -63,7 +77,7 @@ pub struct ProjectSettings {
 pub fn update_settings(
     conn: &mut DbConn,
     project: &Project,
-    by: &super::members::Acting<'_>,
+    by: &super::audit::Acting,
     settings: ProjectSettings,
 ) -> Result<(), ServiceError> {
     crate::db::transaction(conn, |conn| {
@@ -109,8 +123,8 @@ pub fn update_settings(
                 conn,
                 Some(&project.id),
                 super::audit::Actor {
-                    id: by.user_id,
-                    display: by.display,
+                    id: by.user_id.as_deref(),
+                    display: &by.display,
                 },
                 "project.updated",
                 Some(super::audit::Target {
@@ -119,7 +133,7 @@ pub fn update_settings(
                     display: settings.name.as_str(),
                 }),
                 &changes.join("; "),
-                by.meta,
+                &by.meta,
             )?;
         }
         Ok(())

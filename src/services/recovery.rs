@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::audit::{self, Actor};
 use super::auth::new_security_stamp;
+use super::authority::{STATUS_ACTIVE, STATUS_INVITED};
 use super::emails;
 use super::outbox;
 use super::{RequestMeta, ServiceError, constant_time_eq, hash_secret, new_id, now, random_secret};
@@ -59,6 +60,20 @@ pub fn create_link(
         .values(&request)
         .execute(conn)?;
     Ok(format!("/setpassword/{}/{}", request.id, secret))
+}
+
+/// Ends every open invite and reset link of the account: once a password is set, by any path,
+/// no older link may set another.
+pub fn cancel_links(conn: &mut DbConn, user_id: &str) -> Result<(), ServiceError> {
+    diesel::update(
+        security_requests::table
+            .filter(security_requests::user_id.eq(user_id))
+            .filter(security_requests::used_at.is_null())
+            .filter(security_requests::superseded_at.is_null()),
+    )
+    .set(security_requests::superseded_at.eq(Some(now())))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Queues a reset email for every account with this address (there may be a server-wide
@@ -193,16 +208,28 @@ pub fn set_password(
                 users::updated_at.eq(at),
             ))
             .execute(conn)?;
-        diesel::update(
-            memberships::table
-                .filter(memberships::user_id.eq(&user.id))
-                .filter(memberships::status.eq("invited")),
-        )
-        .set((
-            memberships::status.eq("active"),
-            memberships::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+        cancel_links(conn, &user.id)?;
+        // Following an invitation's link accepts that invitation. A project-scoped account
+        // belongs to its project, so any way of setting its password accepts. Invitations of
+        // other projects to a server-wide account wait for the person to accept them.
+        let accepted = match (&user.project_id, request.kind.as_str(), &request.project_id) {
+            (Some(own), _, _) => Some(own.clone()),
+            (None, KIND_INVITE, Some(project)) => Some(project.clone()),
+            _ => None,
+        };
+        if let Some(project_id) = accepted {
+            diesel::update(
+                memberships::table
+                    .filter(memberships::user_id.eq(&user.id))
+                    .filter(memberships::project_id.eq(&project_id))
+                    .filter(memberships::status.eq(STATUS_INVITED)),
+            )
+            .set((
+                memberships::status.eq(STATUS_ACTIVE),
+                memberships::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        }
         diesel::update(
             logins::table
                 .filter(logins::user_id.eq(&user.id))

@@ -91,10 +91,10 @@ async fn change_password(
         .throttle
         .check(
             &key,
-            limits.signin_failures_per_account,
+            limits.signin_failures_per_account_and_ip,
             limits.signin_window,
         )
-        .map_err(|r| AppError::TooManyRequests { retry_after: r.0 })?;
+        .await?;
     let me = &user.ctx.user;
     let mut errors = FieldErrors::new();
     if form.old_password.is_empty() {
@@ -104,7 +104,7 @@ async fn change_password(
         .verify(me.password_hash.as_deref(), &form.old_password)
         .await?
     {
-        state.throttle.hit(&key, limits.signin_window);
+        state.throttle.hit(&key, limits.signin_window).await?;
         errors.add("oldPassword", "Your current password is not right");
     }
     let email = EmailAddress::parse(&me.email).ok();

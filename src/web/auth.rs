@@ -16,7 +16,8 @@ use crate::config::Registration;
 use crate::domain::{EmailAddress, FieldErrors, Password, PersonName};
 use crate::services::auth::{self, MembershipChoice, NewSession};
 use crate::services::registration::{self, NewAccount};
-use crate::services::{ServiceError, throttle::RetryAfter};
+use crate::services::{ServiceError, throttle};
+use crate::services::{authority, invitations};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -247,10 +248,6 @@ async fn signin_form(
     page(&req, &state, None, "Sign in", &view, StatusCode::OK).await
 }
 
-fn too_many(RetryAfter(secs): RetryAfter) -> AppError {
-    AppError::TooManyRequests { retry_after: secs }
-}
-
 async fn signin(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -288,46 +285,29 @@ async fn signin(
         .await;
     };
 
-    let limits = &state.settings.limits;
-    let ip_key = format!("signin-ip:{}", meta.ip.as_deref().unwrap_or("-"));
-    let account_key = format!("signin-account:{email}");
-    state
-        .throttle
-        .check(&ip_key, limits.signin_failures_per_ip, limits.signin_window)
-        .and_then(|()| {
-            state.throttle.check(
-                &account_key,
-                limits.signin_failures_per_account,
-                limits.signin_window,
-            )
-        })
-        .map_err(too_many)?;
-
-    let candidates = {
-        let email = email.clone();
-        let hint = project_hint.clone();
+    let keys = throttle::SigninKeys::new(&email, meta.ip.as_deref());
+    let candidate = {
+        let (email, hint, keys) = (email.clone(), project_hint.clone(), keys.clone());
+        let limits = state.settings.limits.clone();
         state
             .db
-            .run(move |conn| auth::signin_candidates(conn, &email, hint.as_deref()))
+            .run(move |conn| {
+                keys.check(conn, &limits)?;
+                auth::signin_account(conn, &email, hint.as_deref())
+            })
             .await?
     };
-    let mut matched = None;
-    if candidates.is_empty() {
-        state.hasher.verify(None, &form.password).await?;
-    }
-    for user in candidates {
-        if state
-            .hasher
-            .verify(user.password_hash.as_deref(), &form.password)
-            .await?
-        {
-            matched = Some(user);
-            break;
-        }
-    }
-    let Some(user) = matched else {
-        state.throttle.hit(&ip_key, limits.signin_window);
-        state.throttle.hit(&account_key, limits.signin_window);
+    // One hash for every attempt, whoever the address belongs to: timing tells nothing.
+    let verified = state
+        .hasher
+        .verify(
+            candidate.as_ref().and_then(|u| u.password_hash.as_deref()),
+            &form.password,
+        )
+        .await?;
+    let Some(user) = candidate.filter(|_| verified) else {
+        let (keys, window) = (keys.clone(), state.settings.limits.signin_window);
+        state.db.run(move |conn| keys.failed(conn, window)).await?;
         tracing::info!("sign-in failed");
         view.errors = FieldErrors::single("email", INVALID_CREDENTIALS);
         return page(
@@ -340,7 +320,7 @@ async fn signin(
         )
         .await;
     };
-    state.throttle.reset(&account_key);
+    state.db.run(move |conn| keys.succeeded(conn)).await?;
 
     let policy = state.session_policy;
     let remember = view.remember;
@@ -381,6 +361,8 @@ struct ChooseProjectPage {
     show_search: bool,
     next: String,
     current: String,
+    invitations: i64,
+    can_create_projects: bool,
 }
 
 #[derive(Deserialize)]
@@ -400,10 +382,21 @@ async fn choose_project_form(
     query: web::Query<ChooseQuery>,
 ) -> Result<HttpResponse, AppError> {
     let user_id = ctx.user.id.clone();
-    let all = state
+    let (all, invitations) = state
         .db
-        .run(move |conn| auth::memberships_of(conn, &user_id, None))
+        .run(move |conn| {
+            Ok((
+                auth::memberships_of(conn, &user_id, None)?,
+                invitations::count_pending(conn, &user_id)?,
+            ))
+        })
         .await?;
+    if all.is_empty() && invitations > 0 {
+        return Ok(see_other(&req, "/invitations"));
+    }
+    if all.is_empty() && !authority::may_create_projects(&ctx.user) {
+        return Err(AppError::Forbidden);
+    }
     if all.is_empty() {
         // Someone removed from their last project lands here too: say why.
         session::set_flash(
@@ -430,6 +423,8 @@ async fn choose_project_form(
             .as_ref()
             .map(|m| m.id.clone())
             .unwrap_or_default(),
+        invitations,
+        can_create_projects: authority::may_create_projects(&ctx.user),
     };
     page(
         &req,

@@ -13,9 +13,9 @@ use super::htmx::see_other;
 use super::render::{csrf_of, page};
 use super::session;
 use crate::domain::{FieldErrors, ProjectName};
-use crate::services::auth;
 use crate::services::projects::{self, ProjectSummary};
 use crate::services::registration;
+use crate::services::{auth, authority, invitations};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(home)))
@@ -37,6 +37,7 @@ struct HomePage {
     first_name: String,
     admin: bool,
     summary: ProjectSummary,
+    invitations: i64,
 }
 
 async fn home(
@@ -44,15 +45,22 @@ async fn home(
     state: web::Data<AppState>,
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
-    let project_id = user.membership.project_id.clone();
-    let summary = state
+    let (project_id, user_id) = (user.membership.project_id.clone(), user.ctx.user.id.clone());
+    let admin = user.membership.admin;
+    let (summary, invitations) = state
         .db
-        .run(move |conn| projects::summary(conn, &project_id))
+        .run(move |conn| {
+            Ok((
+                projects::summary(conn, &project_id, admin)?,
+                invitations::count_pending(conn, &user_id)?,
+            ))
+        })
         .await?;
     let view = HomePage {
         first_name: user.ctx.user.first_name.clone(),
         admin: user.membership.admin,
         summary,
+        invitations,
     };
     let title = view.summary.project.name.clone();
     page(&req, &state, Some(&user.ctx), &title, &view, StatusCode::OK).await
@@ -75,11 +83,21 @@ pub struct NewProjectForm {
     project_name: String,
 }
 
+/// A project-scoped account belongs to its one project: no creating (or owning) others.
+fn may_create(ctx: &auth::SessionContext) -> Result<(), AppError> {
+    if authority::may_create_projects(&ctx.user) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
 async fn new_project_form(
     req: HttpRequest,
     state: web::Data<AppState>,
     SignedIn(ctx): SignedIn,
 ) -> Result<HttpResponse, AppError> {
+    may_create(&ctx)?;
     let view = NewProjectPage {
         csrf: csrf_of(&req),
         action: req.path().to_owned(),
@@ -105,6 +123,7 @@ async fn create_project(
     Meta(meta): Meta,
     form: web::Form<NewProjectForm>,
 ) -> Result<HttpResponse, AppError> {
+    may_create(&ctx)?;
     let name = match ProjectName::parse(&form.project_name) {
         Ok(name) => name,
         Err(message) => {

@@ -19,8 +19,6 @@ use crate::services::auth::SessionContext;
 use crate::services::mfa;
 
 /// Wrong codes allowed per session before a pause.
-const CODE_FAILURES: u32 = 5;
-const CODE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -87,8 +85,9 @@ async fn code_form(
     .await
 }
 
+/// Wrong codes count per account: a fresh password sign-in must not bring fresh guesses.
 fn code_key(ctx: &SessionContext) -> String {
-    format!("mfa-code:{}", ctx.login_id)
+    format!("mfa-code:{}", ctx.user.id)
 }
 
 async fn check_code(
@@ -102,10 +101,11 @@ async fn check_code(
         return Ok(see_other(&req, next.as_deref().unwrap_or("/")));
     }
     let key = code_key(&ctx);
+    let limits = &state.settings.limits;
     state
         .throttle
-        .check(&key, CODE_FAILURES, CODE_WINDOW)
-        .map_err(|r| AppError::TooManyRequests { retry_after: r.0 })?;
+        .check(&key, limits.mfa_failures_per_account, limits.mfa_window)
+        .await?;
     let (user_id, login_id, code) = (
         ctx.user.id.clone(),
         ctx.login_id.clone(),
@@ -117,11 +117,11 @@ async fn check_code(
         .await
     {
         Ok(()) => {
-            state.throttle.reset(&key);
+            state.throttle.reset(&key).await?;
             Ok(see_other(&req, next.as_deref().unwrap_or("/")))
         }
         Err(ServiceError::Invalid(errors)) => {
-            state.throttle.hit(&key, CODE_WINDOW);
+            state.throttle.hit(&key, limits.mfa_window).await?;
             let view = CodePage {
                 csrf: csrf_of(&req),
                 next: next.unwrap_or_default(),
@@ -199,10 +199,11 @@ async fn confirm(
     form: CodeForm,
 ) -> Result<Result<(), FieldErrors>, AppError> {
     let key = code_key(ctx);
+    let limits = &state.settings.limits;
     state
         .throttle
-        .check(&key, CODE_FAILURES, CODE_WINDOW)
-        .map_err(|r| AppError::TooManyRequests { retry_after: r.0 })?;
+        .check(&key, limits.mfa_failures_per_account, limits.mfa_window)
+        .await?;
     let (user_id, login_id, code) = (ctx.user.id.clone(), ctx.login_id.clone(), form.token);
     match state
         .db
@@ -210,11 +211,11 @@ async fn confirm(
         .await
     {
         Ok(()) => {
-            state.throttle.reset(&key);
+            state.throttle.reset(&key).await?;
             Ok(Ok(()))
         }
         Err(ServiceError::Invalid(errors)) => {
-            state.throttle.hit(&key, CODE_WINDOW);
+            state.throttle.hit(&key, limits.mfa_window).await?;
             Ok(Err(errors))
         }
         Err(e) => Err(e.into()),

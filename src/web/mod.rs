@@ -9,6 +9,7 @@ pub mod errors;
 pub mod extractors;
 pub mod home;
 pub mod htmx;
+pub mod invitations;
 pub mod mfa;
 pub mod profile;
 pub mod recovery;
@@ -49,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(mfa::configure)
         .configure(profile::configure)
         .configure(home::configure)
+        .configure(invitations::configure)
         .configure(auth::configure)
         .configure(recovery::configure)
         .service(web::resource("/healthz").route(web::get().to(healthz)));

@@ -476,10 +476,10 @@ async fn serve_photo(
     user: CurrentUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (profile_id, project_id) = (path.into_inner(), user.membership.project_id.clone());
+    let (profile_id, viewer) = (path.into_inner(), user.membership.id.clone());
     let (bytes, content_type, updated) = state
         .db
-        .run(move |conn| profile::photo(conn, &profile_id, &project_id))
+        .run(move |conn| profile::photo(conn, &profile_id, &viewer))
         .await?;
     let etag = format!("\"{}\"", updated.and_utc().timestamp_micros());
     if req

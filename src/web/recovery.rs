@@ -94,20 +94,28 @@ async fn request_reset(
     state
         .throttle
         .hit_and_check(&ip_key, limits.reset_requests_per_ip, limits.reset_window)
-        .and_then(|()| {
-            state.throttle.hit_and_check(
-                &email_key,
-                limits.reset_requests_per_email,
-                limits.reset_window,
-            )
-        })
-        .map_err(|r| AppError::TooManyRequests { retry_after: r.0 })?;
-    let base_url = state.base_url.clone();
-    state
-        .db
-        .run(move |conn| recovery::request_reset(conn, &email, &base_url))
         .await?;
-    state.mail.wake();
+    state
+        .throttle
+        .hit_and_check(
+            &email_key,
+            limits.reset_requests_per_email,
+            limits.reset_window,
+        )
+        .await?;
+    // The answer does not wait for the lookup and the outbox: known and unknown addresses
+    // take the same time.
+    let (base_url, worker) = (state.base_url.clone(), state.clone());
+    actix_web::rt::spawn(async move {
+        match worker
+            .db
+            .run(move |conn| recovery::request_reset(conn, &email, &base_url))
+            .await
+        {
+            Ok(_) => worker.mail.wake(),
+            Err(e) => tracing::error!(error = ?e, "could not queue a password reset"),
+        }
+    });
     view.sent = true;
     page(
         &req,

@@ -12,6 +12,7 @@ use super::errors::AppError;
 use super::htmx;
 use super::session;
 use crate::services::auth::{self, MembershipChoice, SessionContext};
+use crate::services::{authority, invitations};
 
 pub struct ChromeUser {
     pub name: String,
@@ -22,6 +23,10 @@ pub struct ChromeUser {
     pub admin: bool,
     pub photo_url: Option<String>,
     pub projects: Vec<MembershipChoice>,
+    /// Invitations of other projects waiting for an answer.
+    pub invitations: i64,
+    /// A project-scoped account cannot create projects.
+    pub can_create_projects: bool,
 }
 
 /// What the layout shows around every page: top bar, status message, CSRF token.
@@ -73,9 +78,14 @@ async fn chrome(
     let user = match ctx {
         Some(ctx) => {
             let user_id = ctx.user.id.clone();
-            let projects = state
+            let (projects, invitations) = state
                 .db
-                .run(move |conn| auth::memberships_of(conn, &user_id, None))
+                .run(move |conn| {
+                    Ok((
+                        auth::memberships_of(conn, &user_id, None)?,
+                        invitations::count_pending(conn, &user_id)?,
+                    ))
+                })
                 .await?;
             Some(ChromeUser {
                 name: ctx.user.display_name(),
@@ -86,6 +96,8 @@ async fn chrome(
                 admin: ctx.membership.as_ref().is_some_and(|m| m.admin),
                 photo_url: ctx.membership.as_ref().and_then(|m| m.photo_url.clone()),
                 projects,
+                invitations,
+                can_create_projects: authority::may_create_projects(&ctx.user),
             })
         }
         None => None,

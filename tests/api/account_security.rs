@@ -272,8 +272,14 @@ async fn sessions_are_listed_and_another_device_can_be_revoked() {
 #[tokio::test]
 async fn after_an_admin_resets_mfa_sign_in_no_longer_asks_for_a_code() {
     let app = admin_app().await;
+    // A project-scoped account: its credentials are the project's to manage.
     let id = app
-        .invite_person("Grace", "Hopper", "grace@example.com", &[])
+        .invite_person(
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            &[("projectScoped", "on")],
+        )
         .await;
     let grace = app
         .accept_invite("grace@example.com", "violet tuesday lantern orbit")

@@ -3,7 +3,8 @@ use reqwest::StatusCode;
 use rollcall::db::schema::{audit_events, projects};
 use rollcall::domain::{EmailAddress, PersonName, ProfileType};
 use rollcall::services::RequestMeta;
-use rollcall::services::invite::{self, InviteRequest, Inviter};
+use rollcall::services::audit::Acting;
+use rollcall::services::invite::{self, InviteRequest};
 
 use crate::helpers::*;
 
@@ -238,19 +239,13 @@ fn seed_members(app: &TestApp, n: usize) {
             external_id: None,
             upsert: false,
         };
-        let inviter = Inviter {
+        let inviter = Acting {
             user_id: None,
-            display: "seed",
+            display: "seed".into(),
+            super_admin: false,
+            meta: RequestMeta::default(),
         };
-        invite::invite(
-            &mut conn,
-            &project,
-            &inviter,
-            request,
-            &app.address,
-            &RequestMeta::default(),
-        )
-        .unwrap();
+        invite::invite(&mut conn, &project, &inviter, request, &app.address).unwrap();
     }
 }
 
@@ -521,11 +516,54 @@ async fn the_audit_log_tells_the_story_and_exports_csv() {
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(
         lines[0],
-        "time,action,actor,target_type,target_id,target,detail,ip"
+        r#""time","action","actor","target_type","target_id","target","detail","ip""#
     );
-    assert_eq!(lines.len(), 2);
-    assert!(lines[1].contains(",member.invited,Ada Tester,ProjectMembership,"));
-    assert!(lines[1].contains("Grace Hopper,grace@example.com as Practitioner,127.0.0.1"));
+    let records: Vec<csv::StringRecord> = csv::Reader::from_reader(body.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(records.len(), 1);
+    let row: Vec<&str> = records[0].iter().collect();
+    assert_eq!(
+        row[1..4],
+        ["member.invited", "Ada Tester", "ProjectMembership"]
+    );
+    assert_eq!(
+        row[5..],
+        [
+            "Grace Hopper",
+            "grace@example.com as Practitioner",
+            "127.0.0.1"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_audit_csv_defuses_formulas_for_spreadsheets_that_split_on_any_separator() {
+    let app = admin_app().await;
+    app.invite_person("x;=cmd|' /C calc'!A0", "Smith", "mallory@example.com", &[])
+        .await;
+    let body = app
+        .get("/admin/audit.csv?action=member.invited")
+        .await
+        .text()
+        .await
+        .unwrap();
+    // Every field is quoted, and the name cannot become a formula after a `;` split.
+    assert!(body.contains(r#""x;'=cmd|' /C calc'!A0 Smith""#), "{body}");
+    for line in body.lines().skip(1) {
+        for cell in line
+            .split(';')
+            .chain(line.split(','))
+            .chain(line.split('|'))
+        {
+            let cell = cell.trim_start_matches([' ', '"']);
+            assert!(
+                !cell.starts_with(['=', '+', '@']),
+                "a cell could run as a formula: {cell}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ async fn a_new_practitioner_is_invited_sets_a_password_and_lands_in_the_project(
 }
 
 #[tokio::test]
-async fn an_existing_user_is_added_and_told_by_email() {
+async fn an_existing_account_is_invited_and_becomes_a_member_only_when_it_accepts() {
     let app = admin_app().await;
     let bob = new_client();
     app.submit_with(
@@ -98,32 +98,113 @@ async fn an_existing_user_is_added_and_told_by_email() {
         ])
         .await;
     let html = r.text().await.unwrap();
-    assert_eq!(text_of(&html, "main h1").unwrap(), "Existing user added");
-    let mail = app
-        .wait_for_mail("bob@example.com", "added to Clinic")
-        .await;
-    let project_id: String = projects::table
-        .select(projects::id)
-        .first(&mut app.conn())
-        .unwrap();
-    assert!(
-        mail.link()
-            .ends_with(&format!("/signin?project={project_id}"))
+    assert_eq!(
+        text_of(&html, "main h1").unwrap(),
+        "Invitation sent to an existing account"
     );
-    // Bob has a password already, so he is active at once and can switch to the project.
-    let status: String = memberships::table
-        .filter(memberships::id.eq(app.membership_of("bob@example.com")))
-        .select(memberships::status)
-        .first(&mut app.conn())
-        .unwrap();
-    assert_eq!(status, "active");
-    let choices = app
-        .get_with(&bob, "/signin/project")
+    assert!(
+        attr_of(&html, "#invite-link", "value").is_none(),
+        "no set-password link for an account that existed"
+    );
+    let mail = app
+        .wait_for_mail("bob@example.com", "Invitation to join Clinic")
+        .await;
+    assert!(mail.link().ends_with("/invitations"));
+    assert!(!mail.text.contains("/setpassword/"));
+    let membership = app.membership_of("bob@example.com");
+    let status = || -> String {
+        memberships::table
+            .filter(memberships::id.eq(&membership))
+            .select(memberships::status)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(status(), "invited");
+    // Until Bob accepts, Clinic is not among his projects and its page is not his.
+    let choices = app.get_with(&bob, "/signin/project").await;
+    assert_eq!(location(&choices), "/invitations");
+    let page = app
+        .get_with(&bob, "/invitations")
         .await
         .text()
         .await
         .unwrap();
-    assert!(choices.contains("Clinic"));
+    assert!(page.contains("Clinic"));
+    let r = app
+        .submit_with(
+            &bob,
+            "/invitations",
+            &format!("/invitations/{membership}/accept"),
+            &[],
+        )
+        .await;
+    assert_eq!(location(&r), "/");
+    assert_eq!(status(), "active");
+    let home = app.get_with(&bob, "/").await.text().await.unwrap();
+    assert!(home.contains("Clinic"));
+}
+
+#[tokio::test]
+async fn an_invitation_declined_is_gone_and_another_accounts_invitation_cannot_be_answered() {
+    let app = admin_app().await;
+    let bob = new_client();
+    app.submit_with(
+        &bob,
+        "/register",
+        "/register",
+        &[
+            ("firstName", "Bob"),
+            ("lastName", "Byte"),
+            ("email", "bob@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let eve = new_client();
+    app.submit_with(
+        &eve,
+        "/register",
+        "/register",
+        &[
+            ("firstName", "Eve"),
+            ("lastName", "Dropper"),
+            ("email", "eve@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let membership = app
+        .invite_person("Robert", "Byte", "bob@example.com", &[])
+        .await;
+    // Eve cannot accept or decline Bob's invitation.
+    for action in ["accept", "decline"] {
+        let r = app
+            .submit_with(
+                &eve,
+                "/invitations",
+                &format!("/invitations/{membership}/{action}"),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    let r = app
+        .submit_with(
+            &bob,
+            "/invitations",
+            &format!("/invitations/{membership}/decline"),
+            &[],
+        )
+        .await;
+    assert_eq!(location(&r), "/invitations");
+    let left: i64 = memberships::table
+        .filter(memberships::id.eq(&membership))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(left, 0);
+    let audit = app.get_html("/admin/audit").await;
+    assert!(audit.contains("Invitation declined"));
 }
 
 #[tokio::test]

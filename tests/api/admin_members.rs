@@ -31,12 +31,11 @@ async fn the_member_page_shows_the_person_and_saves_admin_and_policy() {
     let about = text_of(&html, ".details").unwrap();
     assert!(about.contains("grace@example.com"));
     assert!(about.contains("Invited by Ada Tester"));
-    assert!(about.contains("Invited, has not set a password yet"));
-    assert!(
-        html.contains("Resend invite")
-            && html.contains("Send password reset email")
-            && html.contains("Reset MFA")
-    );
+    assert!(about.contains("Invited, has not accepted yet"));
+    // A server-wide account: the membership is the project's, the credentials are not.
+    assert!(html.contains("Resend invite"));
+    assert!(!html.contains("Send password reset email") && !html.contains("Reset MFA"));
+    assert!(html.contains("shared with other projects"));
 
     let r = app
         .submit(
@@ -102,7 +101,7 @@ async fn promotion_and_demotion_take_effect_at_the_members_next_request() {
 }
 
 #[tokio::test]
-async fn the_last_admin_can_be_neither_demoted_nor_removed() {
+async fn the_owner_stays_admin_and_the_last_admin_can_be_neither_demoted_nor_removed() {
     let app = admin_app().await;
     let ada = app.membership_of(ADMIN_EMAIL);
     let r = save_member(&app, &app.client, &ada, &[]).await;
@@ -111,31 +110,41 @@ async fn the_last_admin_can_be_neither_demoted_nor_removed() {
     assert!(
         text_of(&html, "#admin-error")
             .unwrap()
-            .contains("last admin")
+            .contains("owner always stays an admin")
     );
 
-    // With a second admin who is not the owner: that admin cannot be removed once alone.
-    let id = app
+    // Another admin cannot demote the owner either.
+    let grace_id = app
         .invite_person("Grace", "Hopper", "grace@example.com", &[("admin", "on")])
         .await;
-    let r = save_member(&app, &app.client, &ada, &[]).await;
-    assert_eq!(
-        r.status(),
-        StatusCode::SEE_OTHER,
-        "Ada may step down now that Grace is an admin"
+    let grace = app.accept_invite("grace@example.com", GRACE_PASSWORD).await;
+    let r = save_member(&app, &grace, &ada, &[]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let admin: bool = memberships::table
+        .find(&ada)
+        .select(memberships::admin)
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(admin);
+
+    // Where the owner is not an admin (a project from before the owner rule), the last
+    // admin can be neither demoted nor removed.
+    diesel::update(memberships::table.find(&ada))
+        .set(memberships::admin.eq(false))
+        .execute(&mut app.conn())
+        .unwrap();
+    let r = save_member(&app, &grace, &grace_id, &[]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        text_of(&html, "#admin-error")
+            .unwrap()
+            .contains("last admin")
     );
-    let r = app
-        .submit(
-            &format!("{}/remove", member_path(&id)),
-            &format!("{}/remove", member_path(&id)),
-            &[],
-        )
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::FORBIDDEN,
-        "Ada is no longer an admin"
-    );
+    let remove = format!("{}/remove", member_path(&grace_id));
+    let r = app.submit_with(&grace, &remove, &remove, &[]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("last admin"));
 }
 
 #[tokio::test]
@@ -355,10 +364,15 @@ async fn resending_an_invite_replaces_the_link() {
 }
 
 #[tokio::test]
-async fn an_admin_can_send_a_password_reset_and_reset_mfa() {
+async fn an_admin_can_send_a_password_reset_and_reset_mfa_of_a_project_scoped_account() {
     let app = admin_app().await;
     let id = app
-        .invite_person("Grace", "Hopper", "grace@example.com", &[])
+        .invite_person(
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            &[("projectScoped", "on")],
+        )
         .await;
     let r = app
         .submit(

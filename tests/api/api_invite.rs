@@ -50,7 +50,7 @@ async fn a_new_user_is_invited_and_emailed_a_set_password_link() {
 }
 
 #[tokio::test]
-async fn an_existing_user_is_added_and_told_so() {
+async fn an_existing_account_is_invited_and_its_pending_state_shows_in_the_json() {
     let app = admin_app().await;
     let bob = new_client();
     let r = app
@@ -72,9 +72,34 @@ async fn an_existing_user_is_added_and_told_so() {
         .api_invite(&token, person("Bob", "bob@example.com"))
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-    let mail = app.wait_for_mail("bob@example.com", "added").await;
+    assert_eq!(
+        a.body["extension"][0]["url"],
+        "https://rollcall.dev/fhir/StructureDefinition/membership-status"
+    );
+    assert_eq!(a.body["extension"][0]["valueCode"], "invited");
+    let mail = app.wait_for_mail("bob@example.com", "Invitation").await;
     assert!(mail.text.contains("Clinic"));
-    assert!(!mail.link().contains("/setpassword/"));
+    assert!(!mail.text.contains("/setpassword/"));
+    // Bob accepts; the membership reads as active.
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .submit_with(
+            &bob,
+            "/invitations",
+            &format!("/invitations/{id}/accept"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let path = format!("/admin/projects/{}/members/{id}", app.project_id());
+    let read = app.api_get(&path, &token).await;
+    assert_eq!(read.body["extension"][0]["valueCode"], "active");
+    // The status is not an admin's to change.
+    let mut edited = read.body.clone();
+    edited["extension"][0]["valueCode"] = serde_json::json!("invited");
+    let a = app.api_post(&path, &token, edited).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.issue_field(), "extension");
 }
 
 #[tokio::test]

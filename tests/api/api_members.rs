@@ -1,6 +1,8 @@
 //! `GET|POST|PATCH|DELETE /admin/projects/{projectId}/members/{membershipId}`.
 
+use diesel::prelude::*;
 use reqwest::StatusCode;
+use rollcall::db::schema::memberships;
 use serde_json::json;
 
 use crate::helpers::{ADMIN_EMAIL, TestApp, admin_app};
@@ -286,29 +288,71 @@ async fn delete_removes_a_member_but_never_the_owner_or_an_unknown_id() {
 }
 
 #[tokio::test]
-async fn the_last_admin_cannot_be_demoted_or_deactivated_through_the_api() {
+async fn the_owner_cannot_be_demoted_or_deactivated_through_the_api() {
     let s = setup().await;
     let owner = s.app.membership_of(ADMIN_EMAIL);
     let path = format!("/admin/projects/{}/members/{owner}", s.app.project_id());
+    let current = s.app.api_get(&path, &s.token).await.body;
     for ops in [
         json!([{"op": "replace", "path": "/admin", "value": false}]),
         json!([{"op": "replace", "path": "/active", "value": false}]),
     ] {
         let a = s.app.api_patch(&path, &s.token, ops).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{:?}", a.body);
-        assert!(a.issue_text().contains("last admin"));
+        assert!(a.issue_text().contains("owner always stays"));
     }
-    // With a second admin, the owner may step down.
-    let mut promoted = s.member.clone();
-    promoted["admin"] = json!(true);
-    s.app.api_post(&s.path, &s.token, promoted).await;
+    let mut demoted = current.clone();
+    demoted["admin"] = json!(false);
+    let a = s.app.api_post(&path, &s.token, demoted).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // An invite with upsert goes through the same rule.
     let a = s
         .app
-        .api_patch(
-            &path,
+        .api_invite(
             &s.token,
-            json!([{"op": "replace", "path": "/admin", "value": false}]),
+            json!({"resourceType": "Practitioner", "firstName": "Ada", "lastName": "Tester",
+                   "email": ADMIN_EMAIL, "admin": false, "upsert": true}),
         )
         .await;
-    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{:?}", a.body);
+    assert!(a.issue_text().contains("owner always stays"));
+    assert_eq!(s.app.api_get(&path, &s.token).await.body, current);
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_demoted_or_deactivated_through_the_api() {
+    let s = setup().await;
+    // A project whose owner is not an admin (from before the owner rule): Grace is its only
+    // human admin.
+    let owner = s.app.membership_of(ADMIN_EMAIL);
+    diesel::update(memberships::table.find(&owner))
+        .set(memberships::admin.eq(false))
+        .execute(&mut s.app.conn())
+        .unwrap();
+    let mut promoted = s.member.clone();
+    promoted["admin"] = json!(true);
+    let a = s.app.api_post(&s.path, &s.token, promoted).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    diesel::update(memberships::table.filter(memberships::id.eq(s.member["id"].as_str().unwrap())))
+        .set(memberships::status.eq("active"))
+        .execute(&mut s.app.conn())
+        .unwrap();
+    for ops in [
+        json!([{"op": "replace", "path": "/admin", "value": false}]),
+        json!([{"op": "replace", "path": "/active", "value": false}]),
+    ] {
+        let a = s.app.api_patch(&s.path, &s.token, ops).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{:?}", a.body);
+        assert!(a.issue_text().contains("last admin"));
+    }
+    let a = s
+        .app
+        .api_invite(
+            &s.token,
+            json!({"resourceType": "Practitioner", "firstName": "Grace", "lastName": "Hopper",
+                   "email": "grace@example.com", "admin": false, "upsert": true}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{:?}", a.body);
+    assert!(a.issue_text().contains("last admin"));
 }

@@ -110,35 +110,63 @@ async fn audit_log(
     .await
 }
 
-/// One CSV field: quoted when needed, and defused when a spreadsheet would run it as a formula.
-fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
+/// Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// Separators some spreadsheet or locale splits on: a cell may begin after any of them.
+const SEPARATORS: [char; 4] = [',', ';', '\t', '|'];
+
+/// Defuses a field a spreadsheet could run as a formula in any common dialect: a `'` goes
+/// before a formula character at the start of the field, and at the start of any piece a
+/// program splitting on `,` `;` `|` or tab would make of it (one that ignores the quotes).
+fn defuse(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    let mut cell_start = true;
+    for c in value.chars() {
+        if cell_start && FORMULA_START.contains(&c) {
+            out.push('\'');
+        }
+        out.push(c);
+        cell_start = SEPARATORS.contains(&c) || (cell_start && c == ' ');
     }
+    out
 }
 
-fn csv_row(e: &AuditEvent) -> String {
-    [
-        e.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        e.action.clone(),
-        e.actor_display.clone(),
-        e.target_type.clone().unwrap_or_default(),
-        e.target_id.clone().unwrap_or_default(),
-        e.target_display.clone().unwrap_or_default(),
-        e.detail.clone(),
-        e.ip.clone().unwrap_or_default(),
-    ]
-    .iter()
-    .map(|f| csv_field(f))
-    .collect::<Vec<_>>()
-    .join(",")
+fn csv_body(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let failed = |e: csv::Error| AppError::Internal(e.into());
+    writer
+        .write_record([
+            "time",
+            "action",
+            "actor",
+            "target_type",
+            "target_id",
+            "target",
+            "detail",
+            "ip",
+        ])
+        .map_err(failed)?;
+    for e in events {
+        let fields = [
+            e.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            e.action.clone(),
+            e.actor_display.clone(),
+            e.target_type.clone().unwrap_or_default(),
+            e.target_id.clone().unwrap_or_default(),
+            e.target_display.clone().unwrap_or_default(),
+            e.detail.clone(),
+            e.ip.clone().unwrap_or_default(),
+        ];
+        writer
+            .write_record(fields.iter().map(|f| defuse(f)))
+            .map_err(failed)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))
 }
 
 async fn audit_csv(
@@ -151,11 +179,7 @@ async fn audit_csv(
         .db
         .run(move |conn| audit::list(conn, &project_id, action.as_deref(), None, CSV_LIMIT))
         .await?;
-    let mut body = String::from("time,action,actor,target_type,target_id,target,detail,ip\r\n");
-    for event in &result.events {
-        body.push_str(&csv_row(event));
-        body.push_str("\r\n");
-    }
+    let body = csv_body(&result.events)?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -168,13 +192,17 @@ async fn audit_csv(
 
 #[cfg(test)]
 mod tests {
-    use super::csv_field;
+    use super::defuse;
 
     #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+    fn fields_that_could_start_a_formula_in_any_dialect_are_defused() {
+        assert_eq!(defuse("plain"), "plain");
+        assert_eq!(defuse("a,b"), "a,b");
+        assert_eq!(defuse("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(defuse("@cmd"), "'@cmd");
+        assert_eq!(defuse("x;=cmd|' /C calc'!A0"), "x;'=cmd|' /C calc'!A0");
+        assert_eq!(defuse("a| +1"), "a| '+1");
+        assert_eq!(defuse("a,-2"), "a,'-2");
+        assert_eq!(defuse("Smith-Jones"), "Smith-Jones");
     }
 }

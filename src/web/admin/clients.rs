@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use super::{ActingOwned, Admin, TABS};
+use super::{Admin, TABS};
 use crate::domain::FieldErrors;
 use crate::services::ServiceError;
 use crate::services::clients::{self, ClientDetail, NewClient};
@@ -214,10 +214,10 @@ async fn create(
         }
         new.super_admin = true;
     }
-    let (project, by) = (admin.project.clone(), ActingOwned::of(&admin));
+    let (project, by) = (admin.project.clone(), admin.acting());
     match state
         .db
-        .run(move |conn| clients::create(conn, &project, &by.as_acting(), new))
+        .run(move |conn| clients::create(conn, &project, &by, new))
         .await
     {
         Ok(created) => {
@@ -346,22 +346,13 @@ async fn save_access(
     let policy = chosen_policy(&form.access_policy);
     let (project, by, client_id, chosen) = (
         admin.project.clone(),
-        ActingOwned::of(&admin),
+        admin.acting(),
         id.clone(),
         policy.clone(),
     );
     match state
         .db
-        .run(move |conn| {
-            clients::set_access(
-                conn,
-                &project,
-                &by.as_acting(),
-                &client_id,
-                make_admin,
-                chosen,
-            )
-        })
+        .run(move |conn| clients::set_access(conn, &project, &by, &client_id, make_admin, chosen))
         .await
     {
         Ok(()) => {
@@ -390,10 +381,10 @@ async fn rotate(
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
-    let (project, by, client_id) = (admin.project.clone(), ActingOwned::of(&admin), id.clone());
+    let (project, by, client_id) = (admin.project.clone(), admin.acting(), id.clone());
     let rotated = state
         .db
-        .run(move |conn| clients::rotate_secret(conn, &project, &by.as_acting(), &client_id))
+        .run(move |conn| clients::rotate_secret(conn, &project, &by, &client_id))
         .await?;
     hand_over_secret(&session, &id, rotated.secret)?;
     Ok(see_other(&req, &format!("/admin/clients/{id}")))
@@ -443,14 +434,10 @@ async fn remove(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
-    let (project, by, client_id) = (
-        admin.project.clone(),
-        ActingOwned::of(&admin),
-        path.into_inner(),
-    );
+    let (project, by, client_id) = (admin.project.clone(), admin.acting(), path.into_inner());
     let name = state
         .db
-        .run(move |conn| clients::remove(conn, &project, &by.as_acting(), &client_id))
+        .run(move |conn| clients::remove(conn, &project, &by, &client_id))
         .await?;
     session::set_flash(
         &session,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{Admin, TABS};
 use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType};
-use crate::services::invite::{self, InviteOutcome, InviteRequest, Inviter, Scope};
+use crate::services::invite::{self, InviteOutcome, InviteRequest, Scope};
 use crate::services::{ServiceError, policies};
 use crate::web::AppState;
 use crate::web::errors::AppError;
@@ -149,12 +149,11 @@ async fn send_invite(
     state
         .throttle
         .hit_and_check(&admin_key, limits.invites_per_admin, limits.invite_window)
-        .and_then(|()| {
-            state
-                .throttle
-                .hit_and_check(&ip_key, limits.invites_per_ip, limits.invite_window)
-        })
-        .map_err(|r| AppError::TooManyRequests { retry_after: r.0 })?;
+        .await?;
+    state
+        .throttle
+        .hit_and_check(&ip_key, limits.invites_per_ip, limits.invite_window)
+        .await?;
     let form = form.into_inner();
     let send_email = form.send_email.is_some();
     let mut errors = FieldErrors::new();
@@ -183,22 +182,14 @@ async fn send_invite(
         external_id: None,
         upsert: false,
     };
-    let project = admin.project.clone();
-    let (user_id, display, meta, base_url) = (
-        admin.current.ctx.user.id.clone(),
-        admin.display.clone(),
-        admin.meta.clone(),
+    let (project, by, base_url) = (
+        admin.project.clone(),
+        admin.acting(),
         state.base_url.clone(),
     );
     let outcome = state
         .db
-        .run(move |conn| {
-            let inviter = Inviter {
-                user_id: Some(&user_id),
-                display: &display,
-            };
-            invite::invite(conn, &project, &inviter, request, &base_url, &meta)
-        })
+        .run(move |conn| invite::invite(conn, &project, &by, request, &base_url))
         .await;
     match outcome {
         Ok(outcome) => {

@@ -6,10 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{ActingOwned, Admin, TABS};
+use super::{Admin, TABS};
 use crate::domain::FieldErrors;
 use crate::services::members::{self, ListQuery, MemberDetail, MemberKind, MemberPage, SortKey};
-use crate::services::{ServiceError, policies};
+use crate::services::{ServiceError, authority, policies};
 use crate::web::AppState;
 use crate::web::errors::AppError;
 use crate::web::extractors::{Meta, ProjectAdmin};
@@ -192,6 +192,8 @@ struct MemberPageView<'a> {
     admin_checked: bool,
     policy_selected: String,
     is_self: bool,
+    /// This project may act on the account's password and two-factor settings.
+    credentials: bool,
 }
 
 fn tab_of(detail: &MemberDetail) -> &'static str {
@@ -261,6 +263,7 @@ async fn render_member(
                 .unwrap_or_default()
         }),
         is_self: detail.user.id == admin.current.ctx.user.id,
+        credentials: authority::governs_credentials(&admin.acting(), &admin.project, &detail.user),
         detail,
         policies,
         errors: shown.errors,
@@ -318,22 +321,13 @@ async fn save_member(
     let policy = Some(form.access_policy.trim().to_owned()).filter(|p| !p.is_empty());
     let (project, by, member_id, chosen) = (
         admin.project.clone(),
-        ActingOwned::of(&admin),
+        admin.acting(),
         id.clone(),
         policy.clone(),
     );
     match state
         .db
-        .run(move |conn| {
-            members::update(
-                conn,
-                &project,
-                &by.as_acting(),
-                &member_id,
-                make_admin,
-                chosen,
-            )
-        })
+        .run(move |conn| members::update(conn, &project, &by, &member_id, make_admin, chosen))
         .await
     {
         Ok(_) => {
@@ -404,10 +398,10 @@ async fn remove(
     } else {
         "/admin/users"
     };
-    let (project, by, member_id) = (admin.project.clone(), ActingOwned::of(&admin), id.clone());
+    let (project, by, member_id) = (admin.project.clone(), admin.acting(), id.clone());
     match state
         .db
-        .run(move |conn| members::remove(conn, &project, &by.as_acting(), &member_id))
+        .run(move |conn| members::remove(conn, &project, &by, &member_id))
         .await
     {
         Ok(name) => {
@@ -422,6 +416,14 @@ async fn remove(
             };
             render_member(&req, &state, &admin, id, shown).await
         }
+        Err(ServiceError::Forbidden(problem)) => {
+            let shown = MemberState {
+                problem: Some(problem),
+                status: StatusCode::FORBIDDEN,
+                ..Default::default()
+            };
+            render_member(&req, &state, &admin, id, shown).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -430,9 +432,10 @@ async fn remove(
 type MemberActionFn = fn(
     &mut crate::db::DbConn,
     &crate::db::models::Project,
-    &members::Acting<'_>,
+    &members::Acting,
     &str,
     &str,
+    &crate::config::Limits,
 ) -> Result<(), ServiceError>;
 
 /// `POST /admin/members/{id}/{action}`: resend, reset-password or reset-mfa. Runs the action
@@ -457,20 +460,21 @@ async fn member_action(
         ),
         "reset-mfa" => (
             "Two-factor authentication was reset and the member was told by email",
-            |conn, project, by, id, _| members::reset_mfa(conn, project, by, id),
+            |conn, project, by, id, _, _| members::reset_mfa(conn, project, by, id),
         ),
         _ => return Err(AppError::NotFound),
     };
     let admin = Admin::load(&state, admin, meta).await?;
-    let (project, by, member_id, base_url) = (
+    let (project, by, member_id, base_url, limits) = (
         admin.project.clone(),
-        ActingOwned::of(&admin),
+        admin.acting(),
         id.clone(),
         state.base_url.clone(),
+        state.settings.limits.clone(),
     );
     match state
         .db
-        .run(move |conn| run(conn, &project, &by.as_acting(), &member_id, &base_url))
+        .run(move |conn| run(conn, &project, &by, &member_id, &base_url, &limits))
         .await
     {
         Ok(()) => {

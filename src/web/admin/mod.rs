@@ -14,7 +14,8 @@ use super::errors::AppError;
 use super::extractors::{Meta, ProjectAdmin};
 use crate::db::models::Project;
 use crate::services::RequestMeta;
-use crate::services::members::{self as member_service, Acting};
+use crate::services::audit::Acting;
+use crate::services::members as member_service;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(project::configure)
@@ -52,36 +53,12 @@ impl Admin {
         })
     }
 
-    pub fn acting(&self) -> Acting<'_> {
+    pub fn acting(&self) -> Acting {
         Acting {
-            user_id: Some(&self.current.ctx.user.id),
-            display: &self.display,
-            meta: &self.meta,
-        }
-    }
-}
-
-/// Owned copy of `Acting` for closures sent to the blocking pool.
-pub struct ActingOwned {
-    user_id: String,
-    display: String,
-    meta: RequestMeta,
-}
-
-impl ActingOwned {
-    pub fn of(admin: &Admin) -> ActingOwned {
-        ActingOwned {
-            user_id: admin.current.ctx.user.id.clone(),
-            display: admin.display.clone(),
-            meta: admin.meta.clone(),
-        }
-    }
-
-    pub fn as_acting(&self) -> Acting<'_> {
-        Acting {
-            user_id: Some(&self.user_id),
-            display: &self.display,
-            meta: &self.meta,
+            user_id: Some(self.current.ctx.user.id.clone()),
+            display: self.display.clone(),
+            super_admin: self.current.ctx.user.super_admin,
+            meta: self.meta.clone(),
         }
     }
 }

@@ -5,10 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{ActingOwned, Admin, TABS};
+use super::{Admin, TABS};
 use crate::domain::{Criteria, FieldErrors, PolicyRule};
 use crate::services::ServiceError;
-use crate::services::policies::{self, PolicySummary};
+use crate::services::policies::{self, PolicySummary, PolicyUser};
 use crate::web::AppState;
 use crate::web::errors::AppError;
 use crate::web::extractors::{Meta, ProjectAdmin};
@@ -87,7 +87,7 @@ struct PolicyPage<'a> {
     name: String,
     rules: Vec<RuleRow>,
     criteria: [Criteria; 2],
-    used_by: Vec<(String, String)>,
+    used_by: Vec<PolicyUser>,
     errors: FieldErrors,
     problem: Option<String>,
 }
@@ -96,7 +96,7 @@ struct Shown {
     id: Option<String>,
     name: String,
     rules: Vec<RuleRow>,
-    used_by: Vec<(String, String)>,
+    used_by: Vec<PolicyUser>,
     errors: FieldErrors,
     problem: Option<String>,
     status: StatusCode,
@@ -333,18 +333,11 @@ async fn submit(
         )
         .await;
     }
-    let (project, by, policy_id) = (admin.project.clone(), ActingOwned::of(&admin), id.clone());
+    let (project, by, policy_id) = (admin.project.clone(), admin.acting(), id.clone());
     let saved_id = state
         .db
         .run(move |conn| {
-            policies::save(
-                conn,
-                &project,
-                &by.as_acting(),
-                policy_id.as_deref(),
-                &trimmed,
-                &parsed,
-            )
+            policies::save(conn, &project, &by, policy_id.as_deref(), &trimmed, &parsed)
         })
         .await?;
     session::set_flash(&session, "Access policy saved")?;
@@ -392,10 +385,10 @@ async fn delete(
 ) -> Result<HttpResponse, AppError> {
     let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
-    let (project, by, policy_id) = (admin.project.clone(), ActingOwned::of(&admin), id.clone());
+    let (project, by, policy_id) = (admin.project.clone(), admin.acting(), id.clone());
     match state
         .db
-        .run(move |conn| policies::delete(conn, &project, &by.as_acting(), &policy_id))
+        .run(move |conn| policies::delete(conn, &project, &by, &policy_id))
         .await
     {
         Ok(name) => {

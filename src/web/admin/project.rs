@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{ActingOwned, Admin, TABS};
+use super::{Admin, TABS};
 use crate::domain::{FieldErrors, ProjectName};
 use crate::services::ServiceError;
 use crate::services::policies;
@@ -70,7 +70,7 @@ async fn render_details(
         .db
         .run(move |conn| {
             Ok((
-                projects::summary(conn, &project_id)?,
+                projects::summary(conn, &project_id, true)?,
                 policies::options(conn, &project_id)?,
             ))
         })
@@ -159,10 +159,10 @@ async fn save_details(
         require_mfa: form.require_mfa.is_some(),
     };
     let project = admin.project.clone();
-    let by = ActingOwned::of(&admin);
+    let by = admin.acting();
     match state
         .db
-        .run(move |conn| projects::update_settings(conn, &project, &by.as_acting(), settings))
+        .run(move |conn| projects::update_settings(conn, &project, &by, settings))
         .await
     {
         Ok(()) => {

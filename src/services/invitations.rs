@@ -1,0 +1,157 @@
+//! Invitations waiting for the person: a membership of an existing account is made only when
+//! its owner accepts it (declining deletes it), so that no admin can make someone else's
+//! account a member of their project, and see its details, without that person's word.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::audit::{self, Actor, Target};
+use super::authority::{STATUS_ACTIVE, STATUS_INVITED};
+use super::{RequestMeta, ServiceError, now};
+use crate::db::models::{Membership, Project, User};
+use crate::db::schema::{memberships, projects, users};
+use crate::db::{self, DbConn};
+
+#[derive(Debug, Clone)]
+pub struct PendingInvitation {
+    pub membership_id: String,
+    pub project_name: String,
+    pub invited_by: Option<String>,
+    pub role: String,
+    pub admin: bool,
+    pub created_at: NaiveDateTime,
+}
+
+/// The user's invitations that wait for an answer, newest first.
+pub fn pending(conn: &mut DbConn, user_id: &str) -> Result<Vec<PendingInvitation>, ServiceError> {
+    let inviters = diesel::alias!(users as inviters);
+    let rows: Vec<(
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        bool,
+        NaiveDateTime,
+    )> = memberships::table
+        .inner_join(projects::table)
+        .left_join(inviters.on(memberships::invited_by.eq(inviters.field(users::id).nullable())))
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::status.eq(STATUS_INVITED))
+        .filter(memberships::active.eq(true))
+        .order(memberships::created_at.desc())
+        .select((
+            memberships::id,
+            projects::name,
+            inviters.field(users::first_name).nullable(),
+            inviters.field(users::last_name).nullable(),
+            memberships::profile_type,
+            memberships::admin,
+            memberships::created_at,
+        ))
+        .limit(200)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(membership_id, project_name, first, last, role, admin, created_at)| {
+                PendingInvitation {
+                    membership_id,
+                    project_name,
+                    invited_by: first.zip(last).map(|(f, l)| format!("{f} {l}")),
+                    role: role.unwrap_or_else(|| "Practitioner".into()),
+                    admin,
+                    created_at,
+                }
+            },
+        )
+        .collect())
+}
+
+pub fn count_pending(conn: &mut DbConn, user_id: &str) -> Result<i64, ServiceError> {
+    Ok(memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::status.eq(STATUS_INVITED))
+        .filter(memberships::active.eq(true))
+        .count()
+        .get_result(conn)?)
+}
+
+fn load_own(
+    conn: &mut DbConn,
+    user: &User,
+    membership_id: &str,
+) -> Result<(Membership, Project), ServiceError> {
+    memberships::table
+        .inner_join(projects::table)
+        .filter(memberships::id.eq(membership_id))
+        .filter(memberships::user_id.eq(&user.id))
+        .filter(memberships::status.eq(STATUS_INVITED))
+        .select((Membership::as_select(), Project::as_select()))
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)
+}
+
+fn record(
+    conn: &mut DbConn,
+    user: &User,
+    membership: &Membership,
+    project: &Project,
+    action: &str,
+    meta: &RequestMeta,
+) -> Result<(), ServiceError> {
+    let name = user.display_name();
+    audit::record(
+        conn,
+        Some(&project.id),
+        Actor {
+            id: Some(&user.id),
+            display: &name,
+        },
+        action,
+        Some(Target {
+            kind: "ProjectMembership",
+            id: &membership.id,
+            display: &name,
+        }),
+        &user.email,
+        meta,
+    )
+}
+
+/// The person accepts: the membership becomes active. Returns the project.
+pub fn accept(
+    conn: &mut DbConn,
+    user: &User,
+    membership_id: &str,
+    meta: &RequestMeta,
+) -> Result<Project, ServiceError> {
+    db::transaction(conn, |conn| {
+        let (membership, project) = load_own(conn, user, membership_id)?;
+        diesel::update(memberships::table.find(&membership.id))
+            .set((
+                memberships::status.eq(STATUS_ACTIVE),
+                memberships::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        record(conn, user, &membership, &project, "member.accepted", meta)?;
+        Ok(project)
+    })
+}
+
+/// The person declines: the membership goes (the profile stays, as after a removal).
+/// Returns the project's name.
+pub fn decline(
+    conn: &mut DbConn,
+    user: &User,
+    membership_id: &str,
+    meta: &RequestMeta,
+) -> Result<String, ServiceError> {
+    db::transaction(conn, |conn| {
+        let (membership, project) = load_own(conn, user, membership_id)?;
+        diesel::delete(memberships::table.find(&membership.id)).execute(conn)?;
+        record(conn, user, &membership, &project, "member.declined", meta)?;
+        Ok(project.name)
+    })
+}
