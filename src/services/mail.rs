@@ -22,10 +22,13 @@ enum Transport {
 }
 
 /// Writes `bytes` to `dir/{name}` so that the file is either absent or whole, even when the
-/// process is killed mid-write: a temporary file, flushed to disk, then renamed.
+/// process is killed mid-write: a temporary file beside the folder (so that nothing reading
+/// the folder sees it), flushed to disk, then renamed.
 fn write_atomically(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
     use std::io::Write;
-    let temporary = dir.join(format!(".{name}.partial"));
+    let scratch = dir.with_extension("partial");
+    std::fs::create_dir_all(&scratch)?;
+    let temporary = scratch.join(name);
     let path = dir.join(name);
     let mut file = std::fs::File::create(&temporary)?;
     file.write_all(bytes)?;

@@ -101,7 +101,7 @@ pub async fn csrf_guard(
             None => submitted_in_query(&req),
         };
         if !submitted.is_some_and(|s| constant_time_eq(&s, &token)) {
-            tracing::warn!(path = %req.path(), "CSRF check failed");
+            tracing::warn!(path = %crate::telemetry::redact_target(req.path()), "CSRF check failed");
             // A response (not an Err) so the error-page middleware renders it.
             return Ok(req.error_response(AppError::Csrf).map_into_right_body());
         }

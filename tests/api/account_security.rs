@@ -24,32 +24,6 @@ fn last_used_step(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-/// The code an authenticator app shows, `steps` periods of 30 s from now.
-fn code(secret: &str, steps: i64) -> String {
-    let totp = Builder::new()
-        .with_secret(Secret::try_from_base32(secret).unwrap())
-        .with_account_name("test")
-        .build()
-        .unwrap();
-    let t = chrono::Utc::now().timestamp() + steps * 30;
-    totp.generate(u64::try_from(t).unwrap()).to_string()
-}
-
-async fn enrol(app: &TestApp, client: &reqwest::Client, page: &str) -> String {
-    let html = app.get_with(client, page).await.text().await.unwrap();
-    assert!(html.contains("<svg"), "a QR code is shown inline");
-    let secret = text_of(&html, "#mfa-secret").unwrap();
-    let r = app
-        .submit_with(client, page, page, &[("token", "000000")])
-        .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app
-        .submit_with(client, page, page, &[("token", &code(&secret, 0))])
-        .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "enrolment confirmed");
-    secret
-}
-
 #[tokio::test]
 async fn a_member_enrols_an_authenticator_and_sign_in_then_asks_for_a_code() {
     let app = admin_app().await;

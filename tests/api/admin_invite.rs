@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 use reqwest::StatusCode;
-use rollcall::db::schema::{memberships, outbox, profiles, projects, users};
+use rollcall::db::schema::{memberships, outbox, profiles, users};
 
 use crate::helpers::*;
 

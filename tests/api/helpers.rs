@@ -16,6 +16,77 @@ use secrecy::SecretString;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Everything the application logs during the test run (all tests of this process).
+#[derive(Clone, Default)]
+struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+static LOG: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// What the application has logged so far in this test process.
+pub fn captured_log() -> String {
+    LOG.get()
+        .map(|l| String::from_utf8_lossy(&l.0.lock().unwrap()).into_owned())
+        .unwrap_or_default()
+}
+
+/// Notes a secret the run used (a link's secret, a token, a client secret), for the test
+/// that searches the whole log for them.
+pub fn remember_secret(secret: &str) {
+    SECRETS.lock().unwrap().push(secret.to_owned());
+}
+
+pub fn remembered_secrets() -> Vec<String> {
+    SECRETS.lock().unwrap().clone()
+}
+
+/// The code an authenticator app shows, `steps` periods of 30 s from now.
+pub fn code(secret: &str, steps: i64) -> String {
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .with_account_name("test")
+        .build()
+        .unwrap();
+    let t = chrono::Utc::now().timestamp() + steps * 30;
+    totp.generate(u64::try_from(t).unwrap()).to_string()
+}
+
+/// Sets up an authenticator on `page` for the signed-in `client`; returns its secret.
+pub async fn enrol(app: &TestApp, client: &reqwest::Client, page: &str) -> String {
+    let html = app.get_with(client, page).await.text().await.unwrap();
+    assert!(html.contains("<svg"), "a QR code is shown inline");
+    let secret = text_of(&html, "#mfa-secret").unwrap();
+    remember_secret(&secret);
+    let r = app
+        .submit_with(client, page, page, &[("token", "000000")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .submit_with(client, page, page, &[("token", &code(&secret, 0))])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "enrolment confirmed");
+    secret
+}
+
 /// One message the SMTP sink received.
 #[derive(Debug, Clone)]
 pub struct Mail {
@@ -29,11 +100,19 @@ impl Mail {
     /// The first http(s) link in the plain-text part.
     pub fn link(&self) -> String {
         let start = self.text.find("http").expect("no link in the email");
-        self.text[start..]
+        let link = self.text[start..]
             .split_whitespace()
             .next()
             .unwrap()
-            .to_owned()
+            .to_owned();
+        if let Some(secret) = link
+            .split("/setpassword/")
+            .nth(1)
+            .and_then(|s| s.split('/').nth(1))
+        {
+            remember_secret(secret);
+        }
+        link
     }
 
     /// The link without scheme and host.
@@ -219,7 +298,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
-    rollcall::telemetry::init();
+    rollcall::telemetry::init_with_writer(LOG.get_or_init(LogCapture::default).clone());
     let dir = tempfile::tempdir().unwrap();
     let (pg, database_url) = match std::env::var("TEST_DATABASE_URL") {
         Ok(admin_url) if !admin_url.is_empty() => {
@@ -623,9 +702,11 @@ impl TestApp {
         );
         let page = location(&r);
         let html = self.get_html(&page).await;
+        let secret = attr_of(&html, "#client-secret", "value").expect("secret shown once");
+        remember_secret(&secret);
         ClientCredentials {
             id: page.rsplit('/').next().unwrap().to_owned(),
-            secret: attr_of(&html, "#client-secret", "value").expect("secret shown once"),
+            secret,
         }
     }
 
@@ -654,7 +735,9 @@ impl TestApp {
             ])
             .await;
         assert_eq!(a.status, StatusCode::OK, "token refused: {:?}", a.body);
-        a.body["access_token"].as_str().unwrap().to_owned()
+        let token = a.body["access_token"].as_str().unwrap().to_owned();
+        remember_secret(&token);
+        token
     }
 
     /// Sends `method path` with a bearer token and an optional JSON body.

@@ -18,3 +18,4 @@ mod register;
 mod reset;
 mod security;
 mod signin;
+mod trust;

@@ -416,14 +416,6 @@ async fn remove(
             };
             render_member(&req, &state, &admin, id, shown).await
         }
-        Err(ServiceError::Forbidden(problem)) => {
-            let shown = MemberState {
-                problem: Some(problem),
-                status: StatusCode::FORBIDDEN,
-                ..Default::default()
-            };
-            render_member(&req, &state, &admin, id, shown).await
-        }
         Err(e) => Err(e.into()),
     }
 }
@@ -486,6 +478,14 @@ async fn member_action(
             let shown = MemberState {
                 problem: Some(problem),
                 status: StatusCode::CONFLICT,
+                ..Default::default()
+            };
+            render_member(&req, &state, &admin, id, shown).await
+        }
+        Err(ServiceError::Forbidden(problem)) => {
+            let shown = MemberState {
+                problem: Some(problem),
+                status: StatusCode::FORBIDDEN,
                 ..Default::default()
             };
             render_member(&req, &state, &admin, id, shown).await

@@ -1,0 +1,699 @@
+//! Trust between projects: an admin governs memberships of their project, never another
+//! project's account (issue "Trust between projects"). Each test repeats an attack.
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use rollcall::db::schema::{logins, memberships, projects, security_requests, users};
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// Registers someone in a fresh browser and creates their project; returns the browser.
+async fn admin_of(app: &TestApp, first: &str, email: &str, project: &str) -> reqwest::Client {
+    let browser = new_client();
+    let r = app
+        .submit_with(
+            &browser,
+            "/register",
+            "/register",
+            &[
+                ("firstName", first),
+                ("lastName", "Admin"),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app
+        .submit_with(
+            &browser,
+            "/register/project",
+            "/register/project",
+            &[("projectName", project)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    browser
+}
+
+fn person<'a>(first: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("resourceType", "Practitioner"),
+        ("firstName", first),
+        ("lastName", "Example"),
+        ("email", email),
+    ]
+}
+
+/// The membership of `email`'s account in the project called `project`.
+fn membership_in(app: &TestApp, email: &str, project: &str) -> (String, String) {
+    memberships::table
+        .inner_join(projects::table)
+        .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
+        .filter(users::email.eq(email))
+        .filter(projects::name.eq(project))
+        .select((memberships::id, memberships::status))
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+fn password_hash_of(app: &TestApp, email: &str) -> Option<String> {
+    users::table
+        .filter(users::email.eq(email))
+        .filter(users::project_id.is_null())
+        .select(users::password_hash)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_invite_never_reveals_a_link_for_an_account_another_project_created() {
+    let app = admin_app().await;
+    let bea = admin_of(&app, "Bea", "bea@example.com", "Hospital").await;
+    let mut fields = person("Victor", "victor@example.com");
+    fields.push(("sendEmail", "on"));
+    let r = app.invite_with(&bea, &fields).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Clinic's admin invites the same address without email: no link on the page.
+    let r = app.invite(&person("Victor", "victor@example.com")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(attr_of(&html, "#invite-link", "value").is_none());
+    assert!(!html.contains("/setpassword/"));
+    assert_eq!(
+        membership_in(&app, "victor@example.com", "Clinic").1,
+        "invited"
+    );
+
+    // Nor in the JSON answer, for another of Hospital's new accounts.
+    let r = app
+        .invite_with(&bea, &person("Wanda", "wanda@example.com"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = app.token(&app.admin_client().await).await;
+    let a = app
+        .api_invite(
+            &token,
+            json!({"resourceType": "Practitioner", "firstName": "Wanda", "lastName": "W",
+                   "email": "wanda@example.com", "sendEmail": false}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(!a.body.to_string().contains("setpassword"));
+
+    // "Resend invite" from Clinic sends the invitation, never a link to set the password.
+    let (clinic_membership, _) = membership_in(&app, "victor@example.com", "Clinic");
+    let page = format!("/admin/members/{clinic_membership}");
+    let r = app.submit(&page, &format!("{page}/resend"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mail = app
+        .wait_for_mail("victor@example.com", "Invitation to join Clinic")
+        .await;
+    assert!(!mail.text.contains("/setpassword/"));
+    let clinic_links: i64 = security_requests::table
+        .inner_join(users::table)
+        .filter(users::email.eq("victor@example.com"))
+        .filter(security_requests::project_id.eq(app.project_id()))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(clinic_links, 0);
+
+    // Victor's own link, from Hospital, still works, and accepts Hospital only.
+    let mail = app
+        .wait_for_mail("victor@example.com", "invited to Hospital")
+        .await;
+    let path = mail.path();
+    let r = app
+        .submit_with(
+            &new_client(),
+            &path,
+            &path,
+            &[("password", PASSWORD), ("confirmPassword", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        membership_in(&app, "victor@example.com", "Hospital").1,
+        "active"
+    );
+    assert_eq!(
+        membership_in(&app, "victor@example.com", "Clinic").1,
+        "invited"
+    );
+}
+
+#[tokio::test]
+async fn a_passwordless_super_admin_cannot_be_reached_through_an_invite() {
+    let app = admin_app().await;
+    // What `rollcall create-superadmin` leaves until its link is used.
+    rollcall::services::users::insert(
+        &mut app.conn(),
+        rollcall::services::users::NewUser {
+            first_name: "Root",
+            last_name: "Admin",
+            email: "root@example.com",
+            project_id: None,
+            password_hash: None,
+            super_admin: true,
+        },
+    )
+    .unwrap();
+    let r = app.invite(&person("Root", "root@example.com")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(attr_of(&html, "#invite-link", "value").is_none());
+    let token = app.token(&app.admin_client().await).await;
+    let a = app
+        .api_invite(
+            &token,
+            json!({"resourceType": "Practitioner", "firstName": "Root", "lastName": "Admin",
+                   "email": "root@example.com", "sendEmail": false, "upsert": true}),
+        )
+        .await;
+    assert!(!a.body.to_string().contains("setpassword"));
+    let links: i64 = security_requests::table
+        .inner_join(users::table)
+        .filter(users::email.eq("root@example.com"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(links, 0, "no link to the super admin's account was made");
+    assert!(password_hash_of(&app, "root@example.com").is_none());
+}
+
+#[tokio::test]
+async fn setting_a_password_by_any_path_cancels_every_older_link() {
+    let app = admin_app().await;
+    let r = app.invite(&person("Olga", "olga@example.com")).await;
+    let html = r.text().await.unwrap();
+    let invite_link = attr_of(&html, "#invite-link", "value").expect("a new account's link");
+    let invite_path = invite_link[invite_link.find("/setpassword/").unwrap()..].to_owned();
+
+    // Olga sets her password through "Forgot password" instead.
+    let olga = new_client();
+    app.submit_with(
+        &olga,
+        "/resetpassword",
+        "/resetpassword",
+        &[("email", "olga@example.com")],
+    )
+    .await;
+    let reset = app
+        .wait_for_mail("olga@example.com", "Reset your Rollcall password")
+        .await
+        .path();
+    let r = app
+        .submit_with(
+            &olga,
+            &reset,
+            &reset,
+            &[("password", PASSWORD), ("confirmPassword", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let hash = password_hash_of(&app, "olga@example.com");
+
+    // The link the admin kept is dead, and posting to it changes nothing.
+    let r = app.get(&invite_path).await;
+    assert_eq!(r.status(), StatusCode::GONE);
+    let attacker = new_client();
+    let page = app
+        .get_with(&attacker, "/signin")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let r = attacker
+        .post(app.url(&invite_path))
+        .form(&[
+            ("password", "a different password 42"),
+            ("confirmPassword", "a different password 42"),
+            ("csrf_token", &csrf_in(&page)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(password_hash_of(&app, "olga@example.com"), hash);
+
+    // A reset link requested before a password change is dead after it too. (Olga did not
+    // follow the invitation's link: she accepts the invitation when she signs in.)
+    let r = app.sign_in_with(&olga, "olga@example.com", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (membership, _) = membership_in(&app, "olga@example.com", "Clinic");
+    let r = app
+        .submit_with(
+            &olga,
+            "/invitations",
+            &format!("/invitations/{membership}/accept"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    app.mail.messages.lock().unwrap().clear();
+    app.submit_with(
+        &new_client(),
+        "/resetpassword",
+        "/resetpassword",
+        &[("email", "olga@example.com")],
+    )
+    .await;
+    let pending_reset = app
+        .wait_for_mail("olga@example.com", "Reset your Rollcall password")
+        .await
+        .path();
+    let new_password = "seven lazy harbour kites";
+    let r = app
+        .submit_with(
+            &olga,
+            "/account/security",
+            "/account/password",
+            &[
+                ("oldPassword", PASSWORD),
+                ("newPassword", new_password),
+                ("confirmPassword", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "password changed");
+    assert_eq!(app.get(&pending_reset).await.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn an_admin_cannot_touch_the_credentials_of_an_account_shared_with_other_projects() {
+    let app = admin_app().await;
+    let dora = admin_of(&app, "Dora", "dora@example.com", "Dora's practice").await;
+    enrol(&app, &dora, "/account/mfa").await;
+    let r = app.invite(&person("Dora", "dora@example.com")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (membership, status) = membership_in(&app, "dora@example.com", "Clinic");
+    assert_eq!(status, "invited", "an existing account must accept first");
+
+    // Until she accepts, Clinic sees nothing of her account.
+    let page = format!("/admin/members/{membership}");
+    let html = app.get_html(&page).await;
+    let about = text_of(&html, ".details").unwrap();
+    assert!(!about.contains("Set up"), "{about}");
+    assert!(!about.contains("Last sign-in"), "{about}");
+    let list = app.get_html("/admin/users?q=dora").await;
+    assert!(!list.contains(">On<"));
+
+    for action in ["reset-mfa", "reset-password"] {
+        let r = app.submit(&page, &format!("{page}/{action}"), &[]).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{action}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("shared with other projects"), "{body}");
+    }
+    let enrolled: bool = users::table
+        .filter(users::email.eq("dora@example.com"))
+        .select(users::mfa_enrolled)
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(enrolled, "Dora's two-factor is untouched");
+    assert!(
+        app.mails_to("dora@example.com")
+            .iter()
+            .all(|m| !m.subject.contains("Reset your Rollcall password"))
+    );
+
+    // After she accepts, Clinic still governs only her membership.
+    let r = app
+        .submit_with(
+            &dora,
+            "/invitations",
+            &format!("/invitations/{membership}/accept"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.submit(&page, &format!("{page}/reset-mfa"), &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn admin_triggered_emails_are_limited_per_person() {
+    let app = admin_app().await;
+    let id = app
+        .invite_person(
+            "Pia",
+            "Scoped",
+            "pia@example.com",
+            &[("projectScoped", "on")],
+        )
+        .await;
+    let page = format!("/admin/members/{id}");
+    for _ in 0..3 {
+        let r = app
+            .submit(&page, &format!("{page}/reset-password"), &[])
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    let r = app
+        .submit(&page, &format!("{page}/reset-password"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = app.submit(&page, &format!("{page}/resend"), &[]).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn mfa_enrolment_that_is_required_cannot_be_skipped_through_the_api() {
+    let app = admin_app().await;
+    app.invite_person(
+        "Mia",
+        "Must",
+        "mia@example.com",
+        &[("mfaRequired", "on"), ("admin", "on")],
+    )
+    .await;
+    let mia = app.accept_invite("mia@example.com", PASSWORD).await;
+    assert!(
+        location(&app.get_with(&mia, "/").await).starts_with("/signin/mfa/enroll"),
+        "the pages lead to enrolment"
+    );
+    for path in ["/auth/me", "/fhir/R4/ProjectMembership"] {
+        let r = app.get_with(&mia, path).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    enrol(&app, &mia, "/signin/mfa/enroll").await;
+    assert_eq!(
+        app.get_with(&mia, "/auth/me").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn wrong_two_factor_codes_count_per_account_not_per_session() {
+    let app = admin_app().await;
+    enrol(&app, &app.client, "/account/mfa").await;
+    let first = new_client();
+    let r = app.sign_in_with(&first, ADMIN_EMAIL, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for _ in 0..5 {
+        let r = app
+            .submit_with(&first, "/signin/mfa", "/signin/mfa", &[("token", "000000")])
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // A fresh password sign-in brings no fresh guesses.
+    let second = new_client();
+    app.sign_in_with(&second, ADMIN_EMAIL, PASSWORD).await;
+    let r = app
+        .submit_with(
+            &second,
+            "/signin/mfa",
+            "/signin/mfa",
+            &[("token", "000000")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_lock_the_owner_out_with_wrong_passwords() {
+    let app = admin_app().await;
+    let stranger = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let r = app
+            .sign_in_with(&stranger, ADMIN_EMAIL, "wrong password!")
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let r = app.sign_in_with(&stranger, ADMIN_EMAIL, PASSWORD).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guesser is stopped"
+    );
+    let owner = new_client();
+    let r = app.sign_in_with(&owner, ADMIN_EMAIL, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the owner still gets in");
+}
+
+#[tokio::test]
+async fn two_projects_inviting_one_new_address_at_once_share_one_account() {
+    let app = admin_app().await;
+    let bea = admin_of(&app, "Bea", "bea@example.com", "Hospital").await;
+    for i in 0..4 {
+        let email = format!("nurse{i}@example.com");
+        let fields = person("Nurse", &email);
+        let (a, b) = tokio::join!(app.invite(&fields), app.invite_with(&bea, &fields));
+        assert_eq!(a.status(), StatusCode::OK, "{}", a.text().await.unwrap());
+        assert_eq!(b.status(), StatusCode::OK, "{}", b.text().await.unwrap());
+        let accounts: i64 = users::table
+            .filter(users::email.eq(&email))
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap();
+        assert_eq!(accounts, 1);
+        let their: i64 = memberships::table
+            .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
+            .filter(users::email.eq(&email))
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap();
+        assert_eq!(their, 2);
+    }
+}
+
+#[tokio::test]
+async fn a_deactivated_client_loses_its_tokens_for_good() {
+    let app = admin_app().await;
+    let admin_token = app.token(&app.admin_client().await).await;
+    let worker = app.create_client("Worker", &[]).await;
+    let worker_token = app.token(&worker).await;
+    let me = app.api_get("/auth/me", &worker_token).await;
+    let membership = me.body["membership"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/projects/{}/members/{membership}", app.project_id());
+    for active in [false, true] {
+        let a = app
+            .api_patch(
+                &path,
+                &admin_token,
+                json!([{"op": "replace", "path": "/active", "value": active}]),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+        assert_eq!(
+            app.api_get("/auth/me", &worker_token).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let revoked: i64 = logins::table
+        .filter(logins::membership_id.eq(&membership))
+        .filter(logins::revoked_at.is_not_null())
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(revoked, 1);
+    // Active again, it can get new tokens.
+    let fresh = app.token(&worker).await;
+    assert_eq!(app.api_get("/auth/me", &fresh).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_policy_used_only_by_a_client_is_listed_and_not_deleted() {
+    let app = admin_app().await;
+    let r = app
+        .submit(
+            "/admin/access-policies/new",
+            "/admin/access-policies/new",
+            &[
+                ("name", "Read only"),
+                ("rule[0].resourceType", "*"),
+                ("rule[0].readOnly", "on"),
+            ],
+        )
+        .await;
+    let policy_page = location(&r);
+    let policy = policy_page.rsplit('/').next().unwrap().to_owned();
+    app.create_client("Reporting", &[("accessPolicy", &policy)])
+        .await;
+    let html = app.get_html(&policy_page).await;
+    assert!(html.contains("Reporting (client application)"));
+    let r = app
+        .submit(&policy_page, &format!("{policy_page}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("Reporting"));
+    assert_eq!(app.get(&policy_page).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_patient_with_a_compartment_policy_sees_only_her_own_photo() {
+    let app = admin_app().await;
+    let token = app.token(&app.admin_client().await).await;
+    let r = app
+        .submit(
+            "/admin/access-policies/new",
+            "/admin/access-policies/new",
+            &[
+                ("name", "Patient self"),
+                ("rule[0].resourceType", "Patient"),
+                ("rule[0].criteria", "_compartment=%patient"),
+            ],
+        )
+        .await;
+    let policy = location(&r).rsplit('/').next().unwrap().to_owned();
+    let mut ids = Vec::new();
+    for (first, email) in [("Pam", "pam@example.com"), ("Otto", "otto@example.com")] {
+        let a = app
+            .api_invite(
+                &token,
+                json!({"resourceType": "Patient", "firstName": first, "lastName": "Test", "email": email,
+                    "accessPolicy": {"reference": format!("AccessPolicy/{policy}")}}),
+            )
+            .await;
+        let profile = a.body["profile"]["reference"].as_str().unwrap();
+        ids.push(profile.trim_start_matches("Patient/").to_owned());
+    }
+    use rollcall::db::schema::profiles;
+    diesel::update(profiles::table.filter(profiles::id.eq_any(&ids)))
+        .set((
+            profiles::photo.eq(Some(png_claiming(1, 1))),
+            profiles::photo_content_type.eq(Some("image/png")),
+            profiles::photo_updated_at.eq(Some(chrono::Utc::now().naive_utc())),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    let pam = app.accept_invite("pam@example.com", PASSWORD).await;
+    let own = app
+        .get_with(&pam, &format!("/profiles/{}/photo", ids[0]))
+        .await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let other = app
+        .get_with(&pam, &format!("/profiles/{}/photo", ids[1]))
+        .await;
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let admin = app.get(&format!("/profiles/{}/photo", ids[1])).await;
+    assert_eq!(admin.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn members_see_their_role_and_only_admins_see_counts_and_ids() {
+    let app = admin_app().await;
+    app.invite_person("Grace", "Hopper", "grace@example.com", &[])
+        .await;
+    let grace = app.accept_invite("grace@example.com", PASSWORD).await;
+    let home = app.get_with(&grace, "/").await.text().await.unwrap();
+    assert!(!home.contains("Project ID"));
+    assert!(!home.contains("Invited, not yet joined"));
+    assert!(text_of(&home, "main").unwrap().contains("Your role Member"));
+    let home = app.get_html("/").await;
+    assert!(home.contains("Project ID") && home.contains("Invited, not yet joined"));
+}
+
+#[tokio::test]
+async fn a_project_scoped_account_cannot_create_or_own_another_project() {
+    let app = admin_app().await;
+    let r = app
+        .invite(&[
+            ("resourceType", "Patient"),
+            ("firstName", "Pat"),
+            ("lastName", "Ient"),
+            ("email", "pat@example.com"),
+            ("sendEmail", "on"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let pat = app.accept_invite("pat@example.com", PASSWORD).await;
+    let home = app.get_with(&pat, "/").await.text().await.unwrap();
+    assert!(!home.contains("Create a new project"));
+    assert_eq!(
+        app.get_with(&pat, "/projects/new").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let page = app.get_with(&pat, "/").await.text().await.unwrap();
+    for path in ["/projects/new", "/register/project"] {
+        let r = pat
+            .post(app.url(path))
+            .form(&[
+                ("projectName", "Pat's own"),
+                ("csrf_token", &csrf_in(&page)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let projects: i64 = projects::table.count().get_result(&mut app.conn()).unwrap();
+    assert_eq!(projects, 1);
+}
+
+#[tokio::test]
+async fn without_smtp_each_email_is_one_whole_file_named_by_its_message() {
+    let app = spawn_app_with(|s| s.smtp_url = None).await;
+    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
+        .await;
+    let dir = app.data_dir.join("mail");
+    let mut names = Vec::new();
+    for _ in 0..50 {
+        names = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        if !names.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ids: Vec<String> = rollcall::db::schema::outbox::table
+        .select(rollcall::db::schema::outbox::id)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(names, [format!("{}.eml", ids[0])]);
+    let text = std::fs::read_to_string(dir.join(&names[0])).unwrap();
+    assert!(text.contains("Subject:") && text.trim_end().ends_with("--"));
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log() {
+    let app = admin_app().await;
+    let r = app.invite(&person("Lena", "lena@example.com")).await;
+    let html = r.text().await.unwrap();
+    let link = attr_of(&html, "#invite-link", "value").unwrap();
+    let path = link[link.find("/setpassword/").unwrap()..].to_owned();
+    let secret = path.rsplit('/').next().unwrap().to_owned();
+    remember_secret(&secret);
+    // A stale CSRF token makes this POST fail, and failures are logged.
+    let stranger = new_client();
+    let r = stranger
+        .post(app.url(&path))
+        .form(&[
+            ("password", PASSWORD),
+            ("confirmPassword", PASSWORD),
+            ("csrf_token", "stale"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let client = app.admin_client().await;
+    let token = app.token(&client).await;
+    app.api_get(&format!("/admin/projects/{}", app.project_id()), &token)
+        .await;
+    let _ = app
+        .get(&format!("/oauth2/token?client_secret={}", client.secret))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = captured_log();
+    assert!(
+        log.contains("[redacted]"),
+        "the failed request was logged, redacted"
+    );
+    let mut secrets = remembered_secrets();
+    secrets.push(PASSWORD.to_owned());
+    for (i, secret) in secrets.iter().enumerate().filter(|(_, s)| s.len() >= 8) {
+        let at = log.find(secret.as_str()).map(|at| &log[at.saturating_sub(300)..at]);
+        assert!(at.is_none(), "secret {i} of {} is in the log after: {at:?}", secrets.len());
+    }
+}
