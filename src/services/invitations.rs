@@ -22,18 +22,21 @@ pub struct PendingInvitation {
     pub created_at: NaiveDateTime,
 }
 
+/// Membership id, project, inviter's first and last name, role, admin, sent.
+type InvitationRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+    NaiveDateTime,
+);
+
 /// The user's invitations that wait for an answer, newest first.
 pub fn pending(conn: &mut DbConn, user_id: &str) -> Result<Vec<PendingInvitation>, ServiceError> {
     let inviters = diesel::alias!(users as inviters);
-    let rows: Vec<(
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        bool,
-        NaiveDateTime,
-    )> = memberships::table
+    let rows: Vec<InvitationRow> = memberships::table
         .inner_join(projects::table)
         .left_join(inviters.on(memberships::invited_by.eq(inviters.field(users::id).nullable())))
         .filter(memberships::user_id.eq(user_id))

@@ -495,105 +495,101 @@ pub fn apply_change(
     membership_id: &str,
     change: MembershipChange,
 ) -> Result<Membership, ServiceError> {
-    {
-        lock_project(conn, &project.id)?;
-        let member = load_member(conn, &project.id, membership_id)?;
-        let old = &member.membership;
-        if let Some(policy) = &change.access_policy_id {
-            super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
-        }
-        let active = change.active.unwrap_or(old.active);
-        let external_id = change
-            .external_id
-            .unwrap_or_else(|| old.external_id.clone());
-        let is_owner = old.user_id.as_deref() == Some(project.owner_id.as_str());
-        if is_owner && !(change.admin && active) {
-            let field = if change.admin { "active" } else { "admin" };
-            return Err(ServiceError::invalid(field, OWNER_STAYS));
-        }
-        let counts_as_admin = old.admin
-            && old.active
-            && old.status == authority::STATUS_ACTIVE
-            && old.user_id.is_some();
-        if counts_as_admin
-            && !(change.admin && active)
-            && other_admins(conn, &project.id, membership_id)? == 0
-        {
-            let field = if change.admin { "active" } else { "admin" };
-            return Err(ServiceError::invalid(field, LAST_ADMIN));
-        }
-        if old.client_id.is_some() && old.active && !active {
-            diesel::update(
-                logins::table
-                    .filter(logins::membership_id.eq(membership_id))
-                    .filter(logins::revoked_at.is_null()),
-            )
-            .set(logins::revoked_at.eq(Some(now())))
-            .execute(conn)?;
-        }
-        diesel::update(memberships::table.find(membership_id))
-            .set((
-                memberships::admin.eq(change.admin),
-                memberships::access_policy_id.eq(&change.access_policy_id),
-                memberships::active.eq(active),
-                memberships::external_id.eq(&external_id),
-                memberships::updated_at.eq(now()),
-            ))
-            .execute(conn)
-            .map_err(|e| {
-                if db::is_unique_violation(&e) {
-                    ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())
-                } else {
-                    e.into()
-                }
-            })?;
-        let mut events: Vec<(&str, String)> = Vec::new();
-        if old.admin != change.admin {
-            let action = if change.admin {
-                "member.promoted"
-            } else {
-                "member.demoted"
-            };
-            events.push((action, String::new()));
-        }
-        if old.access_policy_id != change.access_policy_id {
-            let policy_name = match &change.access_policy_id {
-                Some(id) => access_policies::table
-                    .find(id)
-                    .select(access_policies::name)
-                    .first::<String>(conn)?,
-                None => "none".into(),
-            };
-            events.push((
-                "member.policy_changed",
-                format!("access policy: {policy_name}"),
-            ));
-        }
-        if old.active != active || old.external_id != external_id {
-            events.push((
-                "member.updated",
-                format!(
-                    "active: {active}, externalId: {}",
-                    external_id.as_deref().unwrap_or("none")
-                ),
-            ));
-        }
-        for (action, detail) in events {
-            audit::record(
-                conn,
-                Some(&project.id),
-                by.actor(),
-                action,
-                Some(member_target(&member)),
-                &detail,
-                &by.meta,
-            )?;
-        }
-        Ok(memberships::table
-            .find(membership_id)
-            .select(Membership::as_select())
-            .first(conn)?)
+    lock_project(conn, &project.id)?;
+    let member = load_member(conn, &project.id, membership_id)?;
+    let old = &member.membership;
+    if let Some(policy) = &change.access_policy_id {
+        super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
     }
+    let active = change.active.unwrap_or(old.active);
+    let external_id = change
+        .external_id
+        .unwrap_or_else(|| old.external_id.clone());
+    let is_owner = old.user_id.as_deref() == Some(project.owner_id.as_str());
+    if is_owner && !(change.admin && active) {
+        let field = if change.admin { "active" } else { "admin" };
+        return Err(ServiceError::invalid(field, OWNER_STAYS));
+    }
+    let counts_as_admin =
+        old.admin && old.active && old.status == authority::STATUS_ACTIVE && old.user_id.is_some();
+    if counts_as_admin
+        && !(change.admin && active)
+        && other_admins(conn, &project.id, membership_id)? == 0
+    {
+        let field = if change.admin { "active" } else { "admin" };
+        return Err(ServiceError::invalid(field, LAST_ADMIN));
+    }
+    if old.client_id.is_some() && old.active && !active {
+        diesel::update(
+            logins::table
+                .filter(logins::membership_id.eq(membership_id))
+                .filter(logins::revoked_at.is_null()),
+        )
+        .set(logins::revoked_at.eq(Some(now())))
+        .execute(conn)?;
+    }
+    diesel::update(memberships::table.find(membership_id))
+        .set((
+            memberships::admin.eq(change.admin),
+            memberships::access_policy_id.eq(&change.access_policy_id),
+            memberships::active.eq(active),
+            memberships::external_id.eq(&external_id),
+            memberships::updated_at.eq(now()),
+        ))
+        .execute(conn)
+        .map_err(|e| {
+            if db::is_unique_violation(&e) {
+                ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())
+            } else {
+                e.into()
+            }
+        })?;
+    let mut events: Vec<(&str, String)> = Vec::new();
+    if old.admin != change.admin {
+        let action = if change.admin {
+            "member.promoted"
+        } else {
+            "member.demoted"
+        };
+        events.push((action, String::new()));
+    }
+    if old.access_policy_id != change.access_policy_id {
+        let policy_name = match &change.access_policy_id {
+            Some(id) => access_policies::table
+                .find(id)
+                .select(access_policies::name)
+                .first::<String>(conn)?,
+            None => "none".into(),
+        };
+        events.push((
+            "member.policy_changed",
+            format!("access policy: {policy_name}"),
+        ));
+    }
+    if old.active != active || old.external_id != external_id {
+        events.push((
+            "member.updated",
+            format!(
+                "active: {active}, externalId: {}",
+                external_id.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    for (action, detail) in events {
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            action,
+            Some(member_target(&member)),
+            &detail,
+            &by.meta,
+        )?;
+    }
+    Ok(memberships::table
+        .find(membership_id)
+        .select(Membership::as_select())
+        .first(conn)?)
 }
 
 /// Removes a member: the membership goes, the profile stays for the record, and a

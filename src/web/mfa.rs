@@ -18,8 +18,6 @@ use crate::services::ServiceError;
 use crate::services::auth::SessionContext;
 use crate::services::mfa;
 
-/// Wrong codes allowed per session before a pause.
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/signin/mfa")

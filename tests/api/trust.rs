@@ -693,7 +693,13 @@ async fn no_secret_reaches_the_log() {
     let mut secrets = remembered_secrets();
     secrets.push(PASSWORD.to_owned());
     for (i, secret) in secrets.iter().enumerate().filter(|(_, s)| s.len() >= 8) {
-        let at = log.find(secret.as_str()).map(|at| &log[at.saturating_sub(300)..at]);
-        assert!(at.is_none(), "secret {i} of {} is in the log after: {at:?}", secrets.len());
+        let at = log
+            .find(secret.as_str())
+            .map(|at| &log[at.saturating_sub(300)..at]);
+        assert!(
+            at.is_none(),
+            "secret {i} of {} is in the log after: {at:?}",
+            secrets.len()
+        );
     }
 }

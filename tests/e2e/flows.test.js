@@ -138,12 +138,23 @@ test('an invited practitioner sets a password from the email and signs in', asyn
   await grace.context().close();
 });
 
-test('an existing user is invited and told by email', async () => {
+test('an existing account is invited, sees the invitation and accepts it', async () => {
   const bob = await newPage();
   await register(bob, 'Bob', 'bob@example.com', 'Bob Lab');
   await invite(admin, { first: 'Bob', last: 'Byte', email: 'bob@example.com' });
-  assert.equal(await admin.textContent('main h1'), 'Existing user added');
-  await rc.waitForMail('bob@example.com', 'added to Analytical Clinic');
+  assert.equal(await admin.textContent('main h1'), 'Invitation sent to an existing account');
+  await accessible(admin, 'invite result for an existing account');
+  await rc.waitForMail('bob@example.com', 'Invitation to join Analytical Clinic');
+  await bob.goto(rc.base + '/');
+  assert.match(await bob.textContent('main'), /Pending invitations/);
+  await bob.click('main a:has-text("Accept or decline")');
+  await bob.waitForURL('**/invitations');
+  await accessible(bob, 'invitations');
+  await shoot(bob, 'invitations');
+  await bob.click('button:has-text("Accept")');
+  await bob.waitForURL(rc.base + '/');
+  assert.equal(await bob.textContent('main h1'), 'Analytical Clinic');
+  assert.match(await bob.textContent('.flash'), /You joined Analytical Clinic/);
   await bob.context().close();
 });
 
@@ -402,5 +413,5 @@ test('the remaining pages have no accessibility violations', async () => {
   await admin.click('button:has-text("Save policy")');
   await admin.waitForSelector('.error-summary');
   await accessible(admin, 'access policy with errors');
-  assert.equal(checked.length, 31, `axe ran on ${checked.length} pages and states`);
+  assert.equal(checked.length, 33, `axe ran on ${checked.length} pages and states`);
 });
