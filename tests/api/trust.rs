@@ -703,3 +703,73 @@ async fn no_secret_reaches_the_log() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_address_with_two_accounts_is_checked_against_one_of_them() {
+    let app = admin_app().await;
+    // Sam has a server-wide account (registered) and a patient account of Clinic.
+    let sam = new_client();
+    app.submit_with(
+        &sam,
+        "/register",
+        "/register",
+        &[
+            ("firstName", "Sam"),
+            ("lastName", "Both"),
+            ("email", "sam@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let r = app
+        .invite(&[
+            ("resourceType", "Patient"),
+            ("firstName", "Sam"),
+            ("lastName", "Both"),
+            ("email", "sam@example.com"),
+            ("sendEmail", "on"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let path = app.wait_for_mail("sam@example.com", "invited").await.path();
+    let patient_password = "amber window seven lakes";
+    let r = app
+        .submit_with(
+            &new_client(),
+            &path,
+            &path,
+            &[
+                ("password", patient_password),
+                ("confirmPassword", patient_password),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let project = app.project_id();
+    // Without a project in the link, the address means the server-wide account.
+    let r = app
+        .sign_in_with(&new_client(), "sam@example.com", patient_password)
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .sign_in_with(&new_client(), "sam@example.com", PASSWORD)
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // With the project's sign-in link, it means that project's own account.
+    let patient = new_client();
+    let r = app
+        .submit_with(
+            &patient,
+            &format!("/signin?project={project}"),
+            "/signin",
+            &[
+                ("email", "sam@example.com"),
+                ("password", patient_password),
+                ("project", &project),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let home = app.get_with(&patient, "/").await.text().await.unwrap();
+    assert!(home.contains("Clinic"));
+}
