@@ -74,19 +74,7 @@ async fn a_new_practitioner_is_invited_sets_a_password_and_lands_in_the_project(
 #[tokio::test]
 async fn an_existing_account_is_invited_and_becomes_a_member_only_when_it_accepts() {
     let app = admin_app().await;
-    let bob = new_client();
-    app.submit_with(
-        &bob,
-        "/register",
-        "/register",
-        &[
-            ("firstName", "Bob"),
-            ("lastName", "Byte"),
-            ("email", "bob@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let bob = app.registered("Bob", "bob@example.com").await;
 
     let r = app
         .invite(&[
@@ -147,32 +135,8 @@ async fn an_existing_account_is_invited_and_becomes_a_member_only_when_it_accept
 #[tokio::test]
 async fn an_invitation_declined_is_gone_and_another_accounts_invitation_cannot_be_answered() {
     let app = admin_app().await;
-    let bob = new_client();
-    app.submit_with(
-        &bob,
-        "/register",
-        "/register",
-        &[
-            ("firstName", "Bob"),
-            ("lastName", "Byte"),
-            ("email", "bob@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    let eve = new_client();
-    app.submit_with(
-        &eve,
-        "/register",
-        "/register",
-        &[
-            ("firstName", "Eve"),
-            ("lastName", "Dropper"),
-            ("email", "eve@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let bob = app.registered("Bob", "bob@example.com").await;
+    let eve = app.registered("Eve", "eve@example.com").await;
     let membership = app
         .invite_person("Robert", "Byte", "bob@example.com", &[])
         .await;

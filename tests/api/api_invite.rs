@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, admin_app, new_client};
+use crate::helpers::{PASSWORD, admin_app};
 
 fn person(first: &str, email: &str) -> serde_json::Value {
     json!({"resourceType": "Practitioner", "firstName": first, "lastName": "Tester", "email": email})
@@ -52,21 +52,7 @@ async fn a_new_user_is_invited_and_emailed_a_set_password_link() {
 #[tokio::test]
 async fn an_existing_account_is_invited_and_its_pending_state_shows_in_the_json() {
     let app = admin_app().await;
-    let bob = new_client();
-    let r = app
-        .submit_with(
-            &bob,
-            "/register",
-            "/register",
-            &[
-                ("firstName", "Bob"),
-                ("lastName", "Builder"),
-                ("email", "bob@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let bob = app.registered("Bob", "bob@example.com").await;
     let token = app.token(&app.admin_client().await).await;
     let a = app
         .api_invite(&token, person("Bob", "bob@example.com"))

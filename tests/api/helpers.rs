@@ -455,6 +455,27 @@ impl TestApp {
         .await
     }
 
+    /// Registers `first` (last name "Tester") with `PASSWORD` in a fresh browser, signed in
+    /// without a project yet; returns that browser.
+    pub async fn registered(&self, first: &str, email: &str) -> reqwest::Client {
+        let browser = new_client();
+        let r = self
+            .submit_with(
+                &browser,
+                "/register",
+                "/register",
+                &[
+                    ("firstName", first),
+                    ("lastName", "Tester"),
+                    ("email", email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "registration failed");
+        browser
+    }
+
     /// Registers and creates a first project; the client is then signed in to it.
     pub async fn register_with_project(&self, first: &str, email: &str, project: &str) {
         let r = self.register(first, "Tester", email, PASSWORD).await;

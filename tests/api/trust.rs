@@ -10,21 +10,7 @@ use crate::helpers::*;
 
 /// Registers someone in a fresh browser and creates their project; returns the browser.
 async fn admin_of(app: &TestApp, first: &str, email: &str, project: &str) -> reqwest::Client {
-    let browser = new_client();
-    let r = app
-        .submit_with(
-            &browser,
-            "/register",
-            "/register",
-            &[
-                ("firstName", first),
-                ("lastName", "Admin"),
-                ("email", email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let browser = app.registered(first, email).await;
     let r = app
         .submit_with(
             &browser,
@@ -708,19 +694,7 @@ async fn no_secret_reaches_the_log() {
 async fn one_address_with_two_accounts_is_checked_against_one_of_them() {
     let app = admin_app().await;
     // Sam has a server-wide account (registered) and a patient account of Clinic.
-    let sam = new_client();
-    app.submit_with(
-        &sam,
-        "/register",
-        "/register",
-        &[
-            ("firstName", "Sam"),
-            ("lastName", "Both"),
-            ("email", "sam@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    app.registered("Sam", "sam@example.com").await;
     let r = app
         .invite(&[
             ("resourceType", "Patient"),
