@@ -18,7 +18,7 @@ use crate::services::clients::{self, NewClient};
 use crate::services::invite::{self, InviteRequest, Scope};
 use crate::services::members::{self, MembershipChange};
 use crate::services::tokens::Principal;
-use crate::services::{ServiceError, lookup, registration};
+use crate::services::{ServiceError, lookup, projects, registration};
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -81,10 +81,7 @@ pub(crate) async fn administered(
     }
     if caller.super_admin() {
         let id = project_id.to_owned();
-        return Ok(state
-            .db
-            .run(move |conn| members::project(conn, &id))
-            .await?);
+        return Ok(state.db.run(move |conn| projects::get(conn, &id)).await?);
     }
     Err(ApiError::Forbidden(
         "Only admins of this project may do this".into(),
@@ -344,17 +341,15 @@ pub async fn invite(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let project = administered(&state, &caller, &path).await?;
-    let limits = &state.settings.limits;
     let by = acting(&caller, &req);
-    let caller_key = format!("invite-admin:{}", caller.membership.id);
-    let ip_key = format!("invite-ip:{}", by.meta.ip.as_deref().unwrap_or("-"));
+    let (limits, key, ip) = (
+        state.settings.limits.clone(),
+        format!("invite-admin:{}", caller.membership.id),
+        by.meta.ip.clone(),
+    );
     state
-        .throttle
-        .hit_and_check(&caller_key, limits.invites_per_admin, limits.invite_window)
-        .await?;
-    state
-        .throttle
-        .hit_and_check(&ip_key, limits.invites_per_ip, limits.invite_window)
+        .db
+        .run(move |conn| invite::check_rate(conn, &limits, &key, ip.as_deref()))
         .await?;
     let request = parse_invite(body)?;
     let base_url = state.base_url.clone();

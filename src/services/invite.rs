@@ -106,6 +106,23 @@ fn conflict_on_duplicate(e: diesel::result::Error) -> ServiceError {
     }
 }
 
+/// Counts an invite against the inviter (`key`) and their address; refuses past the limits.
+/// Page and API share it. Not inside a transaction.
+pub fn check_rate(
+    conn: &mut DbConn,
+    limits: &crate::config::Limits,
+    key: &str,
+    ip: Option<&str>,
+) -> Result<(), ServiceError> {
+    super::throttle::hit_and_check(conn, key, limits.invites_per_admin, limits.invite_window)?;
+    super::throttle::hit_and_check(
+        conn,
+        &format!("invite-ip:{}", ip.unwrap_or("-")),
+        limits.invites_per_ip,
+        limits.invite_window,
+    )
+}
+
 /// Invites in one transaction. When another project's concurrent invite created the same
 /// account first (PostgreSQL lets both transactions look before either writes), the losing
 /// transaction runs again and reuses the account that won.

@@ -822,12 +822,3 @@ pub fn reset_mfa(
         },
     )
 }
-
-pub fn project(conn: &mut DbConn, project_id: &str) -> Result<Project, ServiceError> {
-    projects::table
-        .find(project_id)
-        .select(Project::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ServiceError::NotFound)
-}

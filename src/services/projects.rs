@@ -16,6 +16,16 @@ pub struct ProjectSummary {
     pub invited: i64,
 }
 
+/// One project by id.
+pub fn get(conn: &mut DbConn, project_id: &str) -> Result<Project, ServiceError> {
+    projects::table
+        .find(project_id)
+        .select(Project::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ServiceError::NotFound)
+}
+
 /// The project's home card. The member counts are for admins (`counts`); others get zeros.
 pub fn summary(
     conn: &mut DbConn,

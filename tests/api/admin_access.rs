@@ -216,7 +216,7 @@ async fn an_admin_of_one_project_cannot_reach_another_projects_records() {
 
 /// Invites `n` practitioners straight through the service (faster than the form).
 fn seed_members(app: &TestApp, n: usize) {
-    let project = rollcall::services::members::project(
+    let project = rollcall::services::projects::get(
         &mut app.conn(),
         &projects::table
             .select(projects::id)

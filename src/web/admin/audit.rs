@@ -1,18 +1,14 @@
 //! The audit log, newest first, with a filter by action and a CSV export.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::TABS;
+use super::{Admin, Tab, query_string};
 use crate::db::models::AuditEvent;
 use crate::services::audit::{self, ACTIONS, AuditPage};
-use crate::web::AppState;
 use crate::web::errors::AppError;
-use crate::web::extractors::ProjectAdmin;
-use crate::web::render::page;
 
 /// The export stops here; filter by action for older events of one kind.
 const CSV_LIMIT: i64 = 100_000;
@@ -31,8 +27,7 @@ pub struct AuditQuery {
 #[derive(Template)]
 #[template(path = "pages/admin/audit.html")]
 struct AuditView<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+    tab: Tab,
     actions: &'a [(&'a str, &'a str)],
     action: String,
     page: AuditPage,
@@ -47,67 +42,35 @@ impl AuditView<'_> {
     }
 }
 
-async fn audit_log(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ProjectAdmin(current): ProjectAdmin,
-    query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, AppError> {
+async fn audit_log(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
     let action = query.action.clone().unwrap_or_default();
-    let (project_id, filter, before) = (
-        current.membership.project_id.clone(),
-        action.clone(),
-        query.before.clone(),
-    );
-    let result = state
-        .db
-        .run(move |conn| {
+    let (filter, before) = (action.clone(), query.before.clone());
+    let result = admin
+        .run(move |conn, project, _| {
             audit::list(
                 conn,
-                &project_id,
+                &project.id,
                 Some(&filter),
                 before.as_deref(),
                 audit::PAGE_SIZE,
             )
         })
         .await?;
-    let with_action = |extra: &[(&str, &str)]| {
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        if !action.is_empty() {
-            pairs.push(("action", &action));
-        }
-        pairs.extend_from_slice(extra);
-        if pairs.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "?{}",
-                serde_urlencoded::to_string(pairs).unwrap_or_default()
-            )
-        }
-    };
     let view = AuditView {
-        tabs: TABS,
-        tab: "audit",
+        tab: Tab::Audit,
         actions: ACTIONS,
-        next_href: result
-            .next
-            .as_ref()
-            .map(|n| format!("/admin/audit{}", with_action(&[("before", n)]))),
-        csv_href: format!("/admin/audit.csv{}", with_action(&[])),
+        next_href: result.next.as_ref().map(|n| {
+            format!(
+                "/admin/audit{}",
+                query_string(&[("action", &action), ("before", n)])
+            )
+        }),
+        csv_href: format!("/admin/audit.csv{}", query_string(&[("action", &action)])),
         paged: query.before.is_some(),
         action: action.clone(),
         page: result,
     };
-    page(
-        &req,
-        &state,
-        Some(&current.ctx),
-        "Audit log",
-        &view,
-        StatusCode::OK,
-    )
-    .await
+    admin.show("Audit log", &view).await
 }
 
 /// Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
@@ -169,15 +132,12 @@ fn csv_body(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
         .map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))
 }
 
-async fn audit_csv(
-    state: web::Data<AppState>,
-    ProjectAdmin(current): ProjectAdmin,
-    query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, AppError> {
-    let (project_id, action) = (current.membership.project_id.clone(), query.action.clone());
-    let result = state
-        .db
-        .run(move |conn| audit::list(conn, &project_id, action.as_deref(), None, CSV_LIMIT))
+async fn audit_csv(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
+    let action = query.action.clone();
+    let result = admin
+        .run(move |conn, project, _| {
+            audit::list(conn, &project.id, action.as_deref(), None, CSV_LIMIT)
+        })
         .await?;
     let body = csv_body(&result.events)?;
     Ok(HttpResponse::Ok()

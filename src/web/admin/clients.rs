@@ -3,22 +3,17 @@
 //! cookie, so that reloading the page cannot show it again or rotate it twice.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, TABS};
+use super::{Admin, Tab};
 use crate::domain::FieldErrors;
 use crate::services::ServiceError;
 use crate::services::clients::{self, ClientDetail, NewClient};
 use crate::services::policies;
-use crate::web::AppState;
 use crate::web::errors::AppError;
-use crate::web::extractors::{Meta, ProjectAdmin};
 use crate::web::htmx::see_other;
-use crate::web::render::{csrf_of, page};
-use crate::web::session;
 
 const SECRET_KEY: &str = "client_secret";
 
@@ -71,36 +66,20 @@ fn take_secret(session: &Session, client_id: &str) -> Option<String> {
 
 #[derive(Template)]
 #[template(path = "pages/admin/clients.html")]
-struct ListPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+struct ListPage {
+    tab: Tab,
     clients: Vec<ClientDetail>,
 }
 
-async fn list(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ProjectAdmin(current): ProjectAdmin,
-) -> Result<HttpResponse, AppError> {
-    let project_id = current.membership.project_id.clone();
-    let clients = state
-        .db
-        .run(move |conn| clients::list(conn, &project_id))
+async fn list(admin: Admin) -> Result<HttpResponse, AppError> {
+    let clients = admin
+        .run(|conn, project, _| clients::list(conn, &project.id))
         .await?;
     let view = ListPage {
-        tabs: TABS,
-        tab: "clients",
+        tab: Tab::Clients,
         clients,
     };
-    page(
-        &req,
-        &state,
-        Some(&current.ctx),
-        "API clients",
-        &view,
-        StatusCode::OK,
-    )
-    .await
+    admin.show("API clients", &view).await
 }
 
 #[derive(Deserialize, Default)]
@@ -121,8 +100,7 @@ pub struct ClientForm {
 #[derive(Template)]
 #[template(path = "pages/admin/client_new.html")]
 struct NewPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+    tab: Tab,
     csrf: String,
     form: &'a ClientForm,
     policies: Vec<(String, String)>,
@@ -131,57 +109,28 @@ struct NewPage<'a> {
 }
 
 async fn render_new(
-    req: &HttpRequest,
-    state: &AppState,
     admin: &Admin,
     form: &ClientForm,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    let project_id = admin.project.id.clone();
-    let policies = state
-        .db
-        .run(move |conn| policies::options(conn, &project_id))
+    let policies = admin
+        .run(|conn, project, _| policies::options(conn, &project.id))
         .await?;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     let view = NewPage {
-        tabs: TABS,
-        tab: "clients",
-        csrf: csrf_of(req),
+        tab: Tab::Clients,
+        csrf: admin.csrf(),
         form,
         policies,
         may_make_super_admin: admin.current.ctx.user.super_admin,
         errors,
     };
-    page(
-        req,
-        state,
-        Some(&admin.current.ctx),
-        "New client application",
-        &view,
-        status,
-    )
-    .await
+    admin
+        .form("New client application", &view, &view.errors)
+        .await
 }
 
-async fn new_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    render_new(
-        &req,
-        &state,
-        &admin,
-        &ClientForm::default(),
-        FieldErrors::new(),
-    )
-    .await
+async fn new_form(admin: Admin) -> Result<HttpResponse, AppError> {
+    render_new(&admin, &ClientForm::default(), FieldErrors::new()).await
 }
 
 fn chosen_policy(value: &str) -> Option<String> {
@@ -189,14 +138,10 @@ fn chosen_policy(value: &str) -> Option<String> {
 }
 
 async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     form: web::Form<ClientForm>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let form = form.into_inner();
     let mut new = match NewClient::parse(
         &form.name,
@@ -204,7 +149,7 @@ async fn create(
         Some(&form.redirect_uri),
     ) {
         Ok(new) => new,
-        Err(errors) => return render_new(&req, &state, &admin, &form, errors).await,
+        Err(errors) => return render_new(&admin, &form, errors).await,
     };
     new.access_policy_id = chosen_policy(&form.access_policy);
     new.admin = form.admin.is_some();
@@ -214,18 +159,16 @@ async fn create(
         }
         new.super_admin = true;
     }
-    let (project, by) = (admin.project.clone(), admin.acting());
-    match state
-        .db
-        .run(move |conn| clients::create(conn, &project, &by, new))
+    match admin
+        .run(move |conn, project, by| clients::create(conn, project, by, new))
         .await
     {
         Ok(created) => {
             let id = created.detail.client.id.clone();
             hand_over_secret(&session, &id, created.secret)?;
-            Ok(see_other(&req, &format!("/admin/clients/{id}")))
+            Ok(see_other(admin.req(), &format!("/admin/clients/{id}")))
         }
-        Err(ServiceError::Invalid(errors)) => render_new(&req, &state, &admin, &form, errors).await,
+        Err(ServiceError::Invalid(errors)) => render_new(&admin, &form, errors).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -233,8 +176,7 @@ async fn create(
 #[derive(Template)]
 #[template(path = "pages/admin/client.html")]
 struct ClientPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+    tab: Tab,
     csrf: String,
     detail: &'a ClientDetail,
     secret: Option<String>,
@@ -252,34 +194,24 @@ struct Shown {
 }
 
 async fn load_client(
-    state: &AppState,
     admin: &Admin,
     id: String,
 ) -> Result<(ClientDetail, Vec<(String, String)>), AppError> {
-    let project_id = admin.project.id.clone();
-    Ok(state
-        .db
-        .run(move |conn| {
-            let detail = clients::get(conn, &project_id, &id)?;
-            Ok((detail, policies::options(conn, &project_id)?))
+    Ok(admin
+        .run(move |conn, project, _| {
+            let detail = clients::get(conn, &project.id, &id)?;
+            Ok((detail, policies::options(conn, &project.id)?))
         })
         .await?)
 }
 
 async fn render_client(
-    req: &HttpRequest,
-    state: &AppState,
-    session: &Session,
     admin: &Admin,
+    session: &Session,
     id: String,
     shown: Option<Shown>,
 ) -> Result<HttpResponse, AppError> {
-    let (detail, policies) = load_client(state, admin, id).await?;
-    let status = if shown.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let (detail, policies) = load_client(admin, id).await?;
     let shown = shown.unwrap_or_else(|| Shown {
         admin_checked: detail.membership.admin,
         policy_selected: detail
@@ -290,38 +222,25 @@ async fn render_client(
         errors: FieldErrors::new(),
     });
     let view = ClientPage {
-        tabs: TABS,
-        tab: "clients",
-        csrf: csrf_of(req),
+        tab: Tab::Clients,
+        csrf: admin.csrf(),
         secret: take_secret(session, &detail.client.id),
-        token_url: format!("{}/oauth2/token", state.base_url),
+        token_url: format!("{}/oauth2/token", admin.state().base_url),
         detail: &detail,
         policies,
         admin_checked: shown.admin_checked,
         policy_selected: shown.policy_selected,
         errors: shown.errors,
     };
-    page(
-        req,
-        state,
-        Some(&admin.current.ctx),
-        "Client application",
-        &view,
-        status,
-    )
-    .await
+    admin.form("Client application", &view, &view.errors).await
 }
 
 async fn show(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    render_client(&req, &state, &session, &admin, path.into_inner(), None).await
+    render_client(&admin, &session, path.into_inner(), None).await
 }
 
 #[derive(Deserialize)]
@@ -332,62 +251,50 @@ pub struct AccessForm {
 }
 
 async fn save_access(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<String>,
     form: web::Form<AccessForm>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
     let make_admin = form.admin.is_some();
     let policy = chosen_policy(&form.access_policy);
-    let (project, by, client_id, chosen) = (
-        admin.project.clone(),
-        admin.acting(),
-        id.clone(),
-        policy.clone(),
-    );
-    match state
-        .db
-        .run(move |conn| clients::set_access(conn, &project, &by, &client_id, make_admin, chosen))
+    let (client_id, chosen) = (id.clone(), policy.clone());
+    match admin
+        .run(move |conn, project, by| {
+            clients::set_access(conn, project, by, &client_id, make_admin, chosen)
+        })
         .await
     {
-        Ok(()) => {
-            session::set_flash(&session, "Client access saved")?;
-            Ok(see_other(&req, &format!("/admin/clients/{id}")))
-        }
+        Ok(()) => admin.done(
+            &session,
+            "Client access saved",
+            &format!("/admin/clients/{id}"),
+        ),
         Err(ServiceError::Invalid(errors)) => {
             let shown = Shown {
                 admin_checked: make_admin,
                 policy_selected: policy.unwrap_or_default(),
                 errors,
             };
-            render_client(&req, &state, &session, &admin, id, Some(shown)).await
+            render_client(&admin, &session, id, Some(shown)).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
 async fn rotate(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
-    let (project, by, client_id) = (admin.project.clone(), admin.acting(), id.clone());
-    let rotated = state
-        .db
-        .run(move |conn| clients::rotate_secret(conn, &project, &by, &client_id))
+    let client_id = id.clone();
+    let rotated = admin
+        .run(move |conn, project, by| clients::rotate_secret(conn, project, by, &client_id))
         .await?;
     hand_over_secret(&session, &id, rotated.secret)?;
-    Ok(see_other(&req, &format!("/admin/clients/{id}")))
+    Ok(see_other(admin.req(), &format!("/admin/clients/{id}")))
 }
 
 #[derive(Template)]
@@ -397,51 +304,30 @@ struct RemovePage<'a> {
     detail: &'a ClientDetail,
 }
 
-async fn confirm_remove(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    let (project_id, id) = (admin.project.id.clone(), path.into_inner());
-    let detail = state
-        .db
-        .run(move |conn| clients::get(conn, &project_id, &id))
+async fn confirm_remove(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let detail = admin
+        .run(move |conn, project, _| clients::get(conn, &project.id, &id))
         .await?;
     let view = RemovePage {
-        csrf: csrf_of(&req),
+        csrf: admin.csrf(),
         detail: &detail,
     };
-    page(
-        &req,
-        &state,
-        Some(&admin.current.ctx),
-        "Remove client application",
-        &view,
-        StatusCode::OK,
-    )
-    .await
+    admin.show("Remove client application", &view).await
 }
 
 async fn remove(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    let (project, by, client_id) = (admin.project.clone(), admin.acting(), path.into_inner());
-    let name = state
-        .db
-        .run(move |conn| clients::remove(conn, &project, &by, &client_id))
+    let client_id = path.into_inner();
+    let name = admin
+        .run(move |conn, project, by| clients::remove(conn, project, by, &client_id))
         .await?;
-    session::set_flash(
+    admin.done(
         &session,
         &format!("{name} was removed; its tokens no longer work"),
-    )?;
-    Ok(see_other(&req, "/admin/clients"))
+        "/admin/clients",
+    )
 }

@@ -1,18 +1,14 @@
 //! The invite form and its result page.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Admin, TABS};
+use super::{Admin, Tab};
 use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType};
 use crate::services::invite::{self, InviteOutcome, InviteRequest, Scope};
 use crate::services::{ServiceError, policies};
-use crate::web::AppState;
 use crate::web::errors::AppError;
-use crate::web::extractors::{Meta, ProjectAdmin};
-use crate::web::render::{csrf_of, page};
 
 pub const ALREADY_MEMBER_FORM: &str = "This person is already a member of this project";
 
@@ -45,9 +41,8 @@ pub struct InviteForm {
 
 #[derive(Template)]
 #[template(path = "pages/admin/invite.html")]
-struct InvitePage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+struct InvitePage {
+    tab: Tab,
     csrf: String,
     types: [ProfileType; 3],
     policies: Vec<(String, String)>,
@@ -63,56 +58,30 @@ pub struct InviteQuery {
 }
 
 async fn render_form(
-    req: &HttpRequest,
-    state: &AppState,
     admin: &Admin,
     form: InviteForm,
     send_email: bool,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    let project_id = admin.project.id.clone();
-    let policies = state
-        .db
-        .run(move |conn| policies::options(conn, &project_id))
+    let policies = admin
+        .run(|conn, project, _| policies::options(conn, &project.id))
         .await?;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     let view = InvitePage {
-        tabs: TABS,
-        tab: if form.resource_type == "Patient" {
-            "patients"
-        } else {
-            "users"
-        },
-        csrf: csrf_of(req),
+        tab: Tab::of_profile(&form.resource_type),
+        csrf: admin.csrf(),
         types: ProfileType::ALL,
         policies,
         errors,
         form,
         send_email,
     };
-    page(
-        req,
-        state,
-        Some(&admin.current.ctx),
-        "Invite new member",
-        &view,
-        status,
-    )
-    .await
+    admin.form("Invite new member", &view, &view.errors).await
 }
 
 async fn invite_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
+    admin: Admin,
     query: web::Query<InviteQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let resource_type = query
         .resource_type
         .as_deref()
@@ -122,37 +91,24 @@ async fn invite_form(
         resource_type: resource_type.as_str().to_owned(),
         ..Default::default()
     };
-    render_form(&req, &state, &admin, form, true, FieldErrors::new()).await
+    render_form(&admin, form, true, FieldErrors::new()).await
 }
 
 #[derive(Template)]
 #[template(path = "pages/admin/invite_result.html")]
-struct ResultPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+struct ResultPage {
+    tab: Tab,
     outcome: InviteOutcome,
-    list_href: &'a str,
-    again_href: &'a str,
 }
 
-async fn send_invite(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
-    form: web::Form<InviteForm>,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    let limits = &state.settings.limits;
-    let admin_key = format!("invite-admin:{}", admin.current.ctx.user.id);
-    let ip_key = format!("invite-ip:{}", admin.meta.ip.as_deref().unwrap_or("-"));
-    state
-        .throttle
-        .hit_and_check(&admin_key, limits.invites_per_admin, limits.invite_window)
-        .await?;
-    state
-        .throttle
-        .hit_and_check(&ip_key, limits.invites_per_ip, limits.invite_window)
+async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpResponse, AppError> {
+    let (limits, key) = (
+        admin.state().settings.limits.clone(),
+        format!("invite-admin:{}", admin.current.ctx.user.id),
+    );
+    let ip = admin.meta.ip.clone();
+    admin
+        .run(move |conn, _, _| invite::check_rate(conn, &limits, &key, ip.as_deref()))
         .await?;
     let form = form.into_inner();
     let send_email = form.send_email.is_some();
@@ -167,7 +123,7 @@ async fn send_invite(
     let (Some(profile_type), Some(first_name), Some(last_name), Some(email)) =
         (profile_type, first, last, email)
     else {
-        return render_form(&req, &state, &admin, form, send_email, errors).await;
+        return render_form(&admin, form, send_email, errors).await;
     };
     let request = InviteRequest {
         profile_type,
@@ -182,51 +138,24 @@ async fn send_invite(
         external_id: None,
         upsert: false,
     };
-    let (project, by, base_url) = (
-        admin.project.clone(),
-        admin.acting(),
-        state.base_url.clone(),
-    );
-    let outcome = state
-        .db
-        .run(move |conn| invite::invite(conn, &project, &by, request, &base_url))
+    let base_url = admin.state().base_url.clone();
+    let outcome = admin
+        .run(move |conn, project, by| invite::invite(conn, project, by, request, &base_url))
         .await;
     match outcome {
         Ok(outcome) => {
-            state.mail.wake();
-            let patient = outcome.profile.resource_type == "Patient";
+            admin.state().mail.wake();
             let view = ResultPage {
-                tabs: TABS,
-                tab: if patient { "patients" } else { "users" },
-                list_href: if patient {
-                    "/admin/patients"
-                } else {
-                    "/admin/users"
-                },
-                again_href: if patient {
-                    "/admin/invite?resourceType=Patient"
-                } else {
-                    "/admin/invite"
-                },
+                tab: Tab::of_profile(&outcome.profile.resource_type),
                 outcome,
             };
-            page(
-                &req,
-                &state,
-                Some(&admin.current.ctx),
-                "Invitation sent",
-                &view,
-                StatusCode::OK,
-            )
-            .await
+            admin.show("Invitation sent", &view).await
         }
         Err(ServiceError::Conflict(_)) => {
             let errors = FieldErrors::single("email", ALREADY_MEMBER_FORM);
-            render_form(&req, &state, &admin, form, send_email, errors).await
+            render_form(&admin, form, send_email, errors).await
         }
-        Err(ServiceError::Invalid(errors)) => {
-            render_form(&req, &state, &admin, form, send_email, errors).await
-        }
+        Err(ServiceError::Invalid(errors)) => render_form(&admin, form, send_email, errors).await,
         Err(e) => Err(e.into()),
     }
 }

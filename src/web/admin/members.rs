@@ -2,20 +2,16 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Admin, TABS};
+use super::{Admin, Tab, query_string};
 use crate::domain::FieldErrors;
 use crate::services::members::{self, ListQuery, MemberDetail, MemberKind, MemberPage, SortKey};
 use crate::services::{ServiceError, authority, policies};
-use crate::web::AppState;
 use crate::web::errors::AppError;
-use crate::web::extractors::{Meta, ProjectAdmin};
-use crate::web::htmx::see_other;
-use crate::web::render::{csrf_of, page};
-use crate::web::session;
+use crate::web::htmx::is_htmx;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/users").route(web::get().to(users)))
@@ -45,13 +41,8 @@ pub struct ListParams {
 
 #[derive(Template)]
 #[template(path = "pages/admin/members.html")]
-struct MembersPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
-    path: &'a str,
-    heading: &'a str,
-    invite_label: &'a str,
-    invite_href: &'a str,
+struct MembersPage {
+    tab: Tab,
     page: MemberPage,
     q: String,
     admin_only: bool,
@@ -61,26 +52,7 @@ struct MembersPage<'a> {
     first_href: String,
 }
 
-fn query_string(pairs: &[(&str, &str)]) -> String {
-    let kept: Vec<(&str, &str)> = pairs
-        .iter()
-        .copied()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    if kept.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
-    }
-}
-
-async fn list(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ProjectAdmin(current): ProjectAdmin,
-    params: ListParams,
-    kind: MemberKind,
-) -> Result<HttpResponse, AppError> {
+async fn list(admin: Admin, params: ListParams, tab: Tab) -> Result<HttpResponse, AppError> {
     let admin_only = params
         .admin
         .as_deref()
@@ -92,98 +64,56 @@ async fn list(
     };
     let q = params.q.clone().unwrap_or_default();
     let query = ListQuery {
-        kind,
+        kind: if tab == Tab::Patients {
+            MemberKind::Patients
+        } else {
+            MemberKind::People
+        },
         q: Some(q.clone()),
         admin_only,
         sort,
         after: params.after.clone(),
     };
-    let project_id = current.membership.project_id.clone();
-    let result = state
-        .db
-        .run(move |conn| members::list(conn, &project_id, &query))
+    let result = admin
+        .run(move |conn, project, _| members::list(conn, &project.id, &query))
         .await?;
-    let (tab, path, heading, invite_label, invite_href) = match kind {
-        MemberKind::People => (
-            "users",
-            "/admin/users",
-            "Users",
-            "Invite new user",
-            "/admin/invite",
-        ),
-        MemberKind::Patients => (
-            "patients",
-            "/admin/patients",
-            "Patients",
-            "Invite new patient",
-            "/admin/invite?resourceType=Patient",
-        ),
-    };
     let admin_flag = if admin_only { "1" } else { "" };
     let sort_flag = if sort == SortKey::Email { "email" } else { "" };
+    let filters = [
+        ("q", q.as_str()),
+        ("admin", admin_flag),
+        ("sort", sort_flag),
+    ];
     let next_href = result.next.as_ref().map(|after| {
-        format!(
-            "{path}{}",
-            query_string(&[
-                ("q", &q),
-                ("admin", admin_flag),
-                ("sort", sort_flag),
-                ("after", after)
-            ])
-        )
+        let mut pairs = filters.to_vec();
+        pairs.push(("after", after));
+        format!("{}{}", tab.href(), query_string(&pairs))
     });
     let view = MembersPage {
-        tabs: TABS,
         tab,
-        path,
-        heading,
-        invite_label,
-        invite_href,
         page: result,
-        q: q.clone(),
         admin_only,
         sort_email: sort == SortKey::Email,
         paged: params.after.is_some(),
         next_href,
-        first_href: format!(
-            "{path}{}",
-            query_string(&[("q", &q), ("admin", admin_flag), ("sort", sort_flag)])
-        ),
+        first_href: format!("{}{}", tab.href(), query_string(&filters)),
+        q,
     };
-    page(
-        &req,
-        &state,
-        Some(&current.ctx),
-        heading,
-        &view,
-        StatusCode::OK,
-    )
-    .await
+    admin.show(tab.label(), &view).await
 }
 
-async fn users(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    params: web::Query<ListParams>,
-) -> Result<HttpResponse, AppError> {
-    list(req, state, admin, params.into_inner(), MemberKind::People).await
+async fn users(admin: Admin, params: web::Query<ListParams>) -> Result<HttpResponse, AppError> {
+    list(admin, params.into_inner(), Tab::Users).await
 }
 
-async fn patients(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    params: web::Query<ListParams>,
-) -> Result<HttpResponse, AppError> {
-    list(req, state, admin, params.into_inner(), MemberKind::Patients).await
+async fn patients(admin: Admin, params: web::Query<ListParams>) -> Result<HttpResponse, AppError> {
+    list(admin, params.into_inner(), Tab::Patients).await
 }
 
 #[derive(Template)]
 #[template(path = "pages/admin/member.html")]
-struct MemberPageView<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+struct MemberPageView {
+    tab: Tab,
     csrf: String,
     detail: MemberDetail,
     policies: Vec<(String, String)>,
@@ -196,64 +126,41 @@ struct MemberPageView<'a> {
     credentials: bool,
 }
 
-fn tab_of(detail: &MemberDetail) -> &'static str {
-    if detail.profile.resource_type == "Patient" {
-        "patients"
-    } else {
-        "users"
-    }
-}
-
 async fn load_member(
-    state: &AppState,
     admin: &Admin,
     id: String,
 ) -> Result<(MemberDetail, Vec<(String, String)>), AppError> {
-    let project = admin.project.clone();
-    Ok(state
-        .db
-        .run(move |conn| {
+    Ok(admin
+        .run(move |conn, project, _| {
             Ok((
-                members::get(conn, &project, &id)?,
+                members::get(conn, project, &id)?,
                 policies::options(conn, &project.id)?,
             ))
         })
         .await?)
 }
 
-struct MemberState {
+/// What the member page shows besides the stored membership: the form as submitted, or
+/// why an action was refused.
+#[derive(Default)]
+struct Shown {
     errors: FieldErrors,
-    problem: Option<String>,
+    problem: Option<(StatusCode, String)>,
     admin_checked: Option<bool>,
     policy_selected: Option<String>,
-    status: StatusCode,
 }
 
-impl Default for MemberState {
-    fn default() -> Self {
-        MemberState {
-            errors: FieldErrors::new(),
-            problem: None,
-            admin_checked: None,
-            policy_selected: None,
-            status: StatusCode::OK,
-        }
-    }
-}
-
-async fn render_member(
-    req: &HttpRequest,
-    state: &AppState,
-    admin: &Admin,
-    id: String,
-    shown: MemberState,
-) -> Result<HttpResponse, AppError> {
-    let (detail, policies) = load_member(state, admin, id).await?;
+async fn render_member(admin: &Admin, id: String, shown: Shown) -> Result<HttpResponse, AppError> {
+    let (detail, policies) = load_member(admin, id).await?;
     let title = format!("{} {}", detail.profile.first_name, detail.profile.last_name);
+    let status = match &shown.problem {
+        Some((status, _)) => *status,
+        None if !shown.errors.is_empty() => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
     let view = MemberPageView {
-        tabs: TABS,
-        tab: tab_of(&detail),
-        csrf: csrf_of(req),
+        tab: Tab::of_profile(&detail.profile.resource_type),
+        csrf: admin.csrf(),
         admin_checked: shown.admin_checked.unwrap_or(detail.membership.admin),
         policy_selected: shown.policy_selected.unwrap_or_else(|| {
             detail
@@ -267,35 +174,27 @@ async fn render_member(
         detail,
         policies,
         errors: shown.errors,
-        problem: shown.problem,
+        problem: shown.problem.map(|(_, message)| message),
     };
-    page(
-        req,
-        state,
-        Some(&admin.current.ctx),
-        &title,
-        &view,
-        shown.status,
-    )
-    .await
+    admin.render(&title, &view, status).await
 }
 
-async fn member(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    render_member(
-        &req,
-        &state,
-        &admin,
-        path.into_inner(),
-        MemberState::default(),
-    )
-    .await
+/// A refusal from a service, shown on the member page; anything else is an error page.
+async fn refused(admin: &Admin, id: String, e: ServiceError) -> Result<HttpResponse, AppError> {
+    let problem = match e {
+        ServiceError::Conflict(problem) => (StatusCode::CONFLICT, problem),
+        ServiceError::Forbidden(problem) => (StatusCode::FORBIDDEN, problem),
+        other => return Err(other.into()),
+    };
+    let shown = Shown {
+        problem: Some(problem),
+        ..Shown::default()
+    };
+    render_member(admin, id, shown).await
+}
+
+async fn member(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    render_member(&admin, path.into_inner(), Shown::default()).await
 }
 
 #[derive(Deserialize)]
@@ -307,44 +206,36 @@ pub struct MemberForm {
 }
 
 async fn save_member(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<String>,
     form: web::Form<MemberForm>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
     let make_admin = form.admin.is_some();
     let policy = Some(form.access_policy.trim().to_owned()).filter(|p| !p.is_empty());
-    let (project, by, member_id, chosen) = (
-        admin.project.clone(),
-        admin.acting(),
-        id.clone(),
-        policy.clone(),
-    );
-    match state
-        .db
-        .run(move |conn| members::update(conn, &project, &by, &member_id, make_admin, chosen))
+    let (member_id, chosen) = (id.clone(), policy.clone());
+    match admin
+        .run(move |conn, project, by| {
+            members::update(conn, project, by, &member_id, make_admin, chosen)
+        })
         .await
     {
-        Ok(_) => {
-            session::set_flash(&session, "Membership saved")?;
-            Ok(see_other(&req, &format!("/admin/members/{id}")))
-        }
+        Ok(_) => admin.done(
+            &session,
+            "Membership saved",
+            &format!("/admin/members/{id}"),
+        ),
         Err(ServiceError::Invalid(errors)) => {
-            let shown = MemberState {
+            let shown = Shown {
                 errors,
                 admin_checked: Some(make_admin),
                 policy_selected: Some(policy.unwrap_or_default()),
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                ..Default::default()
+                ..Shown::default()
             };
-            render_member(&req, &state, &admin, id, shown).await
+            render_member(&admin, id, shown).await
         }
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&admin, id, e).await,
     }
 }
 
@@ -357,66 +248,37 @@ struct ConfirmRemovePage<'a> {
 }
 
 /// The confirmation step: a page without JavaScript, a dialog with htmx.
-async fn confirm_remove(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    let (detail, _) = load_member(&state, &admin, path.into_inner()).await?;
+async fn confirm_remove(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let (detail, _) = load_member(&admin, path.into_inner()).await?;
     let view = ConfirmRemovePage {
-        csrf: csrf_of(&req),
+        csrf: admin.csrf(),
         detail: &detail,
-        dialog: crate::web::htmx::is_htmx(&req),
+        dialog: is_htmx(admin.req()),
     };
-    page(
-        &req,
-        &state,
-        Some(&admin.current.ctx),
-        "Remove member",
-        &view,
-        StatusCode::OK,
-    )
-    .await
+    admin.show("Remove member", &view).await
 }
 
 async fn remove(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
-    let (detail, _) = load_member(&state, &admin, id.clone()).await?;
-    let back = if detail.profile.resource_type == "Patient" {
-        "/admin/patients"
-    } else {
-        "/admin/users"
-    };
-    let (project, by, member_id) = (admin.project.clone(), admin.acting(), id.clone());
-    match state
-        .db
-        .run(move |conn| members::remove(conn, &project, &by, &member_id))
+    let (detail, _) = load_member(&admin, id.clone()).await?;
+    let member_id = id.clone();
+    match admin
+        .run(move |conn, project, by| members::remove(conn, project, by, &member_id))
         .await
     {
         Ok(name) => {
-            session::set_flash(&session, &format!("{name} was removed from the project"))?;
-            Ok(see_other(&req, back))
+            let back = Tab::of_profile(&detail.profile.resource_type).href();
+            admin.done(
+                &session,
+                &format!("{name} was removed from the project"),
+                back,
+            )
         }
-        Err(ServiceError::Conflict(problem)) => {
-            let shown = MemberState {
-                problem: Some(problem),
-                status: StatusCode::CONFLICT,
-                ..Default::default()
-            };
-            render_member(&req, &state, &admin, id, shown).await
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&admin, id, e).await,
     }
 }
 
@@ -433,11 +295,8 @@ type MemberActionFn = fn(
 /// `POST /admin/members/{id}/{action}`: resend, reset-password or reset-mfa. Runs the action
 /// and comes back to the member page with its outcome.
 async fn member_action(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, action) = path.into_inner();
@@ -456,40 +315,19 @@ async fn member_action(
         ),
         _ => return Err(AppError::NotFound),
     };
-    let admin = Admin::load(&state, admin, meta).await?;
-    let (project, by, member_id, base_url, limits) = (
-        admin.project.clone(),
-        admin.acting(),
+    let (member_id, base_url, limits) = (
         id.clone(),
-        state.base_url.clone(),
-        state.settings.limits.clone(),
+        admin.state().base_url.clone(),
+        admin.state().settings.limits.clone(),
     );
-    match state
-        .db
-        .run(move |conn| run(conn, &project, &by, &member_id, &base_url, &limits))
+    match admin
+        .run(move |conn, project, by| run(conn, project, by, &member_id, &base_url, &limits))
         .await
     {
         Ok(()) => {
-            state.mail.wake();
-            session::set_flash(&session, done)?;
-            Ok(see_other(&req, &format!("/admin/members/{id}")))
+            admin.state().mail.wake();
+            admin.done(&session, done, &format!("/admin/members/{id}"))
         }
-        Err(ServiceError::Conflict(problem)) => {
-            let shown = MemberState {
-                problem: Some(problem),
-                status: StatusCode::CONFLICT,
-                ..Default::default()
-            };
-            render_member(&req, &state, &admin, id, shown).await
-        }
-        Err(ServiceError::Forbidden(problem)) => {
-            let shown = MemberState {
-                problem: Some(problem),
-                status: StatusCode::FORBIDDEN,
-                ..Default::default()
-            };
-            render_member(&req, &state, &admin, id, shown).await
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => refused(&admin, id, e).await,
     }
 }

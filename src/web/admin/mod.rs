@@ -1,4 +1,8 @@
 //! Project admin: `/admin/...` pages for admins of the current project.
+//!
+//! Every handler takes an [`Admin`]: the signed-in admin, their project and the request, with
+//! what a page needs to render itself (`show`, `render`), to re-render a form with errors
+//! (`invalid`), to run services (`run`) and to finish a POST (`done`).
 
 mod audit;
 mod clients;
@@ -7,15 +11,24 @@ mod members;
 mod policies;
 mod project;
 
-use actix_web::web;
+use actix_session::Session;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use askama::Template;
+use futures_util::future::LocalBoxFuture;
 
 use super::AppState;
 use super::errors::AppError;
-use super::extractors::{Meta, ProjectAdmin};
+use super::extractors::{CurrentUser, ProjectAdmin, request_meta};
+use super::htmx::see_other;
+use super::render::{csrf_of, page};
+use super::session;
+use crate::db::DbConn;
 use crate::db::models::Project;
-use crate::services::RequestMeta;
+use crate::domain::FieldErrors;
 use crate::services::audit::Acting;
-use crate::services::members as member_service;
+use crate::services::{RequestMeta, ServiceError, projects};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(project::configure)
@@ -26,31 +39,147 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(audit::configure);
 }
 
-/// The admin, their project, and what audit events record about the request.
+/// The tabs of the admin area; a page names the one it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Details,
+    Users,
+    Patients,
+    Clients,
+    Policies,
+    Audit,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 6] = [
+        Tab::Details,
+        Tab::Users,
+        Tab::Patients,
+        Tab::Clients,
+        Tab::Policies,
+        Tab::Audit,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::Details => "Details",
+            Tab::Users => "Users",
+            Tab::Patients => "Patients",
+            Tab::Clients => "Clients",
+            Tab::Policies => "Access policies",
+            Tab::Audit => "Audit log",
+        }
+    }
+
+    pub fn href(self) -> &'static str {
+        match self {
+            Tab::Details => "/admin/project",
+            Tab::Users => "/admin/users",
+            Tab::Patients => "/admin/patients",
+            Tab::Clients => "/admin/clients",
+            Tab::Policies => "/admin/access-policies",
+            Tab::Audit => "/admin/audit",
+        }
+    }
+
+    /// The invite form for the people of this tab.
+    pub fn invite_href(self) -> &'static str {
+        if self == Tab::Patients {
+            "/admin/invite?resourceType=Patient"
+        } else {
+            "/admin/invite"
+        }
+    }
+
+    pub fn invite_label(self) -> &'static str {
+        if self == Tab::Patients {
+            "Invite new patient"
+        } else {
+            "Invite new user"
+        }
+    }
+
+    /// The tab bar, with `true` beside this tab.
+    pub fn bar(self) -> [(Tab, bool); 6] {
+        Tab::ALL.map(|t| (t, t == self))
+    }
+
+    /// The people tab a profile type is listed on.
+    pub fn of_profile(resource_type: &str) -> Tab {
+        if resource_type == crate::domain::ProfileType::Patient.as_str() {
+            Tab::Patients
+        } else {
+            Tab::Users
+        }
+    }
+}
+
+/// `?a=1&b=2` of the pairs whose value is not empty, or nothing: links that keep a list's
+/// filters.
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    let kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
+    }
+}
+
+/// An admin of the current project, their project, and the request they made.
 pub struct Admin {
-    pub current: super::extractors::CurrentUser,
+    pub current: CurrentUser,
     pub project: Project,
     pub meta: RequestMeta,
     pub display: String,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+}
+
+impl FromRequest for Admin {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let admin = ProjectAdmin::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let ProjectAdmin(current) = admin.await?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?;
+            let project_id = current.membership.project_id.clone();
+            let project = state
+                .db
+                .run(move |conn| projects::get(conn, &project_id))
+                .await?;
+            Ok(Admin {
+                display: current.ctx.user.display_name(),
+                meta: request_meta(&req),
+                current,
+                project,
+                req,
+                state,
+            })
+        })
+    }
 }
 
 impl Admin {
-    pub async fn load(
-        state: &AppState,
-        ProjectAdmin(current): ProjectAdmin,
-        Meta(meta): Meta,
-    ) -> Result<Admin, AppError> {
-        let project_id = current.membership.project_id.clone();
-        let project = state
-            .db
-            .run(move |conn| member_service::project(conn, &project_id))
-            .await?;
-        Ok(Admin {
-            display: current.ctx.user.display_name(),
-            current,
-            project,
-            meta,
-        })
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn req(&self) -> &HttpRequest {
+        &self.req
+    }
+
+    pub fn csrf(&self) -> String {
+        csrf_of(&self.req)
     }
 
     pub fn acting(&self) -> Acting {
@@ -61,14 +190,62 @@ impl Admin {
             meta: self.meta.clone(),
         }
     }
-}
 
-/// Tabs of the admin area, for the tab bar.
-pub const TABS: &[(&str, &str, &str)] = &[
-    ("details", "Details", "/admin/project"),
-    ("users", "Users", "/admin/users"),
-    ("patients", "Patients", "/admin/patients"),
-    ("clients", "Clients", "/admin/clients"),
-    ("policies", "Access policies", "/admin/access-policies"),
-    ("audit", "Audit log", "/admin/audit"),
-];
+    /// Runs service work on the blocking pool with this project and this admin as the actor.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        F: FnOnce(&mut DbConn, &Project, &Acting) -> Result<T, ServiceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (project, by) = (self.project.clone(), self.acting());
+        self.state.db.run(move |conn| f(conn, &project, &by)).await
+    }
+
+    /// The page (or, to htmx, the partial alone) with this status.
+    pub async fn render(
+        &self,
+        title: &str,
+        view: &impl Template,
+        status: StatusCode,
+    ) -> Result<HttpResponse, AppError> {
+        page(
+            &self.req,
+            &self.state,
+            Some(&self.current.ctx),
+            title,
+            view,
+            status,
+        )
+        .await
+    }
+
+    pub async fn show(&self, title: &str, view: &impl Template) -> Result<HttpResponse, AppError> {
+        self.render(title, view, StatusCode::OK).await
+    }
+
+    /// A form shown again: 422 when it has errors, else 200.
+    pub async fn form(
+        &self,
+        title: &str,
+        view: &impl Template,
+        errors: &FieldErrors,
+    ) -> Result<HttpResponse, AppError> {
+        let status = if errors.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        self.render(title, view, status).await
+    }
+
+    /// A POST that worked: the message for the next page, then 303 (or `HX-Redirect`).
+    pub fn done(
+        &self,
+        session: &Session,
+        message: &str,
+        location: &str,
+    ) -> Result<HttpResponse, AppError> {
+        session::set_flash(session, message)?;
+        Ok(see_other(&self.req, location))
+    }
+}

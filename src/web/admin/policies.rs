@@ -2,19 +2,14 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::{Admin, TABS};
+use super::{Admin, Tab};
 use crate::domain::{Criteria, FieldErrors, PolicyRule};
 use crate::services::ServiceError;
 use crate::services::policies::{self, PolicySummary, PolicyUser};
-use crate::web::AppState;
 use crate::web::errors::AppError;
-use crate::web::extractors::{Meta, ProjectAdmin};
-use crate::web::htmx::see_other;
-use crate::web::render::{csrf_of, page};
-use crate::web::session;
 
 const NAME_MAX: usize = 128;
 const RULES_MAX: usize = 100;
@@ -36,36 +31,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Template)]
 #[template(path = "pages/admin/policies.html")]
-struct ListPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+struct ListPage {
+    tab: Tab,
     policies: Vec<PolicySummary>,
 }
 
-async fn list(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ProjectAdmin(current): ProjectAdmin,
-) -> Result<HttpResponse, AppError> {
-    let project_id = current.membership.project_id.clone();
-    let policies = state
-        .db
-        .run(move |conn| policies::list(conn, &project_id))
+async fn list(admin: Admin) -> Result<HttpResponse, AppError> {
+    let policies = admin
+        .run(|conn, project, _| policies::list(conn, &project.id))
         .await?;
     let view = ListPage {
-        tabs: TABS,
-        tab: "policies",
+        tab: Tab::Policies,
         policies,
     };
-    page(
-        &req,
-        &state,
-        Some(&current.ctx),
-        "Access policies",
-        &view,
-        StatusCode::OK,
-    )
-    .await
+    admin.show("Access policies", &view).await
 }
 
 /// One rule row as typed, so the form can be shown again with its errors.
@@ -78,9 +57,8 @@ pub struct RuleRow {
 
 #[derive(Template)]
 #[template(path = "pages/admin/policy.html")]
-struct PolicyPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+struct PolicyPage {
+    tab: Tab,
     csrf: String,
     action: String,
     id: Option<String>,
@@ -102,21 +80,15 @@ struct Shown {
     status: StatusCode,
 }
 
-async fn render(
-    req: &HttpRequest,
-    state: &AppState,
-    admin: &Admin,
-    shown: Shown,
-) -> Result<HttpResponse, AppError> {
+async fn render(admin: &Admin, shown: Shown) -> Result<HttpResponse, AppError> {
     let title = if shown.id.is_some() {
         "Edit access policy"
     } else {
         "New access policy"
     };
     let view = PolicyPage {
-        tabs: TABS,
-        tab: "policies",
-        csrf: csrf_of(req),
+        tab: Tab::Policies,
+        csrf: admin.csrf(),
         action: match &shown.id {
             Some(id) => format!("/admin/access-policies/{id}"),
             None => "/admin/access-policies/new".into(),
@@ -129,24 +101,10 @@ async fn render(
         errors: shown.errors,
         problem: shown.problem,
     };
-    page(
-        req,
-        state,
-        Some(&admin.current.ctx),
-        title,
-        &view,
-        shown.status,
-    )
-    .await
+    admin.render(title, &view, shown.status).await
 }
 
-async fn new_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
+async fn new_form(admin: Admin) -> Result<HttpResponse, AppError> {
     let shown = Shown {
         id: None,
         name: String::new(),
@@ -156,14 +114,12 @@ async fn new_form(
         problem: None,
         status: StatusCode::OK,
     };
-    render(&req, &state, &admin, shown).await
+    render(&admin, shown).await
 }
 
-async fn load_shown(state: &AppState, admin: &Admin, id: String) -> Result<Shown, AppError> {
-    let project_id = admin.project.id.clone();
-    let detail = state
-        .db
-        .run(move |conn| policies::get(conn, &project_id, &id))
+async fn load_shown(admin: &Admin, id: String) -> Result<Shown, AppError> {
+    let detail = admin
+        .run(move |conn, project, _| policies::get(conn, &project.id, &id))
         .await?;
     Ok(Shown {
         id: Some(detail.policy.id),
@@ -184,16 +140,9 @@ async fn load_shown(state: &AppState, admin: &Admin, id: String) -> Result<Shown
     })
 }
 
-async fn edit_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    let shown = load_shown(&state, &admin, path.into_inner()).await?;
-    render(&req, &state, &admin, shown).await
+async fn edit_form(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let shown = load_shown(&admin, path.into_inner()).await?;
+    render(&admin, shown).await
 }
 
 /// What the policy form sent: `name`, rows `rule[N].resourceType|readOnly|criteria`, and
@@ -237,10 +186,8 @@ fn parse_submission(body: &[u8]) -> Result<Submitted, AppError> {
 }
 
 async fn submit(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: Session,
     admin: Admin,
+    session: Session,
     id: Option<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
@@ -250,7 +197,7 @@ async fn submit(
         button,
     } = parse_submission(&body)?;
     let used_by = match &id {
-        Some(id) => load_shown(&state, &admin, id.clone()).await?.used_by,
+        Some(id) => load_shown(&admin, id.clone()).await?.used_by,
         None => Vec::new(),
     };
     let again = |rules: Vec<RuleRow>, errors: FieldErrors, status: StatusCode| Shown {
@@ -264,13 +211,7 @@ async fn submit(
     };
     if button == "add" && rules.len() < RULES_MAX {
         rules.push(RuleRow::default());
-        return render(
-            &req,
-            &state,
-            &admin,
-            again(rules, FieldErrors::new(), StatusCode::OK),
-        )
-        .await;
+        return render(&admin, again(rules, FieldErrors::new(), StatusCode::OK)).await;
     }
     if let Some(index) = button
         .strip_prefix("remove-")
@@ -279,13 +220,7 @@ async fn submit(
         if index < rules.len() {
             rules.remove(index);
         }
-        return render(
-            &req,
-            &state,
-            &admin,
-            again(rules, FieldErrors::new(), StatusCode::OK),
-        )
-        .await;
+        return render(&admin, again(rules, FieldErrors::new(), StatusCode::OK)).await;
     }
 
     let mut errors = FieldErrors::new();
@@ -326,80 +261,65 @@ async fn submit(
     }
     if !errors.is_empty() {
         return render(
-            &req,
-            &state,
             &admin,
             again(rules, errors, StatusCode::UNPROCESSABLE_ENTITY),
         )
         .await;
     }
-    let (project, by, policy_id) = (admin.project.clone(), admin.acting(), id.clone());
-    let saved_id = state
-        .db
-        .run(move |conn| {
-            policies::save(conn, &project, &by, policy_id.as_deref(), &trimmed, &parsed)
+    let policy_id = id.clone();
+    let saved_id = admin
+        .run(move |conn, project, by| {
+            policies::save(conn, project, by, policy_id.as_deref(), &trimmed, &parsed)
         })
         .await?;
-    session::set_flash(&session, "Access policy saved")?;
-    Ok(see_other(
-        &req,
+    admin.done(
+        &session,
+        "Access policy saved",
         &format!("/admin/access-policies/{saved_id}"),
-    ))
+    )
 }
 
 async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    submit(req, state, session, admin, None, body).await
+    submit(admin, session, None, body).await
 }
 
 async fn update(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
     // Unknown or foreign ids are "not found" before anything else.
-    load_shown(&state, &admin, id.clone()).await?;
-    submit(req, state, session, admin, Some(id), body).await
+    load_shown(&admin, id.clone()).await?;
+    submit(admin, session, Some(id), body).await
 }
 
 async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let id = path.into_inner();
-    let (project, by, policy_id) = (admin.project.clone(), admin.acting(), id.clone());
-    match state
-        .db
-        .run(move |conn| policies::delete(conn, &project, &by, &policy_id))
+    let policy_id = id.clone();
+    match admin
+        .run(move |conn, project, by| policies::delete(conn, project, by, &policy_id))
         .await
     {
-        Ok(name) => {
-            session::set_flash(&session, &format!("Access policy {name} deleted"))?;
-            Ok(see_other(&req, "/admin/access-policies"))
-        }
+        Ok(name) => admin.done(
+            &session,
+            &format!("Access policy {name} deleted"),
+            "/admin/access-policies",
+        ),
         Err(ServiceError::Conflict(problem)) => {
-            let mut shown = load_shown(&state, &admin, id).await?;
+            let mut shown = load_shown(&admin, id).await?;
             shown.problem = Some(problem);
             shown.status = StatusCode::CONFLICT;
-            render(&req, &state, &admin, shown).await
+            render(&admin, shown).await
         }
         Err(e) => Err(e.into()),
     }

@@ -1,22 +1,18 @@
 //! The Details tab.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Admin, TABS};
+use super::{Admin, Tab};
 use crate::domain::{FieldErrors, ProjectName};
 use crate::services::ServiceError;
 use crate::services::policies;
 use crate::services::projects::{self, ProjectSettings};
-use crate::web::AppState;
 use crate::web::errors::AppError;
-use crate::web::extractors::{Meta, ProjectAdmin};
+use crate::web::extractors::ProjectAdmin;
 use crate::web::htmx::see_other;
-use crate::web::render::{csrf_of, page};
-use crate::web::session;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -34,8 +30,7 @@ async fn admin_home(req: HttpRequest, _admin: ProjectAdmin) -> HttpResponse {
 #[derive(Template)]
 #[template(path = "pages/admin/details.html")]
 struct DetailsPage<'a> {
-    tabs: &'a [(&'a str, &'a str, &'a str)],
-    tab: &'a str,
+    tab: Tab,
     csrf: String,
     project: &'a crate::db::models::Project,
     owner_name: String,
@@ -59,86 +54,60 @@ pub struct DetailsForm {
     require_mfa: Option<String>,
 }
 
+/// The form, with the project's values, or with what was typed and its errors.
 async fn render_details(
-    req: &HttpRequest,
-    state: &AppState,
     admin: &Admin,
     form: Option<(&DetailsForm, FieldErrors)>,
 ) -> Result<HttpResponse, AppError> {
-    let project_id = admin.project.id.clone();
-    let (summary, policy_options) = state
-        .db
-        .run(move |conn| {
+    let (summary, policy_options) = admin
+        .run(|conn, project, _| {
             Ok((
-                projects::summary(conn, &project_id, true)?,
-                policies::options(conn, &project_id)?,
+                projects::summary(conn, &project.id, true)?,
+                policies::options(conn, &project.id)?,
             ))
         })
         .await?;
     let p = &admin.project;
-    let (status, errors, name, description, default_policy, require_mfa) = match form {
-        Some((f, errors)) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
+    let view = match form {
+        Some((f, errors)) => DetailsPage {
             errors,
-            f.name.clone(),
-            f.description.clone(),
-            f.default_patient_access_policy.clone(),
-            f.require_mfa.is_some(),
-        ),
-        None => (
-            StatusCode::OK,
-            FieldErrors::new(),
-            p.name.clone(),
-            p.description.clone(),
-            p.default_patient_policy_id.clone().unwrap_or_default(),
-            p.require_mfa,
-        ),
+            name: f.name.clone(),
+            description: f.description.clone(),
+            default_policy: f.default_patient_access_policy.clone(),
+            require_mfa: f.require_mfa.is_some(),
+            tab: Tab::Details,
+            csrf: admin.csrf(),
+            project: p,
+            owner_name: summary.owner_name,
+            policies: policy_options,
+        },
+        None => DetailsPage {
+            errors: FieldErrors::new(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            default_policy: p.default_patient_policy_id.clone().unwrap_or_default(),
+            require_mfa: p.require_mfa,
+            tab: Tab::Details,
+            csrf: admin.csrf(),
+            project: p,
+            owner_name: summary.owner_name,
+            policies: policy_options,
+        },
     };
-    let view = DetailsPage {
-        tabs: TABS,
-        tab: "details",
-        csrf: csrf_of(req),
-        project: p,
-        owner_name: summary.owner_name,
-        policies: policy_options,
-        errors,
-        name,
-        description,
-        default_policy,
-        require_mfa,
-    };
-    page(
-        req,
-        state,
-        Some(&admin.current.ctx),
-        "Project details",
-        &view,
-        status,
-    )
-    .await
+    admin.form("Project details", &view, &view.errors).await
 }
 
-async fn details(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: ProjectAdmin,
-    meta: Meta,
-) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
-    render_details(&req, &state, &admin, None).await
+async fn details(admin: Admin) -> Result<HttpResponse, AppError> {
+    render_details(&admin, None).await
 }
 
 const DESCRIPTION_MAX: usize = 2000;
 
 async fn save_details(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    admin: Admin,
     session: Session,
-    admin: ProjectAdmin,
-    meta: Meta,
     form: web::Form<DetailsForm>,
 ) -> Result<HttpResponse, AppError> {
-    let admin = Admin::load(&state, admin, meta).await?;
     let mut errors = FieldErrors::new();
     let name = errors.take("name", ProjectName::parse(&form.name));
     let description = form.description.trim().to_owned();
@@ -149,7 +118,7 @@ async fn save_details(
         );
     }
     let Some(name) = name.filter(|_| errors.is_empty()) else {
-        return render_details(&req, &state, &admin, Some((&form, errors))).await;
+        return render_details(&admin, Some((&form, errors))).await;
     };
     let settings = ProjectSettings {
         name,
@@ -158,20 +127,12 @@ async fn save_details(
             .filter(|s| !s.is_empty()),
         require_mfa: form.require_mfa.is_some(),
     };
-    let project = admin.project.clone();
-    let by = admin.acting();
-    match state
-        .db
-        .run(move |conn| projects::update_settings(conn, &project, &by, settings))
+    match admin
+        .run(move |conn, project, by| projects::update_settings(conn, project, by, settings))
         .await
     {
-        Ok(()) => {
-            session::set_flash(&session, "Project details saved")?;
-            Ok(see_other(&req, "/admin/project"))
-        }
-        Err(ServiceError::Invalid(errors)) => {
-            render_details(&req, &state, &admin, Some((&form, errors))).await
-        }
+        Ok(()) => admin.done(&session, "Project details saved", "/admin/project"),
+        Err(ServiceError::Invalid(errors)) => render_details(&admin, Some((&form, errors))).await,
         Err(e) => Err(e.into()),
     }
 }
