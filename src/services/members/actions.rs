@@ -1,0 +1,196 @@
+//! Admin actions that email the person: resend the invitation, a password reset, a
+//! two-factor reset. Credentials only for the project's own accounts (see `authority`).
+
+use diesel::prelude::*;
+
+use super::{Acting, MemberDetail, display_name, get, target};
+use crate::config::Limits;
+use crate::db::models::{Project, User};
+use crate::db::schema::users;
+use crate::db::{self, DbConn};
+use crate::services::audit;
+use crate::services::recovery::{self, KIND_INVITE, KIND_RESET};
+use crate::services::{ServiceError, authority, emails, now, outbox};
+
+/// In one transaction: loads the member (of this project only), runs `act`, and records
+/// `action` in the audit log.
+fn act_on_member(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    action: &str,
+    act: impl FnOnce(&mut DbConn, &MemberDetail) -> Result<(), ServiceError>,
+) -> Result<(), ServiceError> {
+    db::transaction(conn, |conn| {
+        let detail = get(conn, project, membership_id)?;
+        act(conn, &detail)?;
+        let name = display_name(&detail.profile);
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            action,
+            Some(target(&detail, &name)),
+            "",
+            &by.meta,
+        )
+    })
+}
+
+/// Members invited through the API by externalId alone have no address to write to.
+fn no_email_guard(user: &User) -> Result<(), ServiceError> {
+    if user.email.is_empty() {
+        return Err(ServiceError::Conflict(
+            "This member has no email address".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Admin-triggered emails to one person are limited per person, whoever asks.
+fn limit_emails_to(
+    conn: &mut DbConn,
+    detail: &MemberDetail,
+    limits: &Limits,
+) -> Result<(), ServiceError> {
+    no_email_guard(&detail.user)?;
+    crate::services::throttle::hit_and_check(
+        conn,
+        &format!("admin-email:{}", detail.user.id),
+        limits.admin_emails_per_target,
+        limits.admin_email_window,
+    )
+}
+
+/// Sends the invitation again. For an account this project may give a first password (its
+/// own, or one its invite created) that is a fresh set-password link, and the previous one
+/// stops working; for anyone else's account, the invitation to accept, without any link that
+/// touches the account.
+pub fn resend_invite(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    base_url: &str,
+    limits: &Limits,
+) -> Result<(), ServiceError> {
+    let detail = get(conn, project, membership_id)?;
+    if detail.membership.status != authority::STATUS_INVITED {
+        return Err(ServiceError::Conflict(
+            "This person has already accepted the invitation".into(),
+        ));
+    }
+    limit_emails_to(conn, &detail, limits)?;
+    act_on_member(
+        conn,
+        project,
+        by,
+        membership_id,
+        "member.invite_resent",
+        |conn, detail| {
+            let email = if authority::may_send_invite_link(conn, by, project, &detail.user)? {
+                let path =
+                    recovery::create_link(conn, KIND_INVITE, &detail.user.id, Some(&project.id))?;
+                emails::invite_new(
+                    &detail.user.email,
+                    &detail.profile.first_name,
+                    &by.display,
+                    &project.name,
+                    &format!("{base_url}{path}"),
+                )?
+            } else {
+                crate::services::invite::invitation_email(
+                    &detail.user.email,
+                    &detail.profile.first_name,
+                    &by.display,
+                    project,
+                    &detail.membership.status,
+                    base_url,
+                )?
+            };
+            outbox::enqueue(conn, &email)?;
+            Ok(())
+        },
+    )
+}
+
+/// Emails a reset link: only to the project's own accounts (or by a super admin).
+pub fn send_password_reset(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    base_url: &str,
+    limits: &Limits,
+) -> Result<(), ServiceError> {
+    let detail = get(conn, project, membership_id)?;
+    authority::require_credentials(by, project, &detail.user)?;
+    limit_emails_to(conn, &detail, limits)?;
+    act_on_member(
+        conn,
+        project,
+        by,
+        membership_id,
+        "member.password_reset_sent",
+        |conn, detail| {
+            let path = recovery::create_link(
+                conn,
+                KIND_RESET,
+                &detail.user.id,
+                detail.user.project_id.as_deref(),
+            )?;
+            let account = format!("your account in the project {}", project.name);
+            let email = emails::password_reset(
+                &detail.user.email,
+                &detail.profile.first_name,
+                &format!("{base_url}{path}"),
+                &account,
+            )?;
+            outbox::enqueue(conn, &email)?;
+            Ok(())
+        },
+    )
+}
+
+/// Clears the member's two-factor enrolment and tells them by email: only for the project's
+/// own accounts (or by a super admin), and only when there is something to clear.
+pub fn reset_mfa(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+) -> Result<(), ServiceError> {
+    act_on_member(
+        conn,
+        project,
+        by,
+        membership_id,
+        "member.mfa_reset",
+        |conn, detail| {
+            authority::require_credentials(by, project, &detail.user)?;
+            if !detail.user.mfa_enrolled {
+                return Err(ServiceError::Conflict(
+                    "This person has not set up two-factor authentication".into(),
+                ));
+            }
+            diesel::update(users::table.find(&detail.user.id))
+                .set((
+                    users::mfa_secret.eq(None::<String>),
+                    users::mfa_enrolled.eq(false),
+                    users::mfa_last_step.eq(None::<i64>),
+                    users::updated_at.eq(now()),
+                ))
+                .execute(conn)?;
+            if !detail.user.email.is_empty() {
+                let email = emails::mfa_reset(
+                    &detail.user.email,
+                    &detail.profile.first_name,
+                    &project.name,
+                )?;
+                outbox::enqueue(conn, &email)?;
+            }
+            Ok(())
+        },
+    )
+}

@@ -1,0 +1,223 @@
+//! Changing and removing memberships: the owner and last-admin rules, in one place.
+
+use diesel::prelude::*;
+
+use super::{
+    Acting, LAST_ADMIN, MemberRef, OWNER, OWNER_STAYS, load_member, lock_project, other_admins,
+};
+use crate::db::models::{Membership, Project};
+use crate::db::schema::{access_policies, logins, memberships, users};
+use crate::db::{self, DbConn};
+use crate::services::audit::{self, Target};
+use crate::services::{ServiceError, authority, now};
+
+/// What an admin may change on a membership. `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MembershipChange {
+    pub admin: bool,
+    pub access_policy_id: Option<String>,
+    pub active: Option<bool>,
+    pub external_id: Option<Option<String>>,
+}
+
+pub const EXTERNAL_ID_TAKEN: &str = "Another member of this project has this externalId";
+
+/// Saves the admin flag and access policy (the member page).
+pub fn update(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    admin: bool,
+    access_policy_id: Option<String>,
+) -> Result<Membership, ServiceError> {
+    change(
+        conn,
+        project,
+        by,
+        membership_id,
+        MembershipChange {
+            admin,
+            access_policy_id,
+            ..MembershipChange::default()
+        },
+    )
+}
+
+fn member_target<'a>(member: &'a MemberRef) -> Target<'a> {
+    Target {
+        kind: "ProjectMembership",
+        id: &member.membership.id,
+        display: &member.name,
+    }
+}
+
+/// Changes a membership, in its own transaction: see `apply_change`.
+pub fn change(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    change: MembershipChange,
+) -> Result<Membership, ServiceError> {
+    db::transaction(conn, |conn| {
+        apply_change(conn, project, by, membership_id, change)
+    })
+}
+
+/// Every change of a membership's `admin` or `active`, by any path (member page, API POST
+/// and PATCH, invite with upsert), goes through here, inside the caller's transaction. The
+/// owner stays admin and active; the last active admin can be neither demoted nor
+/// deactivated, checked under the project lock so concurrent changes cannot both pass.
+/// Deactivating a client's membership ends its tokens for good.
+pub fn apply_change(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    change: MembershipChange,
+) -> Result<Membership, ServiceError> {
+    lock_project(conn, &project.id)?;
+    let member = load_member(conn, &project.id, membership_id)?;
+    let old = &member.membership;
+    if let Some(policy) = &change.access_policy_id {
+        crate::services::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
+    }
+    let active = change.active.unwrap_or(old.active);
+    let external_id = change
+        .external_id
+        .unwrap_or_else(|| old.external_id.clone());
+    let is_owner = old.user_id.as_deref() == Some(project.owner_id.as_str());
+    if is_owner && !(change.admin && active) {
+        let field = if change.admin { "active" } else { "admin" };
+        return Err(ServiceError::invalid(field, OWNER_STAYS));
+    }
+    let counts_as_admin =
+        old.admin && old.active && old.status == authority::STATUS_ACTIVE && old.user_id.is_some();
+    if counts_as_admin
+        && !(change.admin && active)
+        && other_admins(conn, &project.id, membership_id)? == 0
+    {
+        let field = if change.admin { "active" } else { "admin" };
+        return Err(ServiceError::invalid(field, LAST_ADMIN));
+    }
+    if old.client_id.is_some() && old.active && !active {
+        diesel::update(
+            logins::table
+                .filter(logins::membership_id.eq(membership_id))
+                .filter(logins::revoked_at.is_null()),
+        )
+        .set(logins::revoked_at.eq(Some(now())))
+        .execute(conn)?;
+    }
+    diesel::update(memberships::table.find(membership_id))
+        .set((
+            memberships::admin.eq(change.admin),
+            memberships::access_policy_id.eq(&change.access_policy_id),
+            memberships::active.eq(active),
+            memberships::external_id.eq(&external_id),
+            memberships::updated_at.eq(now()),
+        ))
+        .execute(conn)
+        .map_err(|e| {
+            if db::is_unique_violation(&e) {
+                ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())
+            } else {
+                e.into()
+            }
+        })?;
+    let mut events: Vec<(&str, String)> = Vec::new();
+    if old.admin != change.admin {
+        let action = if change.admin {
+            "member.promoted"
+        } else {
+            "member.demoted"
+        };
+        events.push((action, String::new()));
+    }
+    if old.access_policy_id != change.access_policy_id {
+        let policy_name = match &change.access_policy_id {
+            Some(id) => access_policies::table
+                .find(id)
+                .select(access_policies::name)
+                .first::<String>(conn)?,
+            None => "none".into(),
+        };
+        events.push((
+            "member.policy_changed",
+            format!("access policy: {policy_name}"),
+        ));
+    }
+    if old.active != active || old.external_id != external_id {
+        events.push((
+            "member.updated",
+            format!(
+                "active: {active}, externalId: {}",
+                external_id.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    for (action, detail) in events {
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            action,
+            Some(member_target(&member)),
+            &detail,
+            &by.meta,
+        )?;
+    }
+    Ok(memberships::table
+        .find(membership_id)
+        .select(Membership::as_select())
+        .first(conn)?)
+}
+
+/// Removes a member: the membership goes, the profile stays for the record, and a
+/// project-scoped user left with no membership is deleted. The member's sessions and tokens
+/// for this project lose it with the membership row.
+pub fn remove(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+) -> Result<String, ServiceError> {
+    db::transaction(conn, |conn| {
+        lock_project(conn, &project.id)?;
+        let member = load_member(conn, &project.id, membership_id)?;
+        let user = member.user.as_ref();
+        if user.is_some_and(|u| u.id == project.owner_id) {
+            return Err(ServiceError::Conflict(OWNER.into()));
+        }
+        let m = &member.membership;
+        if m.admin
+            && m.active
+            && m.status == authority::STATUS_ACTIVE
+            && user.is_some()
+            && other_admins(conn, &project.id, membership_id)? == 0
+        {
+            return Err(ServiceError::Conflict(LAST_ADMIN.into()));
+        }
+        diesel::delete(memberships::table.find(membership_id)).execute(conn)?;
+        if let Some(user) = user.filter(|u| u.project_id.as_deref() == Some(project.id.as_str())) {
+            let left: i64 = memberships::table
+                .filter(memberships::user_id.eq(&user.id))
+                .count()
+                .get_result(conn)?;
+            if left == 0 {
+                diesel::delete(users::table.find(&user.id)).execute(conn)?;
+            }
+        }
+        audit::record(
+            conn,
+            Some(&project.id),
+            by.actor(),
+            "member.removed",
+            Some(member_target(&member)),
+            user.map_or("", |u| u.email.as_str()),
+            &by.meta,
+        )?;
+        Ok(member.name.clone())
+    })
+}
