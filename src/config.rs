@@ -26,14 +26,19 @@ pub struct Limits {
     pub signin_failures_per_account: u32,
     pub signin_failures_per_ip: u32,
     pub signin_window: Duration,
+    /// Reset emails to one address asked for from one client address (tight), and from
+    /// anywhere (loose, so that a stranger cannot keep the owner from resetting).
+    pub reset_requests_per_email_and_ip: u32,
     pub reset_requests_per_email: u32,
     pub reset_requests_per_ip: u32,
     pub reset_window: Duration,
     pub invites_per_admin: u32,
     pub invites_per_ip: u32,
     pub invite_window: Duration,
-    /// Emails an admin makes Rollcall send to one person (resend invite, password reset).
+    /// Emails one project's admins make Rollcall send to one address (invitation, resend,
+    /// password reset), and all projects' admins together.
     pub admin_emails_per_target: u32,
+    pub admin_emails_per_address: u32,
     pub admin_email_window: Duration,
     /// Wrong two-factor codes for one account, whatever the session.
     pub mfa_failures_per_account: u32,
@@ -47,13 +52,15 @@ impl Default for Limits {
             signin_failures_per_account: 100,
             signin_failures_per_ip: 50,
             signin_window: Duration::from_secs(15 * 60),
-            reset_requests_per_email: 3,
+            reset_requests_per_email_and_ip: 3,
+            reset_requests_per_email: 10,
             reset_requests_per_ip: 20,
             reset_window: Duration::from_secs(60 * 60),
             invites_per_admin: 200,
             invites_per_ip: 400,
             invite_window: Duration::from_secs(60 * 60),
             admin_emails_per_target: 3,
+            admin_emails_per_address: 20,
             admin_email_window: Duration::from_secs(60 * 60),
             mfa_failures_per_account: 5,
             mfa_window: Duration::from_secs(15 * 60),

@@ -352,11 +352,11 @@ pub async fn invite(
         .run(move |conn| invite::check_rate(conn, &limits, &key, ip.as_deref()))
         .await?;
     let request = parse_invite(body)?;
-    let base_url = state.base_url.clone();
+    let (base_url, limits) = (state.base_url.clone(), state.settings.limits.clone());
     let view = state
         .db
         .run(move |conn| {
-            let outcome = invite::invite(conn, &project, &by, request, &base_url)?;
+            let outcome = invite::invite(conn, &project, &by, request, &base_url, &limits)?;
             lookup::membership(conn, &project.id, &outcome.membership.id)
         })
         .await?;

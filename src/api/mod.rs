@@ -103,9 +103,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
                     .db
                     .run(move |conn| tokens::by_client_secret(conn, &id, &secret))
                     .await?;
-                if found.is_none() {
-                    oauth::record_client_failure(&state, req, None).await?;
-                }
+                oauth::client_attempt_done(&state, req, None, found.is_some()).await?;
                 found
             } else {
                 None

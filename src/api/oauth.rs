@@ -59,14 +59,15 @@ fn ip_key(req: &HttpRequest) -> String {
     )
 }
 
-/// Refuses an address that sent too many wrong client credentials. Only per address:
-/// secrets are 256 random bits, so guessing is hopeless, and a per-client limit would let
-/// anyone who knows a client id lock it out.
+/// Counts an attempt with client credentials against its address, before the secret is
+/// checked (so parallel guesses cannot slip under the limit), and refuses an address that sent
+/// too many wrong ones. Only per address: secrets are 256 random bits, so guessing is
+/// hopeless, and a per-client limit would let anyone who knows a client id lock it out.
 pub(crate) async fn throttle_client(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let limits = &state.settings.limits;
     Ok(state
         .throttle
-        .check(
+        .hit_and_check(
             &ip_key(req),
             limits.signin_failures_per_ip,
             limits.signin_window,
@@ -74,16 +75,18 @@ pub(crate) async fn throttle_client(state: &AppState, req: &HttpRequest) -> Resu
         .await?)
 }
 
-pub(crate) async fn record_client_failure(
+/// The credentials were right: the attempt does not count. Wrong ones are logged.
+pub(crate) async fn client_attempt_done(
     state: &AppState,
     req: &HttpRequest,
     client_id: Option<&str>,
+    succeeded: bool,
 ) -> Result<(), ApiError> {
-    tracing::info!(client_id, "client authentication failed");
-    Ok(state
-        .throttle
-        .hit(&ip_key(req), state.settings.limits.signin_window)
-        .await?)
+    if !succeeded {
+        tracing::info!(client_id, "client authentication failed");
+        return Ok(());
+    }
+    Ok(state.throttle.unhit(&ip_key(req)).await?)
 }
 
 #[derive(Debug, Default)]
@@ -178,8 +181,8 @@ pub async fn token(req: HttpRequest, payload: web::Payload) -> Result<HttpRespon
             },
         )
         .await?;
+    client_attempt_done(&state, &req, Some(&client_id), issued.is_some()).await?;
     let Some(issued) = issued else {
-        record_client_failure(&state, &req, Some(&client_id)).await?;
         return Ok(oauth_error("invalid_client", "Invalid client credentials"));
     };
     Ok(HttpResponse::Ok()

@@ -9,7 +9,7 @@ use super::audit::{self, Actor, Target};
 use super::authority::{STATUS_ACTIVE, STATUS_INVITED};
 use super::{RequestMeta, ServiceError, now};
 use crate::db::models::{Membership, Project, User};
-use crate::db::schema::{memberships, projects, users};
+use crate::db::schema::{memberships, profiles, projects, users};
 use crate::db::{self, DbConn};
 
 #[derive(Debug, Clone)]
@@ -96,30 +96,49 @@ fn load_own(
         .ok_or(ServiceError::NotFound)
 }
 
+/// Records the answer in the project's audit log. A decline tells the project nothing it did
+/// not type itself: the invited profile's name, no account name, address or IP.
 fn record(
     conn: &mut DbConn,
     user: &User,
     membership: &Membership,
     project: &Project,
-    action: &str,
+    accepted: bool,
     meta: &RequestMeta,
 ) -> Result<(), ServiceError> {
-    let name = user.display_name();
+    let typed: Option<(String, String)> = match &membership.profile_id {
+        Some(id) => profiles::table
+            .find(id)
+            .select((profiles::first_name, profiles::last_name))
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    let invited = typed.map_or_else(String::new, |(f, l)| format!("{f} {l}"));
+    let (name, detail, meta) = if accepted {
+        (user.display_name(), user.email.clone(), meta.clone())
+    } else {
+        (invited.clone(), String::new(), RequestMeta::default())
+    };
     audit::record(
         conn,
         Some(&project.id),
         Actor {
-            id: Some(&user.id),
+            id: accepted.then_some(user.id.as_str()),
             display: &name,
         },
-        action,
+        if accepted {
+            "member.accepted"
+        } else {
+            "member.declined"
+        },
         Some(Target {
             kind: "ProjectMembership",
             id: &membership.id,
-            display: &name,
+            display: &invited,
         }),
-        &user.email,
-        meta,
+        &detail,
+        &meta,
     )
 }
 
@@ -138,7 +157,7 @@ pub fn accept(
                 memberships::updated_at.eq(now()),
             ))
             .execute(conn)?;
-        record(conn, user, &membership, &project, "member.accepted", meta)?;
+        record(conn, user, &membership, &project, true, meta)?;
         Ok(project)
     })
 }
@@ -154,7 +173,7 @@ pub fn decline(
     db::transaction(conn, |conn| {
         let (membership, project) = load_own(conn, user, membership_id)?;
         diesel::delete(memberships::table.find(&membership.id)).execute(conn)?;
-        record(conn, user, &membership, &project, "member.declined", meta)?;
+        record(conn, user, &membership, &project, false, meta)?;
         Ok(project.name)
     })
 }

@@ -9,6 +9,7 @@ use super::members::{self, MembershipChange};
 use super::recovery::{self, KIND_INVITE};
 use super::users::{self, NewUser};
 use super::{ServiceError, authority, emails, new_id, now, outbox};
+use crate::config::Limits;
 use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::{memberships, profiles};
 use crate::db::{self, DbConn, is_unique_violation};
@@ -132,12 +133,13 @@ pub fn invite(
     by: &Acting,
     request: InviteRequest,
     base_url: &str,
+    limits: &Limits,
 ) -> Result<InviteOutcome, ServiceError> {
     let mut attempts = 0;
     loop {
         attempts += 1;
         match db::transaction(conn, |conn| {
-            invite_once(conn, project, by, &request, base_url)
+            invite_once(conn, project, by, &request, base_url, limits)
         }) {
             Err(ServiceError::Retry) if attempts < 3 => continue,
             Err(ServiceError::Retry) => return Err(ServiceError::Conflict(ALREADY_MEMBER.into())),
@@ -152,6 +154,7 @@ fn invite_once(
     by: &Acting,
     request: &InviteRequest,
     base_url: &str,
+    limits: &Limits,
 ) -> Result<InviteOutcome, ServiceError> {
     if let Some(policy) = &request.access_policy_id {
         super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
@@ -319,6 +322,9 @@ fn invite_once(
         )?),
     };
     if let Some(email) = &email {
+        // Counted in this transaction: an invite that fails or sends nothing counts nothing,
+        // and inviting and removing someone over and over cannot flood their inbox.
+        super::throttle::admin_email(conn, limits, &project.id, &email.to)?;
         outbox::enqueue(conn, email)?;
     }
     Ok(InviteOutcome {

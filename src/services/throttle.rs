@@ -20,41 +20,8 @@ fn window_of(window: Duration) -> chrono::Duration {
     chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX)
 }
 
-fn current(
-    conn: &mut DbConn,
-    key: &str,
-    window: Duration,
-    at: NaiveDateTime,
-) -> Result<Option<(NaiveDateTime, i32)>, ServiceError> {
-    let row = rate_limits::table
-        .find(key)
-        .select((rate_limits::window_start, rate_limits::hits))
-        .first::<(NaiveDateTime, i32)>(conn)
-        .optional()?;
-    Ok(row.filter(|(start, _)| at - *start < window_of(window)))
-}
-
-/// Fails when `key` already has `limit` hits in its current window.
-pub fn check(
-    conn: &mut DbConn,
-    key: &str,
-    limit: u32,
-    window: Duration,
-) -> Result<(), ServiceError> {
-    let at = now();
-    match current(conn, key, window, at)? {
-        Some((start, hits)) if hits >= i32::try_from(limit).unwrap_or(i32::MAX) => {
-            let left = (start + window_of(window) - at).num_seconds();
-            Err(ServiceError::TooManyRequests(RetryAfter(
-                u64::try_from(left).unwrap_or(1).max(1),
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Counts one hit against `key`; returns the hits of the current window. Not for use inside
-/// a transaction (a concurrent first hit is resolved by retrying the update).
+/// Counts one hit against `key`; returns the hits of the current window. A concurrent first
+/// hit is resolved by retrying the update; inside a transaction the hit is undone with it.
 pub fn hit(conn: &mut DbConn, key: &str, window: Duration) -> Result<i32, ServiceError> {
     let at = now();
     let cutoff = at - window_of(window);
@@ -65,45 +32,67 @@ pub fn hit(conn: &mut DbConn, key: &str, window: Duration) -> Result<i32, Servic
             .filter(rate_limits::window_start.le(cutoff)),
     )
     .execute(conn)?;
+    // Each hit reads back the count its own increment made (`RETURNING`), so concurrent
+    // hits see 1, 2, 3, ... and never the same number.
     let bump = |conn: &mut DbConn| {
         diesel::update(rate_limits::table.find(key))
             .set(rate_limits::hits.eq(rate_limits::hits + 1))
-            .execute(conn)
+            .returning(rate_limits::hits)
+            .get_result::<i32>(conn)
+            .optional()
     };
-    if bump(conn)? == 0 {
-        let inserted = diesel::insert_into(rate_limits::table)
+    if let Some(hits) = bump(conn)? {
+        return Ok(hits);
+    }
+    // In a savepoint: inside a PostgreSQL transaction a failed insert would otherwise end the
+    // whole transaction.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(rate_limits::table)
             .values((
                 rate_limits::key.eq(key),
                 rate_limits::window_start.eq(at),
                 rate_limits::hits.eq(1),
             ))
-            .execute(conn);
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                bump(conn)?;
-            }
-            Err(e) => return Err(e.into()),
-        }
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_) => Ok(1),
+        // Another request inserted the first hit meanwhile: count on its row.
+        Err(e) if is_unique_violation(&e) => Ok(bump(conn)?.unwrap_or(1)),
+        Err(e) => Err(e.into()),
     }
-    Ok(rate_limits::table
-        .find(key)
-        .select(rate_limits::hits)
-        .first::<i32>(conn)
-        .optional()?
-        .unwrap_or(1))
 }
 
-/// Counts a hit and fails if it goes over `limit`: for requests that are limited whether or
-/// not they succeed.
+/// Counts a hit and fails if it goes over `limit`. The hit is counted first, in one
+/// statement, so of any number of concurrent requests exactly `limit` pass.
 pub fn hit_and_check(
     conn: &mut DbConn,
     key: &str,
     limit: u32,
     window: Duration,
 ) -> Result<(), ServiceError> {
-    check(conn, key, limit, window)?;
-    hit(conn, key, window)?;
+    let hits = hit(conn, key, window)?;
+    if hits <= i32::try_from(limit).unwrap_or(i32::MAX) {
+        return Ok(());
+    }
+    let at = now();
+    let start = rate_limits::table
+        .find(key)
+        .select(rate_limits::window_start)
+        .first::<NaiveDateTime>(conn)
+        .optional()?
+        .unwrap_or(at);
+    let left = (start + window_of(window) - at).num_seconds();
+    Err(ServiceError::TooManyRequests(RetryAfter(
+        u64::try_from(left).unwrap_or(1).max(1),
+    )))
+}
+
+/// Takes back one hit (a reserved attempt that turned out to be the owner's).
+pub fn unhit(conn: &mut DbConn, key: &str) -> Result<(), ServiceError> {
+    diesel::update(rate_limits::table.find(key).filter(rate_limits::hits.gt(0)))
+        .set(rate_limits::hits.eq(rate_limits::hits - 1))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -118,6 +107,31 @@ pub fn sweep(conn: &mut DbConn) -> Result<usize, ServiceError> {
     Ok(
         diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(cutoff)))
             .execute(conn)?,
+    )
+}
+
+/// Emails an admin makes Rollcall send to one address (invitations, resends, resets): per
+/// project, so that one project cannot use up another's, and per address over all
+/// projects, so that many projects together cannot flood one inbox. Not inside a
+/// transaction.
+pub fn admin_email(
+    conn: &mut DbConn,
+    limits: &crate::config::Limits,
+    project_id: &str,
+    address: &str,
+) -> Result<(), ServiceError> {
+    let window = limits.admin_email_window;
+    hit_and_check(
+        conn,
+        &format!("admin-email:{project_id}:{address}"),
+        limits.admin_emails_per_target,
+        window,
+    )?;
+    hit_and_check(
+        conn,
+        &format!("admin-email:{address}"),
+        limits.admin_emails_per_address,
+        window,
     )
 }
 
@@ -140,20 +154,22 @@ impl SigninKeys {
         }
     }
 
-    pub fn check(
+    /// Counts this attempt against every key before the password is checked, so that
+    /// concurrent attempts cannot all slip under the limits; refuses past any of them.
+    pub fn reserve(
         &self,
         conn: &mut DbConn,
         limits: &crate::config::Limits,
     ) -> Result<(), ServiceError> {
         let window = limits.signin_window;
-        check(conn, &self.ip, limits.signin_failures_per_ip, window)?;
-        check(
+        hit_and_check(conn, &self.ip, limits.signin_failures_per_ip, window)?;
+        hit_and_check(
             conn,
             &self.account_and_ip,
             limits.signin_failures_per_account_and_ip,
             window,
         )?;
-        check(
+        hit_and_check(
             conn,
             &self.account,
             limits.signin_failures_per_account,
@@ -161,15 +177,11 @@ impl SigninKeys {
         )
     }
 
-    pub fn failed(&self, conn: &mut DbConn, window: Duration) -> Result<(), ServiceError> {
-        for key in [&self.ip, &self.account_and_ip, &self.account] {
-            hit(conn, key, window)?;
-        }
-        Ok(())
-    }
-
-    /// The owner got in from this address: their own earlier typos no longer count here.
+    /// The owner got in: the attempt does not count against the account or the address,
+    /// and their own earlier typos from this address are forgotten.
     pub fn succeeded(&self, conn: &mut DbConn) -> Result<(), ServiceError> {
+        unhit(conn, &self.ip)?;
+        unhit(conn, &self.account)?;
         reset(conn, &self.account_and_ip)
     }
 }
@@ -185,20 +197,6 @@ impl Throttle {
         Throttle { db }
     }
 
-    pub async fn check(&self, key: &str, limit: u32, window: Duration) -> Result<(), ServiceError> {
-        let key = key.to_owned();
-        self.db
-            .run(move |conn| check(conn, &key, limit, window))
-            .await
-    }
-
-    pub async fn hit(&self, key: &str, window: Duration) -> Result<(), ServiceError> {
-        let key = key.to_owned();
-        self.db
-            .run(move |conn| hit(conn, &key, window).map(|_| ()))
-            .await
-    }
-
     pub async fn hit_and_check(
         &self,
         key: &str,
@@ -209,6 +207,11 @@ impl Throttle {
         self.db
             .run(move |conn| hit_and_check(conn, &key, limit, window))
             .await
+    }
+
+    pub async fn unhit(&self, key: &str) -> Result<(), ServiceError> {
+        let key = key.to_owned();
+        self.db.run(move |conn| unhit(conn, &key)).await
     }
 
     pub async fn reset(&self, key: &str) -> Result<(), ServiceError> {

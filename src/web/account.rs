@@ -87,9 +87,10 @@ async fn change_password(
 ) -> Result<HttpResponse, AppError> {
     let limits = &state.settings.limits;
     let key = format!("password-change:{}", user.ctx.user.id);
+    // Counted before the old password is checked, so parallel guesses cannot slip through.
     state
         .throttle
-        .check(
+        .hit_and_check(
             &key,
             limits.signin_failures_per_account_and_ip,
             limits.signin_window,
@@ -104,7 +105,6 @@ async fn change_password(
         .verify(me.password_hash.as_deref(), &form.old_password)
         .await?
     {
-        state.throttle.hit(&key, limits.signin_window).await?;
         errors.add("oldPassword", "Your current password is not right");
     }
     let email = EmailAddress::parse(&me.email).ok();

@@ -292,7 +292,7 @@ async fn signin(
         state
             .db
             .run(move |conn| {
-                keys.check(conn, &limits)?;
+                keys.reserve(conn, &limits)?;
                 auth::signin_account(conn, &email, hint.as_deref())
             })
             .await?
@@ -306,8 +306,6 @@ async fn signin(
         )
         .await?;
     let Some(user) = candidate.filter(|_| verified) else {
-        let (keys, window) = (keys.clone(), state.settings.limits.signin_window);
-        state.db.run(move |conn| keys.failed(conn, window)).await?;
         tracing::info!("sign-in failed");
         view.errors = FieldErrors::single("email", INVALID_CREDENTIALS);
         return page(

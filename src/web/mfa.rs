@@ -102,7 +102,7 @@ async fn check_code(
     let limits = &state.settings.limits;
     state
         .throttle
-        .check(&key, limits.mfa_failures_per_account, limits.mfa_window)
+        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
         .await?;
     let (user_id, login_id, code) = (
         ctx.user.id.clone(),
@@ -119,7 +119,6 @@ async fn check_code(
             Ok(see_other(&req, next.as_deref().unwrap_or("/")))
         }
         Err(ServiceError::Invalid(errors)) => {
-            state.throttle.hit(&key, limits.mfa_window).await?;
             let view = CodePage {
                 csrf: csrf_of(&req),
                 next: next.unwrap_or_default(),
@@ -200,7 +199,7 @@ async fn confirm(
     let limits = &state.settings.limits;
     state
         .throttle
-        .check(&key, limits.mfa_failures_per_account, limits.mfa_window)
+        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
         .await?;
     let (user_id, login_id, code) = (ctx.user.id.clone(), ctx.login_id.clone(), form.token);
     match state
@@ -212,10 +211,7 @@ async fn confirm(
             state.throttle.reset(&key).await?;
             Ok(Ok(()))
         }
-        Err(ServiceError::Invalid(errors)) => {
-            state.throttle.hit(&key, limits.mfa_window).await?;
-            Ok(Err(errors))
-        }
+        Err(ServiceError::Invalid(errors)) => Ok(Err(errors)),
         Err(e) => Err(e.into()),
     }
 }

@@ -14,6 +14,7 @@ use super::render::{csrf_of, page};
 use super::session;
 use crate::domain::{EmailAddress, FieldErrors, Password};
 use crate::services::recovery::{self, LinkError, LinkProblem};
+use crate::services::throttle;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -88,20 +89,34 @@ async fn request_reset(
             .await;
         }
     };
-    let limits = &state.settings.limits;
-    let ip_key = format!("reset-ip:{}", meta.ip.as_deref().unwrap_or("-"));
-    let email_key = format!("reset-email:{email}");
+    let limits = state.settings.limits.clone();
+    let (ip, address) = (
+        meta.ip.clone().unwrap_or_else(|| "-".into()),
+        email.to_string(),
+    );
     state
-        .throttle
-        .hit_and_check(&ip_key, limits.reset_requests_per_ip, limits.reset_window)
-        .await?;
-    state
-        .throttle
-        .hit_and_check(
-            &email_key,
-            limits.reset_requests_per_email,
-            limits.reset_window,
-        )
+        .db
+        .run(move |conn| {
+            let window = limits.reset_window;
+            throttle::hit_and_check(
+                conn,
+                &format!("reset-ip:{ip}"),
+                limits.reset_requests_per_ip,
+                window,
+            )?;
+            throttle::hit_and_check(
+                conn,
+                &format!("reset-email-ip:{address}|{ip}"),
+                limits.reset_requests_per_email_and_ip,
+                window,
+            )?;
+            throttle::hit_and_check(
+                conn,
+                &format!("reset-email:{address}"),
+                limits.reset_requests_per_email,
+                window,
+            )
+        })
         .await?;
     // The answer does not wait for the lookup and the outbox: known and unknown addresses
     // take the same time.

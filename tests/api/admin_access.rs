@@ -245,7 +245,15 @@ fn seed_members(app: &TestApp, n: usize) {
             super_admin: false,
             meta: RequestMeta::default(),
         };
-        invite::invite(&mut conn, &project, &inviter, request, &app.address).unwrap();
+        invite::invite(
+            &mut conn,
+            &project,
+            &inviter,
+            request,
+            &app.address,
+            &Default::default(),
+        )
+        .unwrap();
     }
 }
 

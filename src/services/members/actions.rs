@@ -48,19 +48,15 @@ fn no_email_guard(user: &User) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Admin-triggered emails to one person are limited per person, whoever asks.
+/// Admin-triggered emails to one person are limited (see `throttle::admin_email`).
 fn limit_emails_to(
     conn: &mut DbConn,
+    project: &Project,
     detail: &MemberDetail,
     limits: &Limits,
 ) -> Result<(), ServiceError> {
     no_email_guard(&detail.user)?;
-    crate::services::throttle::hit_and_check(
-        conn,
-        &format!("admin-email:{}", detail.user.id),
-        limits.admin_emails_per_target,
-        limits.admin_email_window,
-    )
+    crate::services::throttle::admin_email(conn, limits, &project.id, &detail.user.email)
 }
 
 /// Sends the invitation again. For an account this project may give a first password (its
@@ -81,7 +77,7 @@ pub fn resend_invite(
             "This person has already accepted the invitation".into(),
         ));
     }
-    limit_emails_to(conn, &detail, limits)?;
+    limit_emails_to(conn, project, &detail, limits)?;
     act_on_member(
         conn,
         project,
@@ -126,7 +122,7 @@ pub fn send_password_reset(
 ) -> Result<(), ServiceError> {
     let detail = get(conn, project, membership_id)?;
     authority::require_credentials(by, project, &detail.user)?;
-    limit_emails_to(conn, &detail, limits)?;
+    limit_emails_to(conn, project, &detail, limits)?;
     act_on_member(
         conn,
         project,

@@ -138,9 +138,14 @@ async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpRe
         external_id: None,
         upsert: false,
     };
-    let base_url = admin.state().base_url.clone();
+    let (base_url, limits) = (
+        admin.state().base_url.clone(),
+        admin.state().settings.limits.clone(),
+    );
     let outcome = admin
-        .run(move |conn, project, by| invite::invite(conn, project, by, request, &base_url))
+        .run(move |conn, project, by| {
+            invite::invite(conn, project, by, request, &base_url, &limits)
+        })
         .await;
     match outcome {
         Ok(outcome) => {
