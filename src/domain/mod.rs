@@ -9,7 +9,7 @@ mod profile_type;
 pub use email::EmailAddress;
 pub use names::{PersonName, ProjectName};
 pub use password::Password;
-pub use policy_rule::{Criteria, PolicyRule, ReadAccess, read_access};
+pub use policy_rule::{Criteria, PolicyRule, ReadAccess, RuleInput, parse_policy, read_access};
 pub use profile_type::ProfileType;
 
 /// Validation messages keyed by form field name, in the order the fields appear.

@@ -45,30 +45,103 @@ impl Criteria {
     }
 }
 
+/// Which part of a rule is wrong, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// `resourceType` or `criteria`: the field of the rule's row.
+    pub field: &'static str,
+    pub message: String,
+}
+
 impl PolicyRule {
     pub fn parse(
         resource_type: &str,
         read_only: bool,
         criteria: &str,
-    ) -> Result<PolicyRule, String> {
+    ) -> Result<PolicyRule, RuleError> {
+        let on_type = |message: &str| RuleError {
+            field: "resourceType",
+            message: message.to_owned(),
+        };
         let t = resource_type.trim();
         let valid = t == "*"
             || (t.len() <= 64
                 && t.starts_with(|c: char| c.is_ascii_uppercase())
                 && t.chars().all(|c| c.is_ascii_alphanumeric()));
         if t.is_empty() {
-            return Err("Enter a resource type, or * for all types".into());
+            return Err(on_type("Enter a resource type, or * for all types"));
         }
         if !valid {
-            return Err(
-                "A resource type is a FHIR type name such as Patient, or * for all types".into(),
-            );
+            return Err(on_type(
+                "A resource type is a FHIR type name such as Patient, or * for all types",
+            ));
         }
         Ok(PolicyRule {
             resource_type: t.to_owned(),
             read_only,
-            criteria: Criteria::parse(criteria)?,
+            criteria: Criteria::parse(criteria).map_err(|message| RuleError {
+                field: "criteria",
+                message,
+            })?,
         })
+    }
+}
+
+/// One rule row of the policy form as typed, kept so the form can be shown again.
+#[derive(Debug, Clone, Default)]
+pub struct RuleInput {
+    pub resource_type: String,
+    pub read_only: bool,
+    pub criteria: String,
+}
+
+impl RuleInput {
+    fn is_blank(&self) -> bool {
+        self.resource_type.trim().is_empty() && self.criteria.is_empty() && !self.read_only
+    }
+}
+
+pub const POLICY_NAME_MAX: usize = 128;
+
+/// A policy as the form describes it: a name and its rules (rows left blank are ignored; at
+/// least one rule). Errors name the field of the row: `rule[N].resourceType` or
+/// `rule[N].criteria`.
+pub fn parse_policy(
+    name: &str,
+    rows: &[RuleInput],
+) -> Result<(String, Vec<PolicyRule>), super::FieldErrors> {
+    let mut errors = super::FieldErrors::new();
+    let name = name.trim().to_owned();
+    if name.is_empty() {
+        errors.add("name", "Enter a name for the policy");
+    } else if name.chars().count() > POLICY_NAME_MAX {
+        errors.add(
+            "name",
+            format!("A name can be at most {POLICY_NAME_MAX} characters"),
+        );
+    }
+    let filled: Vec<(usize, &RuleInput)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.is_blank())
+        .collect();
+    if filled.is_empty() {
+        errors.add("rule[0].resourceType", "Add at least one rule");
+    }
+    let mut rules = Vec::new();
+    for (i, row) in filled {
+        match PolicyRule::parse(&row.resource_type, row.read_only, &row.criteria) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => errors.add(
+                &format!("rule[{i}].{}", e.field),
+                format!("Rule {}: {}", i + 1, e.message),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok((name, rules))
+    } else {
+        Err(errors)
     }
 }
 
@@ -87,6 +160,29 @@ mod tests {
                 .criteria
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_policy_needs_a_name_and_a_rule_and_errors_name_the_rows_field() {
+        let row = |t: &str, c: &str| RuleInput {
+            resource_type: t.into(),
+            read_only: false,
+            criteria: c.into(),
+        };
+        let errors = parse_policy(" ", &[RuleInput::default()]).unwrap_err();
+        assert!(errors.get("name").is_some());
+        assert!(errors.get("rule[0].resourceType").is_some());
+        let errors = parse_policy("P", &[row("Patient", ""), row("Patient", "x=1")]).unwrap_err();
+        assert!(
+            errors
+                .get("rule[1].criteria")
+                .unwrap()
+                .starts_with("Rule 2")
+        );
+        let errors = parse_policy("P", &[RuleInput::default(), row("patient", "")]).unwrap_err();
+        assert!(errors.get("rule[1].resourceType").is_some());
+        let (name, rules) = parse_policy(" Own ", &[row("*", ""), RuleInput::default()]).unwrap();
+        assert_eq!((name.as_str(), rules.len()), ("Own", 1));
     }
 
     #[test]

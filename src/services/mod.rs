@@ -21,6 +21,7 @@ pub mod projects;
 pub mod recovery;
 pub mod registration;
 pub mod seed;
+pub mod signin;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

@@ -24,7 +24,7 @@ pub struct NewAccount {
 
 /// Creates a server-scoped user. A taken address is a field error, also when two sign-ups
 /// race (the unique index decides).
-pub fn register_user(conn: &mut DbConn, account: NewAccount) -> Result<User, ServiceError> {
+fn register_user(conn: &mut DbConn, account: NewAccount) -> Result<User, ServiceError> {
     if users::find_by_email(conn, account.email.as_str(), None)?.is_some() {
         return Err(ServiceError::invalid("email", EMAIL_TAKEN));
     }
@@ -41,6 +41,29 @@ pub fn register_user(conn: &mut DbConn, account: NewAccount) -> Result<User, Ser
         Err(e) if is_unique_violation(&e) => Err(ServiceError::invalid("email", EMAIL_TAKEN)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Registers an account and signs it in, in one transaction: a new session, or nothing.
+/// Returns the session's id.
+pub fn register(
+    conn: &mut DbConn,
+    account: NewAccount,
+    remember: bool,
+    meta: &RequestMeta,
+    policy: &super::auth::SessionPolicy,
+) -> Result<String, ServiceError> {
+    db::transaction(conn, |conn| {
+        let user = register_user(conn, account)?;
+        let new = super::auth::NewSession {
+            user: &user,
+            method: "password",
+            remember,
+            membership_id: None,
+            mfa_verified: true,
+            meta,
+        };
+        super::auth::create_login(conn, new, policy)
+    })
 }
 
 pub struct CreatedProject {

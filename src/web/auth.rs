@@ -14,9 +14,10 @@ use super::render::{csrf_of, page};
 use super::session;
 use crate::config::Registration;
 use crate::domain::{EmailAddress, FieldErrors, Password, PersonName};
-use crate::services::auth::{self, MembershipChoice, NewSession};
+use crate::services::ServiceError;
+use crate::services::auth::{self, MembershipChoice};
 use crate::services::registration::{self, NewAccount};
-use crate::services::{ServiceError, throttle};
+use crate::services::signin::{self, PasswordSignin, SignedIn as SignedInNow};
 use crate::services::{authority, invitations};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -161,18 +162,7 @@ async fn register(
     let remember = view.remember;
     let created = state
         .db
-        .run(move |conn| {
-            let user = registration::register_user(conn, account)?;
-            let new = NewSession {
-                user: &user,
-                method: "password",
-                remember,
-                membership_id: None,
-                mfa_verified: true,
-                meta: &meta,
-            };
-            auth::create_login(conn, new, &policy)
-        })
+        .run(move |conn| registration::register(conn, account, remember, &meta, &policy))
         .await;
     match created {
         Ok(login_id) => {
@@ -285,28 +275,27 @@ async fn signin(
         .await;
     };
 
-    let keys = throttle::SigninKeys::new(&email, meta.ip.as_deref());
-    let candidate = {
-        let (email, hint, keys) = (email.clone(), project_hint.clone(), keys.clone());
-        let limits = state.settings.limits.clone();
-        state
-            .db
-            .run(move |conn| {
-                keys.reserve(conn, &limits)?;
-                auth::signin_account(conn, &email, hint.as_deref())
-            })
-            .await?
+    let attempt = PasswordSignin {
+        email,
+        password: form.password.clone(),
+        project_hint,
+        remember: view.remember,
+        meta,
     };
-    // One hash for every attempt, whoever the address belongs to: timing tells nothing.
-    let verified = state
-        .hasher
-        .verify(
-            candidate.as_ref().and_then(|u| u.password_hash.as_deref()),
-            &form.password,
-        )
-        .await?;
-    let Some(user) = candidate.filter(|_| verified) else {
-        tracing::info!("sign-in failed");
+    let limits = &state.settings.limits;
+    let outcome = signin::with_password(
+        &state.db,
+        &state.hasher,
+        limits,
+        state.session_policy,
+        attempt,
+    )
+    .await?;
+    let Some(SignedInNow {
+        login_id,
+        membership_id,
+    }) = outcome
+    else {
         view.errors = FieldErrors::single("email", INVALID_CREDENTIALS);
         return page(
             &req,
@@ -318,25 +307,6 @@ async fn signin(
         )
         .await;
     };
-    state.db.run(move |conn| keys.succeeded(conn)).await?;
-
-    let policy = state.session_policy;
-    let remember = view.remember;
-    let (login_id, membership_id) = state
-        .db
-        .run(move |conn| {
-            let membership_id = auth::default_membership(conn, &user.id, project_hint.as_deref())?;
-            let new = NewSession {
-                user: &user,
-                method: "password",
-                remember,
-                membership_id: membership_id.clone(),
-                mfa_verified: !user.mfa_enrolled,
-                meta: &meta,
-            };
-            Ok((auth::create_login(conn, new, &policy)?, membership_id))
-        })
-        .await?;
     session::sign_in(&session, &login_id)?;
     let destination = match (membership_id, next) {
         (Some(_), Some(next)) => next,

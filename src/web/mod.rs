@@ -7,6 +7,7 @@ pub mod auth;
 pub mod csrf;
 pub mod errors;
 pub mod extractors;
+pub mod forms;
 pub mod home;
 pub mod htmx;
 pub mod invitations;

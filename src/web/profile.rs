@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use super::AppState;
 use super::errors::AppError;
 use super::extractors::CurrentUser;
+use super::forms::indexed_field;
 use super::htmx::see_other;
 use super::render::{csrf_of, page};
 use super::session;
@@ -196,10 +197,8 @@ fn parse_fields(body: &[u8]) -> Result<(ProfileFields, String), AppError> {
             "language" => f.language = value,
             "button" => button = value,
             _ => {
-                if let Some(rest) = key.strip_prefix("qualification[")
-                    && let Some((index, field)) = rest.split_once("].")
-                    && let Ok(index) = index.parse::<usize>()
-                    && index < QUALIFICATIONS_MAX
+                if let Some((index, field)) =
+                    indexed_field("qualification", &key, QUALIFICATIONS_MAX)
                 {
                     let row = rows.entry(index).or_default();
                     match field {

@@ -6,12 +6,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::{Admin, Tab};
-use crate::domain::{Criteria, FieldErrors, PolicyRule};
+use crate::domain::{Criteria, FieldErrors, RuleInput, parse_policy};
 use crate::services::ServiceError;
 use crate::services::policies::{self, PolicySummary, PolicyUser};
 use crate::web::errors::AppError;
+use crate::web::forms::indexed_field;
 
-const NAME_MAX: usize = 128;
 const RULES_MAX: usize = 100;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -47,14 +47,6 @@ async fn list(admin: Admin) -> Result<HttpResponse, AppError> {
     admin.show("Access policies", &view).await
 }
 
-/// One rule row as typed, so the form can be shown again with its errors.
-#[derive(Clone, Default)]
-pub struct RuleRow {
-    pub resource_type: String,
-    pub read_only: bool,
-    pub criteria: String,
-}
-
 #[derive(Template)]
 #[template(path = "pages/admin/policy.html")]
 struct PolicyPage {
@@ -63,7 +55,7 @@ struct PolicyPage {
     action: String,
     id: Option<String>,
     name: String,
-    rules: Vec<RuleRow>,
+    rules: Vec<RuleInput>,
     criteria: [Criteria; 2],
     used_by: Vec<PolicyUser>,
     errors: FieldErrors,
@@ -73,7 +65,7 @@ struct PolicyPage {
 struct Shown {
     id: Option<String>,
     name: String,
-    rules: Vec<RuleRow>,
+    rules: Vec<RuleInput>,
     used_by: Vec<PolicyUser>,
     errors: FieldErrors,
     problem: Option<String>,
@@ -108,7 +100,7 @@ async fn new_form(admin: Admin) -> Result<HttpResponse, AppError> {
     let shown = Shown {
         id: None,
         name: String::new(),
-        rules: vec![RuleRow::default()],
+        rules: vec![RuleInput::default()],
         used_by: Vec::new(),
         errors: FieldErrors::new(),
         problem: None,
@@ -127,7 +119,7 @@ async fn load_shown(admin: &Admin, id: String) -> Result<Shown, AppError> {
         rules: detail
             .rules
             .into_iter()
-            .map(|r| RuleRow {
+            .map(|r| RuleInput {
                 resource_type: r.resource_type,
                 read_only: r.read_only,
                 criteria: r.criteria.unwrap_or_default(),
@@ -149,7 +141,7 @@ async fn edit_form(admin: Admin, path: web::Path<String>) -> Result<HttpResponse
 /// which button: `save`, `add` (another row) or `remove-N`.
 struct Submitted {
     name: String,
-    rules: Vec<RuleRow>,
+    rules: Vec<RuleInput>,
     button: String,
 }
 
@@ -158,17 +150,13 @@ fn parse_submission(body: &[u8]) -> Result<Submitted, AppError> {
         .map_err(|_| AppError::BadRequest("The form could not be read".into()))?;
     let mut name = String::new();
     let mut button = "save".to_owned();
-    let mut rows: std::collections::BTreeMap<usize, RuleRow> = std::collections::BTreeMap::new();
+    let mut rows: std::collections::BTreeMap<usize, RuleInput> = std::collections::BTreeMap::new();
     for (key, value) in pairs {
         if key == "name" {
             name = value;
         } else if key == "button" {
             button = value;
-        } else if let Some(rest) = key.strip_prefix("rule[")
-            && let Some((index, field)) = rest.split_once("].")
-            && let Ok(index) = index.parse::<usize>()
-            && index < RULES_MAX
-        {
+        } else if let Some((index, field)) = indexed_field("rule", &key, RULES_MAX) {
             let row = rows.entry(index).or_default();
             match field {
                 "resourceType" => row.resource_type = value,
@@ -200,7 +188,7 @@ async fn submit(
         Some(id) => load_shown(&admin, id.clone()).await?.used_by,
         None => Vec::new(),
     };
-    let again = |rules: Vec<RuleRow>, errors: FieldErrors, status: StatusCode| Shown {
+    let again = |rules: Vec<RuleInput>, errors: FieldErrors, status: StatusCode| Shown {
         id: id.clone(),
         name: name.clone(),
         rules,
@@ -210,7 +198,7 @@ async fn submit(
         status,
     };
     if button == "add" && rules.len() < RULES_MAX {
-        rules.push(RuleRow::default());
+        rules.push(RuleInput::default());
         return render(&admin, again(rules, FieldErrors::new(), StatusCode::OK)).await;
     }
     if let Some(index) = button
@@ -223,53 +211,20 @@ async fn submit(
         return render(&admin, again(rules, FieldErrors::new(), StatusCode::OK)).await;
     }
 
-    let mut errors = FieldErrors::new();
-    let trimmed = name.trim().to_owned();
-    if trimmed.is_empty() {
-        errors.add("name", "Enter a name for the policy");
-    } else if trimmed.chars().count() > NAME_MAX {
-        errors.add(
-            "name",
-            format!("A name can be at most {NAME_MAX} characters"),
-        );
-    }
-    // Rows left completely empty are ignored; a policy needs at least one rule.
-    let filled: Vec<(usize, &RuleRow)> = rules
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            !(r.resource_type.trim().is_empty() && r.criteria.is_empty() && !r.read_only)
-        })
-        .collect();
-    if filled.is_empty() {
-        errors.add("rule[0].resourceType", "Add at least one rule");
-    }
-    let mut parsed = Vec::new();
-    for (i, row) in filled {
-        match PolicyRule::parse(&row.resource_type, row.read_only, &row.criteria) {
-            Ok(rule) => parsed.push(rule),
-            Err(message) => {
-                let field =
-                    if row.resource_type.trim().is_empty() || message.contains("resource type") {
-                        format!("rule[{i}].resourceType")
-                    } else {
-                        format!("rule[{i}].criteria")
-                    };
-                errors.add(&field, format!("Rule {}: {message}", i + 1));
-            }
+    let (name, rules) = match parse_policy(&name, &rules) {
+        Ok(parsed) => parsed,
+        Err(errors) => {
+            return render(
+                &admin,
+                again(rules, errors, StatusCode::UNPROCESSABLE_ENTITY),
+            )
+            .await;
         }
-    }
-    if !errors.is_empty() {
-        return render(
-            &admin,
-            again(rules, errors, StatusCode::UNPROCESSABLE_ENTITY),
-        )
-        .await;
-    }
+    };
     let policy_id = id.clone();
     let saved_id = admin
         .run(move |conn, project, by| {
-            policies::save(conn, project, by, policy_id.as_deref(), &trimmed, &parsed)
+            policies::save(conn, project, by, policy_id.as_deref(), &name, &rules)
         })
         .await?;
     admin.done(
