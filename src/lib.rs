@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod http;
 pub mod services;
 pub mod startup;
 pub mod telemetry;

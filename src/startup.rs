@@ -23,7 +23,8 @@ use crate::services::passwords::Hasher;
 use crate::services::throttle::{self, Throttle};
 use crate::services::tokens::TokenSigner;
 use crate::telemetry::RequestSpan;
-use crate::web::{self as site, AppState, csrf, errors};
+use crate::web::errors::AppError;
+use crate::web::{self as site, AppState, csrf, error_page};
 use sha2::{Digest, Sha256};
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -90,6 +91,16 @@ async fn refresh_statistics_hourly(db: Db) {
     }
 }
 
+/// Unknown paths: an OperationOutcome under the API's prefixes, a page elsewhere.
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    // `from_error` keeps the error on the response, which the error-page middleware needs.
+    if crate::api::is_api_path(req.path()) {
+        actix_web::HttpResponse::from_error(crate::api::errors::ApiError::NotFound)
+    } else {
+        actix_web::HttpResponse::from_error(AppError::NotFound)
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, anyhow::Error> {
         std::fs::create_dir_all(&settings.data_dir)?;
@@ -146,7 +157,7 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .configure(crate::api::configure)
                 .configure(site::configure)
-                .default_service(web::to(site::not_found))
+                .default_service(web::to(not_found))
                 .wrap(from_fn(csrf::csrf_guard))
                 .wrap(
                     SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
@@ -158,7 +169,7 @@ impl Application {
                         .session_lifecycle(PersistentSession::default().session_ttl(cookie_ttl))
                         .build(),
                 )
-                .wrap(ErrorHandlers::new().default_handler(errors::render_error_page))
+                .wrap(ErrorHandlers::new().default_handler(error_page::render_error_page))
                 .wrap(
                     DefaultHeaders::new()
                         .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))

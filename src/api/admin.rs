@@ -13,13 +13,13 @@ use super::resources::{ClientApplicationResource, ProjectMembership, ProjectReso
 use super::{Caller, Json, PatchBody, fhir_json, meta, ok, resource, state};
 use crate::db::models::Project;
 use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType, ProjectName};
+use crate::http::AppState;
 use crate::services::audit::Acting;
 use crate::services::clients::{self, NewClient};
 use crate::services::invite::{self, InviteRequest, Scope};
 use crate::services::members::{self, MembershipChange};
 use crate::services::tokens::Principal;
 use crate::services::{ServiceError, lookup, projects, registration};
-use crate::web::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/admin/projects", "POST").route(web::post().to(create_project)))

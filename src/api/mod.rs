@@ -18,10 +18,10 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::http::AppState;
+use crate::http::session;
 use crate::services::auth;
 use crate::services::tokens::{self, Principal};
-use crate::web::AppState;
-use crate::web::session;
 use errors::{API_JSON, ApiError};
 
 /// Request bodies above this size are refused with 413.
@@ -32,6 +32,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(admin::configure)
         .configure(fhir::configure)
         .configure(openapi::configure);
+}
+
+/// The paths the JSON API answers under: their unknown paths are OperationOutcomes, and
+/// they carry no session (so no CSRF check).
+pub fn is_api_path(path: &str) -> bool {
+    path == "/openapi.json"
+        || path.starts_with("/oauth2/")
+        || path.starts_with("/auth/")
+        || path.starts_with("/fhir/")
+        || path == "/admin/projects"
+        || path.trim_end_matches('/') == "/admin/Project"
+        || path.starts_with("/admin/projects/")
 }
 
 /// A route's resource whose other methods answer 405, with `Allow`, as an OperationOutcome.
@@ -59,7 +71,7 @@ pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> 
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
 }
 
-pub(crate) use crate::web::extractors::request_meta as meta;
+pub(crate) use crate::http::request_meta as meta;
 
 /// `id:secret` of an HTTP Basic header.
 pub(crate) fn basic_credentials(value: &str) -> Option<(String, String)> {

@@ -11,9 +11,9 @@ use super::resources::{
     Reference,
 };
 use super::{Caller, basic_credentials, meta, ok, read_form, resource, state};
+use crate::http::AppState;
 use crate::services::tokens::{self, Issued};
 use crate::services::{clients, lookup};
-use crate::web::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/oauth2/token", "POST").route(web::post().to(token)))

@@ -10,7 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::errors::AppError;
-use super::session::CSRF_KEY;
+use crate::http::session::CSRF_KEY;
 use crate::services::{constant_time_eq, random_secret};
 
 /// The session's CSRF token, for forms to embed.
@@ -31,16 +31,6 @@ impl FromRequest for CsrfToken {
     }
 }
 
-pub fn is_api_path(path: &str) -> bool {
-    path == "/openapi.json"
-        || path.starts_with("/oauth2/")
-        || path.starts_with("/auth/")
-        || path.starts_with("/fhir/")
-        || path == "/admin/projects"
-        || path.trim_end_matches('/') == "/admin/Project"
-        || path.starts_with("/admin/projects/")
-}
-
 fn submitted_in_form(body: &[u8]) -> Option<String> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
         .ok()?
@@ -58,7 +48,7 @@ pub async fn csrf_guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     // API clients hold no session: neither create one nor check a form token.
-    if is_api_path(req.path()) {
+    if crate::api::is_api_path(req.path()) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let session = req.get_session();

@@ -12,6 +12,7 @@ use super::AppState;
 use super::errors::AppError;
 use super::htmx;
 use super::session;
+pub use crate::http::request_meta;
 use crate::services::RequestMeta;
 use crate::services::auth::{self, CurrentMembership, SessionContext};
 
@@ -23,18 +24,6 @@ impl FromRequest for Meta {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Meta(request_meta(req))))
-    }
-}
-
-/// The caller's IP and (shortened) user agent, for audit events and sessions.
-pub fn request_meta(req: &HttpRequest) -> RequestMeta {
-    RequestMeta {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(400).collect()),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
+pub mod error_page;
 pub mod errors;
 pub mod extractors;
 pub mod forms;
@@ -15,33 +16,10 @@ pub mod mfa;
 pub mod profile;
 pub mod recovery;
 pub mod render;
-pub mod session;
-
-use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::config::Settings;
-use crate::services::Db;
-use crate::services::auth::SessionPolicy;
-use crate::services::mail::MailSignal;
-use crate::services::passwords::Hasher;
-use crate::services::throttle::Throttle;
-use crate::services::tokens::TokenSigner;
-use errors::AppError;
-
-/// Everything handlers share, built once at start.
-pub struct AppState {
-    pub db: Db,
-    pub settings: Arc<Settings>,
-    /// The public base URL without a trailing slash, for links in emails.
-    pub base_url: String,
-    pub hasher: Hasher,
-    pub throttle: Throttle,
-    pub mail: MailSignal,
-    pub session_policy: SessionPolicy,
-    pub tokens: TokenSigner,
-}
+pub use crate::http::{AppState, session};
 
 /// Every route, in one place.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -59,14 +37,4 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn healthz() -> &'static str {
     "ok"
-}
-
-/// Unknown paths: an OperationOutcome under the API's prefixes, a page elsewhere.
-pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    // `from_error` keeps the error on the response, which the error-page middleware needs.
-    if csrf::is_api_path(req.path()) {
-        actix_web::HttpResponse::from_error(crate::api::errors::ApiError::NotFound)
-    } else {
-        actix_web::HttpResponse::from_error(AppError::NotFound)
-    }
 }

@@ -2,15 +2,19 @@
 
 use actix_session::Session;
 
-use super::errors::AppError;
 use crate::services::random_secret;
 
 const LOGIN_KEY: &str = "lid";
 pub const CSRF_KEY: &str = "csrf";
 const FLASH_KEY: &str = "flash";
 
-fn internal(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(anyhow::anyhow!("session: {e}"))
+/// The session cookie could not be written (its contents did not serialise).
+#[derive(Debug, thiserror::Error)]
+#[error("session: {0}")]
+pub struct SessionError(String);
+
+fn internal(e: impl std::fmt::Display) -> SessionError {
+    SessionError(e.to_string())
 }
 
 pub fn login_id(session: &Session) -> Option<String> {
@@ -18,7 +22,7 @@ pub fn login_id(session: &Session) -> Option<String> {
 }
 
 /// Starts a signed-in session: a new session id and a new CSRF token.
-pub fn sign_in(session: &Session, login_id: &str) -> Result<(), AppError> {
+pub fn sign_in(session: &Session, login_id: &str) -> Result<(), SessionError> {
     session.renew();
     session.insert(LOGIN_KEY, login_id).map_err(internal)?;
     session
@@ -32,7 +36,7 @@ pub fn sign_out(session: &Session) {
     session.renew();
 }
 
-pub fn set_flash(session: &Session, message: &str) -> Result<(), AppError> {
+pub fn set_flash(session: &Session, message: &str) -> Result<(), SessionError> {
     session.insert(FLASH_KEY, message).map_err(internal)
 }
 
