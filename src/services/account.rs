@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::audit::{self, Actor};
+use super::audit::{self, Acting};
 use super::auth::new_security_stamp;
 use super::emails;
 use super::outbox;
@@ -42,18 +42,13 @@ pub fn change_password(
         )
         .set(logins::revoked_at.eq(Some(at)))
         .execute(conn)?;
-        let name = user.display_name();
         audit::record(
             conn,
             None,
-            Actor {
-                id: Some(&user.id),
-                display: &name,
-            },
+            &Acting::user(user, meta),
             "user.password_changed",
             None,
             "",
-            meta,
         )?;
         outbox::enqueue(
             conn,

@@ -20,17 +20,15 @@ pub struct Acting {
 }
 
 impl Acting {
-    pub fn actor(&self) -> Actor<'_> {
-        Actor {
-            id: self.user_id.as_deref(),
-            display: &self.display,
+    /// A person acting on their own account (or, for a new project, as its owner).
+    pub fn user(user: &crate::db::models::User, meta: &RequestMeta) -> Acting {
+        Acting {
+            user_id: Some(user.id.clone()),
+            display: user.display_name(),
+            super_admin: user.super_admin,
+            meta: meta.clone(),
         }
     }
-}
-
-pub struct Actor<'a> {
-    pub id: Option<&'a str>,
-    pub display: &'a str,
 }
 
 pub struct Target<'a> {
@@ -42,23 +40,22 @@ pub struct Target<'a> {
 pub fn record(
     conn: &mut DbConn,
     project_id: Option<&str>,
-    actor: Actor<'_>,
+    by: &Acting,
     action: &str,
     target: Option<Target<'_>>,
     detail: &str,
-    meta: &RequestMeta,
 ) -> Result<(), ServiceError> {
     let event = AuditEvent {
         id: new_id(),
         project_id: project_id.map(str::to_owned),
-        actor_id: actor.id.map(str::to_owned),
-        actor_display: actor.display.to_owned(),
+        actor_id: by.user_id.clone(),
+        actor_display: by.display.clone(),
         action: action.to_owned(),
         target_type: target.as_ref().map(|t| t.kind.to_owned()),
         target_id: target.as_ref().map(|t| t.id.to_owned()),
         target_display: target.as_ref().map(|t| t.display.to_owned()),
         detail: detail.to_owned(),
-        ip: meta.ip.clone(),
+        ip: by.meta.ip.clone(),
         created_at: now(),
     };
     diesel::insert_into(audit_events::table)

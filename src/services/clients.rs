@@ -157,11 +157,10 @@ pub fn create(
         audit::record(
             conn,
             Some(&project.id),
-            by.actor(),
+            by,
             "client.created",
             Some(target(&client)),
             &detail,
-            &by.meta,
         )?;
         let detail = get(conn, &project.id, &client.id)?;
         Ok(WithSecret { detail, secret })
@@ -272,11 +271,10 @@ pub fn rotate_secret(
         audit::record(
             conn,
             Some(&project.id),
-            by.actor(),
+            by,
             "client.secret_rotated",
             Some(target(&detail.client)),
             "",
-            &by.meta,
         )?;
         Ok(WithSecret { detail, secret })
     })
@@ -321,11 +319,10 @@ pub fn remove(
         audit::record(
             conn,
             Some(&project.id),
-            by.actor(),
+            by,
             "client.removed",
             Some(target(&detail.client)),
             "",
-            &by.meta,
         )?;
         Ok(detail.client.name)
     })

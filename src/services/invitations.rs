@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::audit::{self, Actor, Target};
+use super::audit::{self, Acting, Target};
 use super::authority::{STATUS_ACTIVE, STATUS_INVITED};
 use super::{RequestMeta, ServiceError, now};
 use crate::db::models::{Membership, Project, User};
@@ -115,18 +115,21 @@ fn record(
         None => None,
     };
     let invited = typed.map_or_else(String::new, |(f, l)| format!("{f} {l}"));
-    let (name, detail, meta) = if accepted {
-        (user.display_name(), user.email.clone(), meta.clone())
+    let (by, detail) = if accepted {
+        (Acting::user(user, meta), user.email.clone())
     } else {
-        (invited.clone(), String::new(), RequestMeta::default())
+        let anonymous = Acting {
+            user_id: None,
+            display: invited.clone(),
+            super_admin: false,
+            meta: RequestMeta::default(),
+        };
+        (anonymous, String::new())
     };
     audit::record(
         conn,
         Some(&project.id),
-        Actor {
-            id: accepted.then_some(user.id.as_str()),
-            display: &name,
-        },
+        &by,
         if accepted {
             "member.accepted"
         } else {
@@ -138,7 +141,6 @@ fn record(
             display: &invited,
         }),
         &detail,
-        &meta,
     )
 }
 

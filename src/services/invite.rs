@@ -278,7 +278,7 @@ fn invite_once(
     audit::record(
         conn,
         Some(&project.id),
-        by.actor(),
+        by,
         "member.invited",
         Some(Target {
             kind: "ProjectMembership",
@@ -286,7 +286,6 @@ fn invite_once(
             display: &name,
         }),
         &detail,
-        &by.meta,
     )?;
 
     // A set-password link exists only for an account this request created, or one that is

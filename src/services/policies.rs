@@ -263,7 +263,7 @@ pub fn save(
         audit::record(
             conn,
             Some(&project.id),
-            by.actor(),
+            by,
             action,
             Some(Target {
                 kind: "AccessPolicy",
@@ -271,7 +271,6 @@ pub fn save(
                 display: name,
             }),
             &summary,
-            &by.meta,
         )?;
         Ok(policy_id)
     })
@@ -297,7 +296,7 @@ pub fn delete(
         audit::record(
             conn,
             Some(&project.id),
-            by.actor(),
+            by,
             "policy.deleted",
             Some(Target {
                 kind: "AccessPolicy",
@@ -305,7 +304,6 @@ pub fn delete(
                 display: &detail.policy.name,
             }),
             "",
-            &by.meta,
         )?;
         Ok(detail.policy.name)
     })

@@ -132,10 +132,7 @@ pub fn update_settings(
             super::audit::record(
                 conn,
                 Some(&project.id),
-                super::audit::Actor {
-                    id: by.user_id.as_deref(),
-                    display: &by.display,
-                },
+                by,
                 "project.updated",
                 Some(super::audit::Target {
                     kind: "Project",
@@ -143,7 +140,6 @@ pub fn update_settings(
                     display: settings.name.as_str(),
                 }),
                 &changes.join("; "),
-                &by.meta,
             )?;
         }
         Ok(())

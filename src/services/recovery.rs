@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::audit::{self, Actor};
+use super::audit::{self, Acting};
 use super::auth::new_security_stamp;
 use super::authority::{STATUS_ACTIVE, STATUS_INVITED};
 use super::emails;
@@ -242,18 +242,13 @@ pub fn set_password(
         } else {
             "user.password_reset"
         };
-        let name = user.display_name();
         audit::record(
             conn,
             request.project_id.as_deref(),
-            Actor {
-                id: Some(&user.id),
-                display: &name,
-            },
+            &Acting::user(&user, meta),
             action,
             None,
             "",
-            meta,
         )?;
         Ok(PasswordSet {
             user_id: user.id,

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::audit::{self, Actor, Target};
+use super::audit::{self, Acting, Target};
 use super::emails;
 use super::outbox;
 use super::users::{self, NewUser};
@@ -124,14 +124,10 @@ pub fn create_project(
         diesel::insert_into(memberships::table)
             .values(&membership)
             .execute(conn)?;
-        let owner_name = owner.display_name();
         audit::record(
             conn,
             Some(&project.id),
-            Actor {
-                id: Some(&owner.id),
-                display: &owner_name,
-            },
+            &Acting::user(owner, meta),
             "project.created",
             Some(Target {
                 kind: "Project",
@@ -139,7 +135,6 @@ pub fn create_project(
                 display: &project.name,
             }),
             "",
-            meta,
         )?;
         let email = emails::welcome(
             &owner.email,

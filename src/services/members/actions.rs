@@ -29,11 +29,10 @@ fn act_on_member(
         audit::record(
             conn,
             Some(&project.id),
-            by.actor(),
+            by,
             action,
             Some(target(&detail, &name)),
             "",
-            &by.meta,
         )
     })
 }

@@ -161,11 +161,10 @@ pub fn apply_change(
         audit::record(
             conn,
             Some(&project.id),
-            by.actor(),
+            by,
             action,
             Some(member_target(&member)),
             &detail,
-            &by.meta,
         )?;
     }
     Ok(memberships::table
@@ -212,11 +211,10 @@ pub fn remove(
         audit::record(
             conn,
             Some(&project.id),
-            by.actor(),
+            by,
             "member.removed",
             Some(member_target(&member)),
             user.map_or("", |u| u.email.as_str()),
-            &by.meta,
         )?;
         Ok(member.name.clone())
     })
