@@ -159,6 +159,93 @@ fn invite_once(
     if let Some(policy) = &request.access_policy_id {
         super::policies::ensure_in_project(conn, &project.id, policy, "accessPolicy")?;
     }
+    let Invitee {
+        user,
+        created: user_created,
+        by_external_id,
+    } = find_or_create_account(conn, project, request)?;
+    let existing = memberships::table
+        .filter(memberships::project_id.eq(&project.id))
+        .filter(memberships::user_id.eq(&user.id))
+        .select(Membership::as_select())
+        .first::<Membership>(conn)
+        .optional()?;
+    if let Some(other) = &by_external_id
+        && existing.as_ref().is_none_or(|m| m.id != other.id)
+    {
+        return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into()));
+    }
+    let access_policy_id = request.access_policy_id.clone().or_else(|| {
+        (request.profile_type == ProfileType::Patient)
+            .then(|| project.default_patient_policy_id.clone())
+            .flatten()
+    });
+    if let Some(existing) = existing {
+        if !request.upsert {
+            return Err(ServiceError::Conflict(ALREADY_MEMBER.into()));
+        }
+        return upsert(conn, project, by, existing, request, access_policy_id, user);
+    }
+    let profile = find_or_create_profile(conn, &project.id, request)?;
+    let status = authority::initial_status(project, &user, user_created);
+    let membership = insert_membership(
+        conn,
+        project,
+        by,
+        request,
+        &user,
+        &profile,
+        access_policy_id,
+        status,
+    )?;
+    record_invite(
+        conn,
+        project,
+        by,
+        request,
+        &membership,
+        &profile,
+        user_created,
+    )?;
+    let (invite_link, email_queued) = tell_the_person(
+        conn,
+        project,
+        by,
+        request,
+        &user,
+        &profile,
+        user_created,
+        status,
+        base_url,
+        limits,
+    )?;
+    Ok(InviteOutcome {
+        invite_link,
+        email_queued,
+        awaits_acceptance: !user_created && status == authority::STATUS_INVITED,
+        membership,
+        profile,
+        user,
+        user_created,
+        updated_existing: false,
+    })
+}
+
+/// The account an invite is for, and whether this request created it.
+struct Invitee {
+    user: User,
+    created: bool,
+    /// The project's membership that already has the request's `externalId`, if any.
+    by_external_id: Option<Membership>,
+}
+
+/// Finds the account in the invite's scope (by email, or by the membership holding the
+/// `externalId`), or creates it. A concurrent creation elsewhere asks for a retry.
+fn find_or_create_account(
+    conn: &mut DbConn,
+    project: &Project,
+    request: &InviteRequest,
+) -> Result<Invitee, ServiceError> {
     // Without an email the user can only be this project's: nobody could sign in as a
     // server-wide account that has no address.
     let scope = if request.email.is_none() {
@@ -192,54 +279,47 @@ fn invite_once(
         },
         (None, None) => None,
     };
-    let (user, user_created) = match found {
-        Some(user) => (user, false),
-        None => {
-            let new = NewUser {
-                first_name: request.first_name.as_str(),
-                last_name: request.last_name.as_str(),
-                email: request.email.as_ref().map_or("", EmailAddress::as_str),
-                project_id: scope_project,
-                password_hash: None,
-                super_admin: false,
-            };
-            let user = users::insert(conn, new).map_err(|e| {
-                if is_unique_violation(&e) {
-                    ServiceError::Retry
-                } else {
-                    e.into()
-                }
-            })?;
-            (user, true)
-        }
+    if let Some(user) = found {
+        return Ok(Invitee {
+            user,
+            created: false,
+            by_external_id,
+        });
+    }
+    let new = NewUser {
+        first_name: request.first_name.as_str(),
+        last_name: request.last_name.as_str(),
+        email: request.email.as_ref().map_or("", EmailAddress::as_str),
+        project_id: scope_project,
+        password_hash: None,
+        super_admin: false,
     };
-
-    let existing = memberships::table
-        .filter(memberships::project_id.eq(&project.id))
-        .filter(memberships::user_id.eq(&user.id))
-        .select(Membership::as_select())
-        .first::<Membership>(conn)
-        .optional()?;
-    if let Some(other) = &by_external_id
-        && existing.as_ref().is_none_or(|m| m.id != other.id)
-    {
-        return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into()));
-    }
-    let access_policy_id = request.access_policy_id.clone().or_else(|| {
-        (request.profile_type == ProfileType::Patient)
-            .then(|| project.default_patient_policy_id.clone())
-            .flatten()
-    });
-    let at = now();
-    if let Some(existing) = existing {
-        if !request.upsert {
-            return Err(ServiceError::Conflict(ALREADY_MEMBER.into()));
+    let user = users::insert(conn, new).map_err(|e| {
+        if is_unique_violation(&e) {
+            ServiceError::Retry
+        } else {
+            e.into()
         }
-        return upsert(conn, project, by, existing, request, access_policy_id, user);
-    }
+    })?;
+    Ok(Invitee {
+        user,
+        created: true,
+        by_external_id,
+    })
+}
 
-    let profile = find_or_create_profile(conn, &project.id, request)?;
-    let status = authority::initial_status(project, &user, user_created);
+#[allow(clippy::too_many_arguments)]
+fn insert_membership(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    request: &InviteRequest,
+    user: &User,
+    profile: &Profile,
+    access_policy_id: Option<String>,
+    status: &str,
+) -> Result<Membership, ServiceError> {
+    let at = now();
     let membership = Membership {
         id: new_id(),
         project_id: project.id.clone(),
@@ -261,7 +341,18 @@ fn invite_once(
         .values(&membership)
         .execute(conn)
         .map_err(conflict_on_duplicate)?;
+    Ok(membership)
+}
 
+fn record_invite(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    request: &InviteRequest,
+    membership: &Membership,
+    profile: &Profile,
+    user_created: bool,
+) -> Result<(), ServiceError> {
     let name = format!("{} {}", profile.first_name, profile.last_name);
     let who = match (&request.email, &request.external_id) {
         (Some(email), _) => email.as_str().to_owned(),
@@ -272,7 +363,7 @@ fn invite_once(
     if request.admin {
         detail.push_str(", admin");
     }
-    if !user_created && status == authority::STATUS_INVITED {
+    if !user_created && membership.status == authority::STATUS_INVITED {
         detail.push_str(", existing account: waits for acceptance");
     }
     audit::record(
@@ -286,12 +377,30 @@ fn invite_once(
             display: &name,
         }),
         &detail,
-    )?;
+    )
+}
 
+/// Emails the person (unless the admin said not to) and makes the set-password link: only for
+/// an account this request created (shown to the admin when not emailed), or one this project
+/// may send a first link to (then only emailed). Returns the link to show and whether an
+/// email was queued.
+#[allow(clippy::too_many_arguments)]
+fn tell_the_person(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    request: &InviteRequest,
+    user: &User,
+    profile: &Profile,
+    user_created: bool,
+    status: &str,
+    base_url: &str,
+    limits: &Limits,
+) -> Result<(Option<String>, bool), ServiceError> {
     // A set-password link exists only for an account this request created, or one that is
     // this project's own and has never had a password (and then it is only emailed).
     let link = if (user_created && request.email.is_some())
-        || (!user_created && authority::may_send_invite_link(conn, by, project, &user)?)
+        || (!user_created && authority::may_send_invite_link(conn, by, project, user)?)
     {
         Some(recovery::create_link(
             conn,
@@ -326,19 +435,11 @@ fn invite_once(
         super::throttle::admin_email(conn, limits, &project.id, &email.to)?;
         outbox::enqueue(conn, email)?;
     }
-    Ok(InviteOutcome {
-        invite_link: match (user_created, request.send_email, link) {
-            (true, false, Some(p)) => Some(format!("{base_url}{p}")),
-            _ => None,
-        },
-        email_queued: email.is_some(),
-        awaits_acceptance: !user_created && status == authority::STATUS_INVITED,
-        membership,
-        profile,
-        user,
-        user_created,
-        updated_existing: false,
-    })
+    let shown = match (user_created, request.send_email, link) {
+        (true, false, Some(p)) => Some(format!("{base_url}{p}")),
+        _ => None,
+    };
+    Ok((shown, email.is_some()))
 }
 
 /// The email to an existing account: an invitation to accept, or a note that they were added.
