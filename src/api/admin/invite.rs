@@ -1,0 +1,224 @@
+//! `POST /admin/projects/{projectId}/invite`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{AdminRefusals, ProjectPath, acting, administered, lenient_bool, policy_id};
+use crate::api::errors::{ApiError, OperationOutcome};
+use crate::api::resources::{ProjectMembership, Reference};
+use crate::api::{Caller, Json, ok, state};
+use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType};
+use crate::services::invite::{self, InviteRequest, Scope};
+use crate::services::lookup;
+
+/// The body of an invite, as Medplum's SDK sends it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteBody {
+    #[schema(required = true, nullable = false, value_type = ProfileKind)]
+    pub resource_type: Option<String>,
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
+    pub first_name: Option<String>,
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
+    pub last_name: Option<String>,
+    /// Required unless `externalId` is given.
+    #[schema(nullable = false, format = "email", max_length = 254)]
+    pub email: Option<String>,
+    /// An id from another system; unique within the project.
+    #[schema(nullable = false, min_length = 1, max_length = 256, pattern = r"\S")]
+    pub external_id: Option<String>,
+    /// Default `true`.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub send_email: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub admin: Option<bool>,
+    /// Patients default to `project`, others to `server`.
+    #[schema(required = false, nullable = false, value_type = ScopeKind)]
+    pub scope: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub mfa_required: Option<bool>,
+    pub access_policy: Option<Reference>,
+    /// Settings of the new membership; they win over the top-level ones.
+    pub membership: Option<InviteMembership>,
+    /// Update the membership instead of answering 409 when the person is already a member.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub upsert: Option<bool>,
+}
+
+/// The profile types a member can have.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum ProfileKind {
+    Practitioner,
+    Patient,
+    RelatedPerson,
+}
+
+/// Where an invited user's account lives.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ScopeKind {
+    Project,
+    Server,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteMembership {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub admin: Option<bool>,
+    pub access_policy: Option<Reference>,
+    pub external_id: Option<String>,
+    /// Medplum's parameterised policies; refused rather than ignored (use `accessPolicy`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub access: Option<Vec<Value>>,
+}
+
+fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
+    let mut errors = FieldErrors::new();
+    let profile_type = errors.take(
+        "resourceType",
+        ProfileType::parse(body.resource_type.as_deref().unwrap_or("")),
+    );
+    let first_name = errors.take(
+        "firstName",
+        PersonName::parse(body.first_name.as_deref().unwrap_or(""), "first name"),
+    );
+    let last_name = errors.take(
+        "lastName",
+        PersonName::parse(body.last_name.as_deref().unwrap_or(""), "last name"),
+    );
+    let membership = body.membership.unwrap_or_default();
+    if membership.access.as_ref().is_some_and(|a| !a.is_empty()) {
+        errors.add(
+            "membership.access",
+            "Parameterised access policies are not supported; give one accessPolicy instead",
+        );
+    }
+    let external_id = membership
+        .external_id
+        .or(body.external_id)
+        .map(|e| e.trim().to_owned());
+    if let Some(e) = &external_id
+        && (e.is_empty() || e.chars().count() > 256)
+    {
+        errors.add("externalId", "externalId must be 1 to 256 characters");
+    }
+    let email = match body
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        Some(email) => errors.take("email", EmailAddress::parse(email)),
+        None => {
+            if external_id.is_none() {
+                errors.add("email", "Either email or externalId is required");
+            }
+            None
+        }
+    };
+    let scope = match body.scope.as_deref() {
+        None => None,
+        Some("project") => Some(Scope::Project),
+        Some("server") => Some(Scope::Server),
+        Some(_) => {
+            errors.add("scope", "scope must be \"project\" or \"server\"");
+            None
+        }
+    };
+    let access_policy = membership.access_policy.or(body.access_policy);
+    let access_policy_id = match policy_id(access_policy.as_ref(), "accessPolicy") {
+        Ok(id) => id,
+        Err(_) => {
+            errors.add(
+                "accessPolicy",
+                "accessPolicy must reference an AccessPolicy/{id}",
+            );
+            None
+        }
+    };
+    let (Some(profile_type), Some(first_name), Some(last_name)) =
+        (profile_type, first_name, last_name)
+    else {
+        return Err(ApiError::Invalid(errors));
+    };
+    errors.into_result().map_err(ApiError::Invalid)?;
+    Ok(InviteRequest {
+        profile_type,
+        first_name,
+        last_name,
+        email,
+        access_policy_id,
+        send_email: body.send_email.unwrap_or(true),
+        admin: membership.admin.or(body.admin).unwrap_or(false),
+        scope,
+        mfa_required: body.mfa_required.unwrap_or(false),
+        external_id,
+        upsert: body.upsert.unwrap_or(false),
+    })
+}
+
+/// Invites a person into the project: the same service as the invite form.
+#[utoipa::path(
+    post,
+    path = "/admin/projects/{projectId}/invite",
+    tag = "admin",
+    params(ProjectPath),
+    request_body(content = InviteBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new (or, with upsert, updated) membership", body = ProjectMembership),
+        (status = 400, description = "Invalid input", body = OperationOutcome),
+        AdminRefusals,
+        (status = 404, description = "No such project (super admins)", body = OperationOutcome),
+        (status = 409, description = "Already a member, or externalId taken", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not JSON", body = OperationOutcome),
+        (status = 429, description = "Too many invites", body = OperationOutcome),
+    )
+)]
+pub async fn invite(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<String>,
+    Json(body): Json<InviteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let project = administered(&state, &caller, &path).await?;
+    let by = acting(&caller, &req);
+    let (limits, key, ip) = (
+        state.settings.limits.clone(),
+        format!("invite-admin:{}", caller.membership.id),
+        by.meta.ip.clone(),
+    );
+    state
+        .db
+        .run(move |conn| invite::check_rate(conn, &limits, &key, ip.as_deref()))
+        .await?;
+    let request = parse_invite(body)?;
+    let (base_url, limits) = (state.base_url.clone(), state.settings.limits.clone());
+    let view = state
+        .db
+        .run(move |conn| {
+            let outcome = invite::invite(conn, &project, &by, request, &base_url, &limits)?;
+            lookup::membership(conn, &project.id, &outcome.membership.id)
+        })
+        .await?;
+    state.mail.wake();
+    Ok(ok(&ProjectMembership::from(&view)))
+}
