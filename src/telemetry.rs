@@ -51,7 +51,10 @@ pub fn redact_target(target: &str) -> String {
     let mut after_setpassword = 0;
     let segments: Vec<String> = path
         .split('/')
-        .map(|segment| {
+        .map(|raw| {
+            // Judged as the router reads it: `%73etpassword` is `setpassword`.
+            let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+            let segment = decoded.as_ref();
             let secret = after_setpassword == 2 || looks_secret(segment);
             after_setpassword = match (after_setpassword, segment) {
                 (_, "setpassword") => 1,
@@ -61,7 +64,7 @@ pub fn redact_target(target: &str) -> String {
             if secret {
                 "[redacted]".to_owned()
             } else {
-                segment.to_owned()
+                raw.to_owned()
             }
         })
         .collect();
@@ -71,8 +74,14 @@ pub fn redact_target(target: &str) -> String {
             .split('&')
             .map(|pair| match pair.split_once('=') {
                 Some((name, value))
-                    if SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str())
-                        || looks_secret(value) =>
+                    if SECRET_PARAMETERS.contains(
+                        &percent_encoding::percent_decode_str(name)
+                            .decode_utf8_lossy()
+                            .to_ascii_lowercase()
+                            .as_str(),
+                    ) || looks_secret(
+                        &percent_encoding::percent_decode_str(value).decode_utf8_lossy(),
+                    ) =>
                 {
                     format!("{name}=[redacted]")
                 }
@@ -122,11 +131,11 @@ impl RootSpanBuilder for RequestSpan {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        // The peer, as limits and audit events see it (a client's X-Forwarded-For is its word).
         let client_ip = request
-            .connection_info()
-            .realip_remote_addr()
-            .unwrap_or("")
-            .to_owned();
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
         tracing::info_span!(
             "HTTP request",
             http.method = %method,
@@ -175,6 +184,14 @@ mod tests {
             "/oauth2/token?client_secret=[redacted]&grant_type=client_credentials"
         );
         assert_eq!(redact_target("/admin/users?q=ada"), "/admin/users?q=ada");
+        assert_eq!(
+            redact_target(&format!("/%73etpassword/1234/{}%34", "a".repeat(63))),
+            "/%73etpassword/1234/[redacted]"
+        );
+        assert_eq!(
+            redact_target("/oauth2/token?client%5Fsecret=abc"),
+            "/oauth2/token?client%5Fsecret=[redacted]"
+        );
         assert_eq!(
             redact_target("/admin/members/6f1c0f3e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"),
             "/admin/members/6f1c0f3e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"

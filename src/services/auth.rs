@@ -158,18 +158,20 @@ pub fn signin_candidates(
 }
 
 /// The one account a password sign-in is checked against, so that every attempt costs one
-/// hash: the hinted project's own account when there is one, else the server-wide account,
-/// else the oldest project-scoped one.
+/// hash: the hinted project's own account when it has a password, else the server-wide
+/// account, else the oldest project-scoped one.
 pub fn signin_account(
     conn: &mut DbConn,
     email: &EmailAddress,
     project_hint: Option<&str>,
 ) -> Result<Option<User>, ServiceError> {
     let candidates = signin_candidates(conn, email, project_hint)?;
+    // A project's account without a password cannot be the one meant (and must not stand in
+    // front of a member's server-wide account).
     let hinted = project_hint.and_then(|hint| {
         candidates
             .iter()
-            .position(|u| u.project_id.as_deref() == Some(hint))
+            .position(|u| u.project_id.as_deref() == Some(hint) && u.password_hash.is_some())
     });
     let mut candidates = candidates;
     Ok(match hinted {

@@ -90,6 +90,8 @@ fn load_own(
         .filter(memberships::id.eq(membership_id))
         .filter(memberships::user_id.eq(&user.id))
         .filter(memberships::status.eq(STATUS_INVITED))
+        // A suspended invitation is not on the person's list and cannot be answered.
+        .filter(memberships::active.eq(true))
         .select((Membership::as_select(), Project::as_select()))
         .first(conn)
         .optional()?

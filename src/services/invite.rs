@@ -84,7 +84,20 @@ fn find_or_create_profile(
         .order(profiles::created_at.asc())
         .first::<Profile>(conn)
         .optional()?;
-    if let Some(profile) = existing {
+    if let Some(mut profile) = existing {
+        // The record is reused; the names are the ones the admin typed now.
+        let (first, last) = (request.first_name.as_str(), request.last_name.as_str());
+        if profile.first_name != first || profile.last_name != last {
+            diesel::update(profiles::table.find(&profile.id))
+                .set((
+                    profiles::first_name.eq(first),
+                    profiles::last_name.eq(last),
+                    profiles::updated_at.eq(now()),
+                ))
+                .execute(conn)?;
+            profile.first_name = first.to_owned();
+            profile.last_name = last.to_owned();
+        }
         return Ok(profile);
     }
     Ok(users::insert_profile(
@@ -285,6 +298,19 @@ fn find_or_create_account(
             created: false,
             by_external_id,
         });
+    }
+    // A project-scoped twin of a member's server-wide account would capture that member's
+    // sign-ins through the project's links: the address is already this project's member.
+    if let (Some(email), Some(_)) = (&request.email, scope_project)
+        && let Some(member) = users::find_by_email(conn, email.as_str(), None)?
+        && memberships::table
+            .filter(memberships::project_id.eq(&project.id))
+            .filter(memberships::user_id.eq(&member.id))
+            .count()
+            .get_result::<i64>(conn)?
+            > 0
+    {
+        return Err(ServiceError::Conflict(ALREADY_MEMBER.into()));
     }
     let new = NewUser {
         first_name: request.first_name.as_str(),
@@ -493,12 +519,29 @@ fn upsert(
             admin: request.admin,
             access_policy_id,
             active: None,
-            external_id: Some(request.external_id.clone()),
+            // Left out: the membership keeps its externalId.
+            external_id: request.external_id.clone().map(Some),
         },
     )?;
-    diesel::update(memberships::table.find(&existing.id))
-        .set(memberships::mfa_required.eq(request.mfa_required))
-        .execute(conn)?;
+    // A repeated invite can require two-factor authentication, not lift the requirement.
+    if request.mfa_required && !existing.mfa_required {
+        diesel::update(memberships::table.find(&existing.id))
+            .set(memberships::mfa_required.eq(true))
+            .execute(conn)?;
+        let name = format!("{} {}", profile.first_name, profile.last_name);
+        audit::record(
+            conn,
+            Some(&project.id),
+            by,
+            "member.updated",
+            Some(Target {
+                kind: "ProjectMembership",
+                id: &existing.id,
+                display: &name,
+            }),
+            "two-factor authentication required",
+        )?;
+    }
     let membership = memberships::table
         .find(&existing.id)
         .select(Membership::as_select())

@@ -31,17 +31,21 @@ pub async fn with_password(
     policy: SessionPolicy,
     attempt: PasswordSignin,
 ) -> Result<Option<SignedIn>, ServiceError> {
-    let keys = SigninKeys::new(&attempt.email, attempt.meta.ip.as_deref());
-    let candidate = {
-        let (email, hint, keys, limits) = (
+    let (candidate, keys) = {
+        let (email, hint, ip, limits) = (
             attempt.email.clone(),
             attempt.project_hint.clone(),
-            keys.clone(),
+            attempt.meta.ip.clone(),
             limits.clone(),
         );
         db.run(move |conn| {
+            let candidate = auth::signin_account(conn, &email, hint.as_deref())?;
+            let account = candidate
+                .as_ref()
+                .map_or_else(|| format!("email:{email}"), |u| u.id.clone());
+            let keys = SigninKeys::new(&account, ip.as_deref());
             keys.reserve(conn, &limits)?;
-            auth::signin_account(conn, &email, hint.as_deref())
+            Ok((candidate, keys))
         })
         .await?
     };

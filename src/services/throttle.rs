@@ -145,12 +145,15 @@ pub struct SigninKeys {
 }
 
 impl SigninKeys {
-    pub fn new(email: &crate::domain::EmailAddress, ip: Option<&str>) -> SigninKeys {
+    /// `account`: the id of the account the attempt is checked against (the typed address
+    /// when there is none), so that attempts at one account never lock out another that
+    /// shares its address.
+    pub fn new(account: &str, ip: Option<&str>) -> SigninKeys {
         let ip = ip.unwrap_or("-");
         SigninKeys {
             ip: format!("signin-ip:{ip}"),
-            account_and_ip: format!("signin-account-ip:{email}|{ip}"),
-            account: format!("signin-account:{email}"),
+            account_and_ip: format!("signin-account-ip:{account}|{ip}"),
+            account: format!("signin-account:{account}"),
         }
     }
 

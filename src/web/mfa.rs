@@ -299,6 +299,12 @@ async fn disable(
         )?;
         return Ok(see_other(&req, "/account/security"));
     }
+    let key = code_key(&user.ctx);
+    let limits = &state.settings.limits;
+    state
+        .throttle
+        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
+        .await?;
     let (user_id, code) = (user.ctx.user.id.clone(), form.token.clone());
     match state
         .db
@@ -306,6 +312,7 @@ async fn disable(
         .await
     {
         Ok(()) => {
+            state.throttle.reset(&key).await?;
             session::set_flash(&session, "Two-factor authentication is off")?;
             Ok(see_other(&req, "/account/security"))
         }

@@ -671,6 +671,24 @@ async fn no_secret_reaches_the_log() {
     let _ = app
         .get(&format!("/oauth2/token?client_secret={}", client.secret))
         .await;
+    // Percent-encoding does not hide a secret from the redaction either.
+    let (id, rest) = path
+        .trim_start_matches("/setpassword/")
+        .split_once('/')
+        .unwrap();
+    let encoded = format!(
+        "/%73etpassword/{id}/{}%{:02X}",
+        &rest[..rest.len() - 1],
+        rest.as_bytes()[rest.len() - 1]
+    );
+    let r = new_client()
+        .post(app.url(&encoded))
+        .form(&[("password", PASSWORD), ("confirmPassword", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(!captured_log().contains(&rest[..rest.len() - 1]));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let log = captured_log();
     assert!(
@@ -906,4 +924,165 @@ async fn declining_tells_the_project_nothing_of_the_account() {
             && !row.contains("127.0.0.1"),
         "{row}"
     );
+}
+
+#[tokio::test]
+async fn a_members_address_cannot_get_a_project_scoped_twin_that_captures_their_sign_in() {
+    let app = admin_app().await;
+    app.invite_person("Grace", "Hopper", "grace@example.com", &[])
+        .await;
+    app.accept_invite("grace@example.com", PASSWORD).await;
+    let r = app
+        .invite(&[
+            ("resourceType", "Patient"),
+            ("firstName", "Grace"),
+            ("lastName", "Twin"),
+            ("email", "grace@example.com"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let token = app.token(&app.admin_client().await).await;
+    let a = app
+        .api_invite(
+            &token,
+            json!({"resourceType": "Practitioner", "firstName": "Ada", "lastName": "Twin",
+                   "email": ADMIN_EMAIL, "scope": "project"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{:?}", a.body);
+    let twins: i64 = users::table
+        .filter(users::email.eq_any(["grace@example.com", ADMIN_EMAIL]))
+        .filter(users::project_id.is_not_null())
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(twins, 0);
+    // The project's sign-in link still means Grace's own account.
+    let project = app.project_id();
+    let r = app
+        .submit_with(
+            &new_client(),
+            &format!("/signin?project={project}"),
+            "/signin",
+            &[
+                ("email", "grace@example.com"),
+                ("password", PASSWORD),
+                ("project", &project),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_repeated_invite_can_require_mfa_with_an_audit_event_but_not_lift_it_or_drop_the_external_id()
+ {
+    let app = admin_app().await;
+    let token = app.token(&app.admin_client().await).await;
+    let body = |extra: serde_json::Value| {
+        let mut b = json!({"resourceType": "Practitioner", "firstName": "Hal", "lastName": "E",
+                           "email": "hal@example.com", "upsert": true});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let first = app
+        .api_invite(&token, body(json!({"externalId": "hr-7"})))
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let again = app
+        .api_invite(&token, body(json!({"mfaRequired": true})))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["externalId"], "hr-7", "left out, kept");
+    let lifted = app.api_invite(&token, body(json!({}))).await;
+    assert_eq!(lifted.status, StatusCode::OK);
+    let required: bool = memberships::table
+        .filter(memberships::id.eq(first.body["id"].as_str().unwrap()))
+        .select(memberships::mfa_required)
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(required, "a repeated invite does not lift the requirement");
+    let audit = app.get_html("/admin/audit").await;
+    assert!(audit.contains("two-factor authentication required"));
+}
+
+#[tokio::test]
+async fn a_suspended_invitation_cannot_be_accepted() {
+    let app = admin_app().await;
+    let bob = app.registered("Bob", "bob@example.com").await;
+    let id = app
+        .invite_person("Bob", "Tester", "bob@example.com", &[])
+        .await;
+    let token = app.token(&app.admin_client().await).await;
+    let path = format!("/admin/projects/{}/members/{id}", app.project_id());
+    let a = app
+        .api_patch(
+            &path,
+            &token,
+            json!([{"op": "replace", "path": "/active", "value": false}]),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let r = app
+        .submit_with(
+            &bob,
+            "/invitations",
+            &format!("/invitations/{id}/accept"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let status: String = memberships::table
+        .find(&id)
+        .select(memberships::status)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(status, "invited");
+}
+
+#[tokio::test]
+async fn turning_two_factor_off_takes_no_more_guesses_than_signing_in() {
+    let app = admin_app().await;
+    enrol(&app, &app.client, "/account/mfa").await;
+    for _ in 0..5 {
+        let r = app
+            .submit(
+                "/account/security",
+                "/account/mfa/disable",
+                &[("token", "000000")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let r = app
+        .submit(
+            "/account/security",
+            "/account/mfa/disable",
+            &[("token", "000000")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn an_invite_after_a_decline_shows_the_names_typed_now() {
+    let app = admin_app().await;
+    let bob = app.registered("Bob", "bob@example.com").await;
+    let id = app
+        .invite_person("Typed", "Before", "bob@example.com", &[])
+        .await;
+    app.submit_with(
+        &bob,
+        "/invitations",
+        &format!("/invitations/{id}/decline"),
+        &[],
+    )
+    .await;
+    let id = app
+        .invite_person("Typed", "Now", "bob@example.com", &[])
+        .await;
+    let html = app.get_html(&format!("/admin/members/{id}")).await;
+    assert_eq!(text_of(&html, "#person-title").unwrap(), "Typed Now");
 }
