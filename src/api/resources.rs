@@ -136,7 +136,7 @@ impl From<&MembershipView> for ProjectMembership {
             invited_by: m.invited_by.as_ref().map(|id| Reference::to("User", id)),
             extension: vec![Extension {
                 url: MEMBERSHIP_STATUS_URL.into(),
-                value_code: m.status.clone(),
+                value_code: m.status.as_str().to_owned(),
             }],
         }
     }

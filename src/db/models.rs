@@ -78,7 +78,7 @@ pub struct Membership {
     pub access_policy_id: Option<String>,
     pub admin: bool,
     pub active: bool,
-    pub status: String,
+    pub status: crate::domain::MembershipStatus,
     pub mfa_required: bool,
     pub invited_by: Option<String>,
     pub external_id: Option<String>,

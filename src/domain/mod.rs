@@ -1,12 +1,14 @@
 //! Parsed input: once a value has one of these types, it is valid.
 
 mod email;
+mod membership_status;
 mod names;
 mod password;
 mod policy_rule;
 mod profile_type;
 
 pub use email::EmailAddress;
+pub use membership_status::MembershipStatus;
 pub use names::{PersonName, ProjectName};
 pub use password::Password;
 pub use policy_rule::{Criteria, PolicyRule, ReadAccess, RuleInput, parse_policy, read_access};

@@ -16,8 +16,9 @@ use crate::db::DbConn;
 use crate::db::models::{Membership, Project, User};
 use crate::db::schema::security_requests;
 
-pub const STATUS_INVITED: &str = "invited";
-pub const STATUS_ACTIVE: &str = "active";
+pub use crate::domain::MembershipStatus;
+pub const STATUS_INVITED: MembershipStatus = MembershipStatus::Invited;
+pub const STATUS_ACTIVE: MembershipStatus = MembershipStatus::Active;
 
 pub const SHARED_ACCOUNT: &str = "This person's account is shared with other projects: only they can change its password, two-factor authentication or sessions";
 
@@ -73,7 +74,7 @@ pub fn sees_account(membership: &Membership) -> bool {
 /// The status a new membership of `user` starts with. A server-wide account that already
 /// existed must accept first (as GitHub organisations do); a new account accepts by setting
 /// its password from the invitation; the project's own accounts are the project's.
-pub fn initial_status(project: &Project, user: &User, created_now: bool) -> &'static str {
+pub fn initial_status(project: &Project, user: &User, created_now: bool) -> MembershipStatus {
     let own = user.project_id.as_deref() == Some(project.id.as_str());
     if own && user.password_hash.is_some() && !created_now {
         STATUS_ACTIVE

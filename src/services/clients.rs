@@ -135,7 +135,7 @@ pub fn create(
             access_policy_id: new.access_policy_id,
             admin: new.admin,
             active: true,
-            status: "active".into(),
+            status: crate::domain::MembershipStatus::Active,
             mfa_required: false,
             invited_by: by.user_id.clone(),
             external_id: None,

@@ -13,6 +13,7 @@ use crate::config::Limits;
 use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::{memberships, profiles};
 use crate::db::{self, DbConn, is_unique_violation};
+use crate::domain::MembershipStatus;
 use crate::domain::{EmailAddress, PersonName, ProfileType};
 
 pub const ALREADY_MEMBER: &str = "User is already a member of this project";
@@ -343,7 +344,7 @@ fn insert_membership(
     user: &User,
     profile: &Profile,
     access_policy_id: Option<String>,
-    status: &str,
+    status: MembershipStatus,
 ) -> Result<Membership, ServiceError> {
     let at = now();
     let membership = Membership {
@@ -355,7 +356,7 @@ fn insert_membership(
         access_policy_id,
         admin: request.admin,
         active: true,
-        status: status.into(),
+        status,
         mfa_required: request.mfa_required,
         invited_by: by.user_id.clone(),
         external_id: request.external_id.clone(),
@@ -419,7 +420,7 @@ fn tell_the_person(
     user: &User,
     profile: &Profile,
     user_created: bool,
-    status: &str,
+    status: MembershipStatus,
     base_url: &str,
     limits: &Limits,
 ) -> Result<(Option<String>, bool), ServiceError> {
@@ -474,7 +475,7 @@ pub fn invitation_email(
     first_name: &str,
     inviter: &str,
     project: &Project,
-    status: &str,
+    status: MembershipStatus,
     base_url: &str,
 ) -> Result<emails::Email, ServiceError> {
     let accept = status == authority::STATUS_INVITED;

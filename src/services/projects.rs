@@ -57,7 +57,7 @@ pub fn summary(
         .load(conn)?;
     let invited: i64 = memberships::table
         .filter(memberships::project_id.eq(project_id))
-        .filter(memberships::status.eq("invited"))
+        .filter(memberships::status.eq(crate::domain::MembershipStatus::Invited))
         .count()
         .get_result(conn)?;
     let sum = |patients: bool| -> i64 {

@@ -113,7 +113,7 @@ pub fn create_project(
             access_policy_id: None,
             admin: true,
             active: true,
-            status: "active".into(),
+            status: crate::domain::MembershipStatus::Active,
             mfa_required: false,
             invited_by: None,
             external_id: None,

@@ -129,7 +129,7 @@ pub fn seed(
                 access_policy_id: None,
                 admin: false,
                 active: true,
-                status: "invited".into(),
+                status: crate::domain::MembershipStatus::Invited,
                 mfa_required: false,
                 invited_by: None,
                 external_id: None,

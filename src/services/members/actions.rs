@@ -100,7 +100,7 @@ pub fn resend_invite(
                     &detail.profile.first_name,
                     &by.display,
                     project,
-                    &detail.membership.status,
+                    detail.membership.status,
                     base_url,
                 )?
             };

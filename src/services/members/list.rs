@@ -7,6 +7,7 @@ use diesel::sql_types::Bool;
 use super::PAGE_SIZE;
 use crate::db::DbConn;
 use crate::db::schema::{access_policies, memberships, profiles, users};
+use crate::domain::MembershipStatus;
 use crate::services::{ServiceError, authority};
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -43,7 +44,7 @@ pub struct MemberRow {
     pub resource_type: String,
     pub admin: bool,
     pub policy_name: Option<String>,
-    pub status: String,
+    pub status: MembershipStatus,
     pub mfa_enrolled: bool,
     pub mfa_required: bool,
     pub last_signin_at: Option<NaiveDateTime>,
@@ -67,7 +68,7 @@ struct Listed {
     resource_type: String,
     admin: bool,
     policy_name: Option<String>,
-    status: String,
+    status: MembershipStatus,
     mfa_enrolled: bool,
     mfa_required: bool,
     last_signin_at: Option<NaiveDateTime>,
