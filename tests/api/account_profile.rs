@@ -214,10 +214,14 @@ async fn png_jpeg_and_webp_photos_become_square_thumbnails_shown_to_the_project(
     assert!(attr_of(&app.get_html("/admin/users").await, "tbody img", "src").is_some());
 
     // A member of the same project sees it; a member of another project does not.
-    app.invite_person("Grace", "Hopper", "grace@example.com", &[])
-        .await;
-    let grace = app
-        .accept_invite("grace@example.com", "violet tuesday lantern orbit")
+    let (_, grace) = app
+        .member(
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            &[],
+            "violet tuesday lantern orbit",
+        )
         .await;
     assert_eq!(app.get_with(&grace, &src).await.status(), StatusCode::OK);
     let outsider = new_client();

@@ -112,15 +112,14 @@ async fn two_factor_is_turned_off_with_a_current_code() {
 #[tokio::test]
 async fn a_member_invited_with_mfa_required_must_enrol_before_any_project_page() {
     let app = admin_app().await;
-    app.invite_person(
-        "Grace",
-        "Hopper",
-        "grace@example.com",
-        &[("mfaRequired", "on")],
-    )
-    .await;
-    let grace = app
-        .accept_invite("grace@example.com", "violet tuesday lantern orbit")
+    let (_, grace) = app
+        .member(
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            &[("mfaRequired", "on")],
+            "violet tuesday lantern orbit",
+        )
         .await;
     for path in ["/", "/account/security", "/admin/users"] {
         let r = app.get_with(&grace, path).await;
@@ -247,16 +246,14 @@ async fn sessions_are_listed_and_another_device_can_be_revoked() {
 async fn after_an_admin_resets_mfa_sign_in_no_longer_asks_for_a_code() {
     let app = admin_app().await;
     // A project-scoped account: its credentials are the project's to manage.
-    let id = app
-        .invite_person(
+    let (id, grace) = app
+        .member(
             "Grace",
             "Hopper",
             "grace@example.com",
             &[("projectScoped", "on")],
+            "violet tuesday lantern orbit",
         )
-        .await;
-    let grace = app
-        .accept_invite("grace@example.com", "violet tuesday lantern orbit")
         .await;
     enrol(&app, &grace, "/account/mfa").await;
     app.submit(

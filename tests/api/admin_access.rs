@@ -24,11 +24,14 @@ const ADMIN_PAGES: &[&str] = &[
 #[tokio::test]
 async fn members_who_are_not_admins_get_403_on_every_admin_page_and_action() {
     let app = admin_app().await;
-    let grace_id = app
-        .invite_person("Grace", "Hopper", "grace@example.com", &[])
-        .await;
-    let grace = app
-        .accept_invite("grace@example.com", "violet tuesday lantern orbit")
+    let (grace_id, grace) = app
+        .member(
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            &[],
+            "violet tuesday lantern orbit",
+        )
         .await;
     for path in ADMIN_PAGES {
         assert_eq!(

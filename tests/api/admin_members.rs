@@ -68,10 +68,9 @@ async fn the_member_page_shows_the_person_and_saves_admin_and_policy() {
 #[tokio::test]
 async fn promotion_and_demotion_take_effect_at_the_members_next_request() {
     let app = admin_app().await;
-    let id = app
-        .invite_person("Grace", "Hopper", "grace@example.com", &[])
+    let (id, grace) = app
+        .member("Grace", "Hopper", "grace@example.com", &[], GRACE_PASSWORD)
         .await;
-    let grace = app.accept_invite("grace@example.com", GRACE_PASSWORD).await;
     assert_eq!(
         app.get_with(&grace, "/admin/users").await.status(),
         StatusCode::FORBIDDEN
@@ -114,10 +113,15 @@ async fn the_owner_stays_admin_and_the_last_admin_can_be_neither_demoted_nor_rem
     );
 
     // Another admin cannot demote the owner either.
-    let grace_id = app
-        .invite_person("Grace", "Hopper", "grace@example.com", &[("admin", "on")])
+    let (grace_id, grace) = app
+        .member(
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            &[("admin", "on")],
+            GRACE_PASSWORD,
+        )
         .await;
-    let grace = app.accept_invite("grace@example.com", GRACE_PASSWORD).await;
     let r = save_member(&app, &grace, &ada, &[]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let admin: bool = memberships::table
@@ -150,10 +154,15 @@ async fn the_owner_stays_admin_and_the_last_admin_can_be_neither_demoted_nor_rem
 #[tokio::test]
 async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
     let app = admin_app().await;
-    let grace_id = app
-        .invite_person("Grace", "Hopper", "grace@example.com", &[("admin", "on")])
+    let (grace_id, grace) = app
+        .member(
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            &[("admin", "on")],
+            GRACE_PASSWORD,
+        )
         .await;
-    let grace = app.accept_invite("grace@example.com", GRACE_PASSWORD).await;
     let ada_id = app.membership_of(ADMIN_EMAIL);
     for _ in 0..3 {
         let ada_token = csrf_in(&app.get_html(&member_path(&grace_id)).await);
@@ -193,10 +202,9 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
 #[tokio::test]
 async fn removing_asks_for_confirmation_naming_the_person_then_ends_their_access() {
     let app = admin_app().await;
-    let id = app
-        .invite_person("Grace", "Hopper", "grace@example.com", &[])
+    let (id, grace) = app
+        .member("Grace", "Hopper", "grace@example.com", &[], GRACE_PASSWORD)
         .await;
-    let grace = app.accept_invite("grace@example.com", GRACE_PASSWORD).await;
     assert_eq!(app.get_with(&grace, "/").await.status(), StatusCode::OK);
 
     let confirm = app.get_html(&format!("{}/remove", member_path(&id))).await;

@@ -615,6 +615,21 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A member of the admin's project: invited (with email), the invitation accepted with
+    /// `password` in a fresh browser. Returns the membership id and that browser, signed in.
+    pub async fn member(
+        &self,
+        first: &str,
+        last: &str,
+        email: &str,
+        extra: &[(&str, &str)],
+        password: &str,
+    ) -> (String, reqwest::Client) {
+        let id = self.invite_person(first, last, email, extra).await;
+        let browser = self.accept_invite(email, password).await;
+        (id, browser)
+    }
+
     /// Accepts an invite from its email in a fresh browser; returns that browser, signed in.
     pub async fn accept_invite(&self, email: &str, password: &str) -> reqwest::Client {
         let mail = self.wait_for_mail(email, "invited").await;

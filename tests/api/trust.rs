@@ -350,14 +350,15 @@ async fn admin_triggered_emails_are_limited_per_person() {
 #[tokio::test]
 async fn mfa_enrolment_that_is_required_cannot_be_skipped_through_the_api() {
     let app = admin_app().await;
-    app.invite_person(
-        "Mia",
-        "Must",
-        "mia@example.com",
-        &[("mfaRequired", "on"), ("admin", "on")],
-    )
-    .await;
-    let mia = app.accept_invite("mia@example.com", PASSWORD).await;
+    let (_, mia) = app
+        .member(
+            "Mia",
+            "Must",
+            "mia@example.com",
+            &[("mfaRequired", "on"), ("admin", "on")],
+            PASSWORD,
+        )
+        .await;
     assert!(
         location(&app.get_with(&mia, "/").await).starts_with("/signin/mfa/enroll"),
         "the pages lead to enrolment"
@@ -568,9 +569,9 @@ async fn a_patient_with_a_compartment_policy_sees_only_her_own_photo() {
 #[tokio::test]
 async fn members_see_their_role_and_only_admins_see_counts_and_ids() {
     let app = admin_app().await;
-    app.invite_person("Grace", "Hopper", "grace@example.com", &[])
+    let (_, grace) = app
+        .member("Grace", "Hopper", "grace@example.com", &[], PASSWORD)
         .await;
-    let grace = app.accept_invite("grace@example.com", PASSWORD).await;
     let home = app.get_with(&grace, "/").await.text().await.unwrap();
     assert!(!home.contains("Project ID"));
     assert!(!home.contains("Invited, not yet joined"));
