@@ -20,6 +20,33 @@ use crate::services::registration::{self, NewAccount};
 use crate::services::signin::{self, PasswordSignin, SignedIn as SignedInNow};
 use crate::services::{authority, invitations};
 
+/// The sign-up form's fields as domain values, or every field's error.
+fn parse_account(
+    form: &RegisterForm,
+) -> Result<(PersonName, PersonName, EmailAddress, Password), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let first = errors.take(
+        "firstName",
+        PersonName::parse(&form.first_name, "first name"),
+    );
+    let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
+    let email = errors.take("email", EmailAddress::parse(&form.email));
+    let password = errors.take(
+        "password",
+        Password::parse(
+            &form.password,
+            email.as_ref(),
+            &[&form.first_name, &form.last_name],
+        ),
+    );
+    match (first, last, email, password) {
+        (Some(first), Some(last), Some(email), Some(password)) => {
+            Ok((first, last, email, password))
+        }
+        _ => Err(errors),
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/register")
@@ -122,34 +149,20 @@ async fn register(
         )
         .await;
     }
-    let mut errors = FieldErrors::new();
-    let first = errors.take(
-        "firstName",
-        PersonName::parse(&form.first_name, "first name"),
-    );
-    let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
-    let email = errors.take("email", EmailAddress::parse(&form.email));
-    let password = errors.take(
-        "password",
-        Password::parse(
-            &form.password,
-            email.as_ref(),
-            &[&form.first_name, &form.last_name],
-        ),
-    );
-    let (Some(first_name), Some(last_name), Some(email), Some(password)) =
-        (first, last, email, password)
-    else {
-        view.errors = errors;
-        return page(
-            &req,
-            &state,
-            None,
-            "Create an account",
-            &view,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    let (first_name, last_name, email, password) = match parse_account(&form) {
+        Ok(parsed) => parsed,
+        Err(errors) => {
+            view.errors = errors;
+            return page(
+                &req,
+                &state,
+                None,
+                "Create an account",
+                &view,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
     };
     let password_hash = state.hasher.hash(password.expose()).await?;
     let account = NewAccount {

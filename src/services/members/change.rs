@@ -126,17 +126,34 @@ pub fn apply_change(
                 e.into()
             }
         })?;
+    let new = memberships::table
+        .find(membership_id)
+        .select(Membership::as_select())
+        .first::<Membership>(conn)?;
+    record_changes(conn, project, by, &member, &new)?;
+    Ok(new)
+}
+
+/// One audit event per kind of change between the membership before (`member`) and after.
+fn record_changes(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    member: &MemberRef,
+    new: &Membership,
+) -> Result<(), ServiceError> {
+    let old = &member.membership;
     let mut events: Vec<(&str, String)> = Vec::new();
-    if old.admin != change.admin {
-        let action = if change.admin {
+    if old.admin != new.admin {
+        let action = if new.admin {
             "member.promoted"
         } else {
             "member.demoted"
         };
         events.push((action, String::new()));
     }
-    if old.access_policy_id != change.access_policy_id {
-        let policy_name = match &change.access_policy_id {
+    if old.access_policy_id != new.access_policy_id {
+        let policy_name = match &new.access_policy_id {
             Some(id) => access_policies::table
                 .find(id)
                 .select(access_policies::name)
@@ -148,12 +165,13 @@ pub fn apply_change(
             format!("access policy: {policy_name}"),
         ));
     }
-    if old.active != active || old.external_id != external_id {
+    if old.active != new.active || old.external_id != new.external_id {
         events.push((
             "member.updated",
             format!(
-                "active: {active}, externalId: {}",
-                external_id.as_deref().unwrap_or("none")
+                "active: {}, externalId: {}",
+                new.active,
+                new.external_id.as_deref().unwrap_or("none")
             ),
         ));
     }
@@ -163,14 +181,11 @@ pub fn apply_change(
             Some(&project.id),
             by,
             action,
-            Some(member_target(&member)),
+            Some(member_target(member)),
             &detail,
         )?;
     }
-    Ok(memberships::table
-        .find(membership_id)
-        .select(Membership::as_select())
-        .first(conn)?)
+    Ok(())
 }
 
 /// Removes a member: the membership goes, the profile stays for the record, and a
