@@ -73,24 +73,45 @@ impl Db {
         Db { pool }
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
+    /// Runs `f` with a pooled connection on the blocking thread pool. A failure (not a
+    /// refusal) says where it happened: the function that asked, so that a 500 in the log
+    /// names the operation as well as the database's message.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ServiceError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
+        let outcome = actix_web::web::block(move || {
             let mut conn = pool.get()?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?;
+        outcome.map_err(|e| match e {
+            ServiceError::Database(_) | ServiceError::Pool(_) | ServiceError::Internal(_) => {
+                ServiceError::Internal(
+                    anyhow::Error::new(e).context(format!("in {}", operation::<F>())),
+                )
+            }
+            refusal => refusal,
+        })
     }
 
     pub fn pool(&self) -> &DbPool {
         &self.pool
     }
+}
+
+/// The function a closure was written in: `rollcall::web::admin::invite::send_invite` for
+/// `...::send_invite::{{closure}}`.
+fn operation<F>() -> &'static str {
+    let name = std::any::type_name::<F>();
+    let mut trimmed = name;
+    while let Some(rest) = trimmed.strip_suffix("::{{closure}}") {
+        trimmed = rest;
+    }
+    trimmed
 }
 
 /// The current time, at the microsecond precision both databases store.
@@ -124,4 +145,15 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 pub struct RequestMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_operation_is_named_by_the_function_its_closure_is_in() {
+        fn named<F: FnOnce()>(_: F) -> &'static str {
+            super::operation::<F>()
+        }
+        assert!(named(|| {}).ends_with("an_operation_is_named_by_the_function_its_closure_is_in"));
+    }
 }
