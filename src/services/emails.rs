@@ -1,4 +1,5 @@
-//! The emails Rollcall sends: each has a plain-text and an HTML template under templates/emails.
+//! The emails Rollcall sends. Each declares its fields once (a plain struct); its plain-text
+//! and HTML parts under templates/emails read them as `e.field`.
 
 use askama::Template;
 
@@ -18,20 +19,36 @@ fn render(t: &impl Template) -> Result<String, ServiceError> {
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("email template: {e}")))
 }
 
-#[derive(Template)]
-#[template(path = "emails/welcome.txt")]
-struct WelcomeText<'a> {
+fn email(
+    to: &str,
+    subject: String,
+    text: &impl Template,
+    html: &impl Template,
+) -> Result<Email, ServiceError> {
+    Ok(Email {
+        to: to.to_owned(),
+        subject,
+        text: render(text)?,
+        html: render(html)?,
+    })
+}
+
+struct Welcome<'a> {
     first_name: &'a str,
     project_name: &'a str,
     project_url: &'a str,
 }
 
 #[derive(Template)]
+#[template(path = "emails/welcome.txt")]
+struct WelcomeText<'a> {
+    e: &'a Welcome<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "emails/welcome.html")]
 struct WelcomeHtml<'a> {
-    first_name: &'a str,
-    project_name: &'a str,
-    project_url: &'a str,
+    e: &'a Welcome<'a>,
 }
 
 pub fn welcome(
@@ -40,36 +57,35 @@ pub fn welcome(
     project_name: &str,
     project_url: &str,
 ) -> Result<Email, ServiceError> {
-    Ok(Email {
-        to: to.to_owned(),
-        subject: format!("Your project {project_name} is ready"),
-        text: render(&WelcomeText {
-            first_name,
-            project_name,
-            project_url,
-        })?,
-        html: render(&WelcomeHtml {
-            first_name,
-            project_name,
-            project_url,
-        })?,
-    })
+    let e = Welcome {
+        first_name,
+        project_name,
+        project_url,
+    };
+    email(
+        to,
+        format!("Your project {project_name} is ready"),
+        &WelcomeText { e: &e },
+        &WelcomeHtml { e: &e },
+    )
+}
+
+struct Reset<'a> {
+    first_name: &'a str,
+    link: &'a str,
+    account: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "emails/reset.txt")]
 struct ResetText<'a> {
-    first_name: &'a str,
-    link: &'a str,
-    account: &'a str,
+    e: &'a Reset<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "emails/reset.html")]
 struct ResetHtml<'a> {
-    first_name: &'a str,
-    link: &'a str,
-    account: &'a str,
+    e: &'a Reset<'a>,
 }
 
 /// `account` says which account the link is for ("your Rollcall account", or a project's).
@@ -79,41 +95,39 @@ pub fn password_reset(
     link: &str,
     account: &str,
 ) -> Result<Email, ServiceError> {
-    Ok(Email {
-        to: to.to_owned(),
-        subject: "Reset your Rollcall password".into(),
-        text: render(&ResetText {
-            first_name,
-            link,
-            account,
-        })?,
-        html: render(&ResetHtml {
-            first_name,
-            link,
-            account,
-        })?,
-    })
+    let e = Reset {
+        first_name,
+        link,
+        account,
+    };
+    email(
+        to,
+        "Reset your Rollcall password".into(),
+        &ResetText { e: &e },
+        &ResetHtml { e: &e },
+    )
+}
+
+struct InviteNew<'a> {
+    first_name: &'a str,
+    inviter: &'a str,
+    project_name: &'a str,
+    link: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "emails/invite_new.txt")]
 struct InviteNewText<'a> {
-    first_name: &'a str,
-    inviter: &'a str,
-    project_name: &'a str,
-    link: &'a str,
+    e: &'a InviteNew<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "emails/invite_new.html")]
 struct InviteNewHtml<'a> {
-    first_name: &'a str,
-    inviter: &'a str,
-    project_name: &'a str,
-    link: &'a str,
+    e: &'a InviteNew<'a>,
 }
 
-/// For someone who has no password yet: a link to set one, valid 7 days.
+/// For someone new: a link to choose their password, which also accepts the invitation.
 pub fn invite_new(
     to: &str,
     first_name: &str,
@@ -121,42 +135,38 @@ pub fn invite_new(
     project_name: &str,
     link: &str,
 ) -> Result<Email, ServiceError> {
-    Ok(Email {
-        to: to.to_owned(),
-        subject: format!("You are invited to {project_name} on Rollcall"),
-        text: render(&InviteNewText {
-            first_name,
-            inviter,
-            project_name,
-            link,
-        })?,
-        html: render(&InviteNewHtml {
-            first_name,
-            inviter,
-            project_name,
-            link,
-        })?,
-    })
+    let e = InviteNew {
+        first_name,
+        inviter,
+        project_name,
+        link,
+    };
+    email(
+        to,
+        format!("You are invited to {project_name} on Rollcall"),
+        &InviteNewText { e: &e },
+        &InviteNewHtml { e: &e },
+    )
+}
+
+struct InviteExisting<'a> {
+    first_name: &'a str,
+    inviter: &'a str,
+    project_name: &'a str,
+    link: &'a str,
+    accept: bool,
 }
 
 #[derive(Template)]
 #[template(path = "emails/invite_existing.txt")]
 struct InviteExistingText<'a> {
-    first_name: &'a str,
-    inviter: &'a str,
-    project_name: &'a str,
-    link: &'a str,
-    accept: bool,
+    e: &'a InviteExisting<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "emails/invite_existing.html")]
 struct InviteExistingHtml<'a> {
-    first_name: &'a str,
-    inviter: &'a str,
-    project_name: &'a str,
-    link: &'a str,
-    accept: bool,
+    e: &'a InviteExisting<'a>,
 }
 
 /// For someone who already has an account: invited to a project (`accept`: they accept or
@@ -169,71 +179,71 @@ pub fn invite_existing(
     link: &str,
     accept: bool,
 ) -> Result<Email, ServiceError> {
-    Ok(Email {
-        to: to.to_owned(),
-        subject: if accept {
-            format!("Invitation to join {project_name} on Rollcall")
-        } else {
-            format!("You were added to {project_name} on Rollcall")
-        },
-        text: render(&InviteExistingText {
-            first_name,
-            inviter,
-            project_name,
-            link,
-            accept,
-        })?,
-        html: render(&InviteExistingHtml {
-            first_name,
-            inviter,
-            project_name,
-            link,
-            accept,
-        })?,
-    })
+    let e = InviteExisting {
+        first_name,
+        inviter,
+        project_name,
+        link,
+        accept,
+    };
+    let subject = if accept {
+        format!("Invitation to join {project_name} on Rollcall")
+    } else {
+        format!("You were added to {project_name} on Rollcall")
+    };
+    email(
+        to,
+        subject,
+        &InviteExistingText { e: &e },
+        &InviteExistingHtml { e: &e },
+    )
+}
+
+struct MfaReset<'a> {
+    first_name: &'a str,
+    project_name: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "emails/mfa_reset.txt")]
 struct MfaResetText<'a> {
-    first_name: &'a str,
-    project_name: &'a str,
+    e: &'a MfaReset<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "emails/mfa_reset.html")]
 struct MfaResetHtml<'a> {
-    first_name: &'a str,
-    project_name: &'a str,
+    e: &'a MfaReset<'a>,
 }
 
 pub fn mfa_reset(to: &str, first_name: &str, project_name: &str) -> Result<Email, ServiceError> {
-    Ok(Email {
-        to: to.to_owned(),
-        subject: "Your two-factor authentication was reset".into(),
-        text: render(&MfaResetText {
-            first_name,
-            project_name,
-        })?,
-        html: render(&MfaResetHtml {
-            first_name,
-            project_name,
-        })?,
-    })
+    let e = MfaReset {
+        first_name,
+        project_name,
+    };
+    email(
+        to,
+        "Your two-factor authentication was reset".into(),
+        &MfaResetText { e: &e },
+        &MfaResetHtml { e: &e },
+    )
+}
+
+struct PasswordChanged<'a> {
+    first_name: &'a str,
+    ip: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "emails/password_changed.txt")]
 struct PasswordChangedText<'a> {
-    first_name: &'a str,
-    ip: &'a str,
+    e: &'a PasswordChanged<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "emails/password_changed.html")]
 struct PasswordChangedHtml<'a> {
-    first_name: &'a str,
-    ip: &'a str,
+    e: &'a PasswordChanged<'a>,
 }
 
 pub fn password_changed(
@@ -241,11 +251,14 @@ pub fn password_changed(
     first_name: &str,
     ip: Option<&str>,
 ) -> Result<Email, ServiceError> {
-    let ip = ip.unwrap_or("an unknown address");
-    Ok(Email {
-        to: to.to_owned(),
-        subject: "Your Rollcall password was changed".into(),
-        text: render(&PasswordChangedText { first_name, ip })?,
-        html: render(&PasswordChangedHtml { first_name, ip })?,
-    })
+    let e = PasswordChanged {
+        first_name,
+        ip: ip.unwrap_or("an unknown address"),
+    };
+    email(
+        to,
+        "Your Rollcall password was changed".into(),
+        &PasswordChangedText { e: &e },
+        &PasswordChangedHtml { e: &e },
+    )
 }
