@@ -4,7 +4,8 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::authority::STATUS_ACTIVE;
+use crate::domain::MembershipStatus;
+
 use super::{RequestMeta, ServiceError, new_id, now, random_secret};
 use crate::db::DbConn;
 use crate::db::models::{Login, Membership, Project, User};
@@ -88,7 +89,7 @@ pub fn load_session(
             .filter(memberships::id.eq(mid))
             .filter(memberships::user_id.eq(&user.id))
             .filter(memberships::active.eq(true))
-            .filter(memberships::status.eq(STATUS_ACTIVE))
+            .filter(memberships::status.eq(MembershipStatus::Active))
             .select((
                 Membership::as_select(),
                 projects::name,
@@ -257,7 +258,7 @@ pub fn memberships_of(
         .left_join(profiles::table)
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::active.eq(true))
-        .filter(memberships::status.eq(STATUS_ACTIVE))
+        .filter(memberships::status.eq(MembershipStatus::Active))
         .select((
             memberships::id,
             projects::id,
@@ -307,7 +308,7 @@ pub fn select_membership(
         .filter(memberships::id.eq(membership_id))
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::active.eq(true))
-        .filter(memberships::status.eq(STATUS_ACTIVE))
+        .filter(memberships::status.eq(MembershipStatus::Active))
         .select(Project::as_select())
         .first::<Project>(conn)
         .optional()?

@@ -17,8 +17,6 @@ use crate::db::models::{Membership, Project, User};
 use crate::db::schema::security_requests;
 
 pub use crate::domain::MembershipStatus;
-pub const STATUS_INVITED: MembershipStatus = MembershipStatus::Invited;
-pub const STATUS_ACTIVE: MembershipStatus = MembershipStatus::Active;
 
 pub const SHARED_ACCOUNT: &str = "This person's account is shared with other projects: only they can change its password, two-factor authentication or sessions";
 
@@ -68,7 +66,7 @@ pub fn may_send_invite_link(
 /// What the project sees of the account behind a membership (last sign-in, two-factor
 /// state): nothing until the person has accepted.
 pub fn sees_account(membership: &Membership) -> bool {
-    membership.status == STATUS_ACTIVE
+    membership.status == MembershipStatus::Active
 }
 
 /// The status a new membership of `user` starts with. A server-wide account that already
@@ -77,9 +75,9 @@ pub fn sees_account(membership: &Membership) -> bool {
 pub fn initial_status(project: &Project, user: &User, created_now: bool) -> MembershipStatus {
     let own = user.project_id.as_deref() == Some(project.id.as_str());
     if own && user.password_hash.is_some() && !created_now {
-        STATUS_ACTIVE
+        MembershipStatus::Active
     } else {
-        STATUS_INVITED
+        MembershipStatus::Invited
     }
 }
 

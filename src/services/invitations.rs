@@ -5,8 +5,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::MembershipStatus;
+
 use super::audit::{self, Acting, Target};
-use super::authority::{STATUS_ACTIVE, STATUS_INVITED};
 use super::{RequestMeta, ServiceError, now};
 use crate::db::models::{Membership, Project, User};
 use crate::db::schema::{memberships, profiles, projects, users};
@@ -40,7 +41,7 @@ pub fn pending(conn: &mut DbConn, user_id: &str) -> Result<Vec<PendingInvitation
         .inner_join(projects::table)
         .left_join(inviters.on(memberships::invited_by.eq(inviters.field(users::id).nullable())))
         .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::status.eq(STATUS_INVITED))
+        .filter(memberships::status.eq(MembershipStatus::Invited))
         .filter(memberships::active.eq(true))
         .order(memberships::created_at.desc())
         .select((
@@ -74,7 +75,7 @@ pub fn pending(conn: &mut DbConn, user_id: &str) -> Result<Vec<PendingInvitation
 pub fn count_pending(conn: &mut DbConn, user_id: &str) -> Result<i64, ServiceError> {
     Ok(memberships::table
         .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::status.eq(STATUS_INVITED))
+        .filter(memberships::status.eq(MembershipStatus::Invited))
         .filter(memberships::active.eq(true))
         .count()
         .get_result(conn)?)
@@ -89,7 +90,7 @@ fn load_own(
         .inner_join(projects::table)
         .filter(memberships::id.eq(membership_id))
         .filter(memberships::user_id.eq(&user.id))
-        .filter(memberships::status.eq(STATUS_INVITED))
+        .filter(memberships::status.eq(MembershipStatus::Invited))
         // A suspended invitation is not on the person's list and cannot be answered.
         .filter(memberships::active.eq(true))
         .select((Membership::as_select(), Project::as_select()))
@@ -157,7 +158,7 @@ pub fn accept(
         let (membership, project) = load_own(conn, user, membership_id)?;
         diesel::update(memberships::table.find(&membership.id))
             .set((
-                memberships::status.eq(STATUS_ACTIVE),
+                memberships::status.eq(MembershipStatus::Active),
                 memberships::updated_at.eq(now()),
             ))
             .execute(conn)?;

@@ -236,7 +236,7 @@ fn invite_once(
     Ok(InviteOutcome {
         invite_link,
         email_queued,
-        awaits_acceptance: !user_created && status == authority::STATUS_INVITED,
+        awaits_acceptance: !user_created && status == MembershipStatus::Invited,
         membership,
         profile,
         user,
@@ -390,7 +390,7 @@ fn record_invite(
     if request.admin {
         detail.push_str(", admin");
     }
-    if !user_created && membership.status == authority::STATUS_INVITED {
+    if !user_created && membership.status == MembershipStatus::Invited {
         detail.push_str(", existing account: waits for acceptance");
     }
     audit::record(
@@ -478,7 +478,7 @@ pub fn invitation_email(
     status: MembershipStatus,
     base_url: &str,
 ) -> Result<emails::Email, ServiceError> {
-    let accept = status == authority::STATUS_INVITED;
+    let accept = status == MembershipStatus::Invited;
     let link = if accept {
         format!("{base_url}/invitations")
     } else {
@@ -548,7 +548,7 @@ fn upsert(
         .select(Membership::as_select())
         .first::<Membership>(conn)?;
     Ok(InviteOutcome {
-        awaits_acceptance: membership.status == authority::STATUS_INVITED
+        awaits_acceptance: membership.status == MembershipStatus::Invited
             && user.project_id.is_none(),
         membership,
         profile,

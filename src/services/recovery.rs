@@ -4,9 +4,10 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
+use crate::domain::MembershipStatus;
+
 use super::audit::{self, Acting};
 use super::auth::new_security_stamp;
-use super::authority::{STATUS_ACTIVE, STATUS_INVITED};
 use super::emails;
 use super::outbox;
 use super::{RequestMeta, ServiceError, constant_time_eq, hash_secret, new_id, now, random_secret};
@@ -222,10 +223,10 @@ pub fn set_password(
                 memberships::table
                     .filter(memberships::user_id.eq(&user.id))
                     .filter(memberships::project_id.eq(&project_id))
-                    .filter(memberships::status.eq(STATUS_INVITED)),
+                    .filter(memberships::status.eq(MembershipStatus::Invited)),
             )
             .set((
-                memberships::status.eq(STATUS_ACTIVE),
+                memberships::status.eq(MembershipStatus::Active),
                 memberships::updated_at.eq(at),
             ))
             .execute(conn)?;

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, admin_app, location};
+use crate::helpers::{PASSWORD, admin_app};
 
 async fn invite(
     app: &crate::helpers::TestApp,
@@ -144,18 +144,13 @@ async fn each_resource_type_is_read_by_id_within_the_project_only() {
     let token = app.token(&client).await;
     let patient = invite(&app, &token, "Patient", "Pam").await;
     let practitioner = invite(&app, &token, "Practitioner", "Doc").await;
-    let r = app
-        .submit(
-            "/admin/access-policies/new",
-            "/admin/access-policies/new",
-            &[
-                ("name", "Own record"),
-                ("rule[0].resourceType", "Patient"),
-                ("rule[0].criteria", "_compartment=%patient"),
-            ],
-        )
+    let policy = app
+        .create_policy(&[
+            ("name", "Own record"),
+            ("rule[0].resourceType", "Patient"),
+            ("rule[0].criteria", "_compartment=%patient"),
+        ])
         .await;
-    let policy = location(&r).rsplit('/').next().unwrap().to_owned();
     let reads = [
         format!(
             "/fhir/R4/ProjectMembership/{}",
@@ -227,18 +222,13 @@ async fn each_resource_type_is_read_by_id_within_the_project_only() {
 async fn a_patient_reads_their_own_patient_and_nobody_elses() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
-    let r = app
-        .submit(
-            "/admin/access-policies/new",
-            "/admin/access-policies/new",
-            &[
-                ("name", "Patient self"),
-                ("rule[0].resourceType", "Patient"),
-                ("rule[0].criteria", "_compartment=%patient"),
-            ],
-        )
+    let policy = app
+        .create_policy(&[
+            ("name", "Patient self"),
+            ("rule[0].resourceType", "Patient"),
+            ("rule[0].criteria", "_compartment=%patient"),
+        ])
         .await;
-    let policy = location(&r).rsplit('/').next().unwrap().to_owned();
     let pam = app
         .api_invite(
             &token,

@@ -630,6 +630,19 @@ impl TestApp {
         (id, browser)
     }
 
+    /// An access policy made on its page, with `fields` (`name`, `rule[N]....`); its id.
+    pub async fn create_policy(&self, fields: &[(&str, &str)]) -> String {
+        let r = self
+            .submit(
+                "/admin/access-policies/new",
+                "/admin/access-policies/new",
+                fields,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "policy not saved");
+        location(&r).rsplit('/').next().unwrap().to_owned()
+    }
+
     /// Accepts an invite from its email in a fresh browser; returns that browser, signed in.
     pub async fn accept_invite(&self, email: &str, password: &str) -> reqwest::Client {
         let mail = self.wait_for_mail(email, "invited").await;

@@ -520,18 +520,13 @@ async fn a_policy_used_only_by_a_client_is_listed_and_not_deleted() {
 async fn a_patient_with_a_compartment_policy_sees_only_her_own_photo() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
-    let r = app
-        .submit(
-            "/admin/access-policies/new",
-            "/admin/access-policies/new",
-            &[
-                ("name", "Patient self"),
-                ("rule[0].resourceType", "Patient"),
-                ("rule[0].criteria", "_compartment=%patient"),
-            ],
-        )
+    let policy = app
+        .create_policy(&[
+            ("name", "Patient self"),
+            ("rule[0].resourceType", "Patient"),
+            ("rule[0].criteria", "_compartment=%patient"),
+        ])
         .await;
-    let policy = location(&r).rsplit('/').next().unwrap().to_owned();
     let mut ids = Vec::new();
     for (first, email) in [("Pam", "pam@example.com"), ("Otto", "otto@example.com")] {
         let a = app

@@ -3,6 +3,8 @@
 
 use diesel::prelude::*;
 
+use crate::domain::MembershipStatus;
+
 use super::{Acting, MemberDetail, display_name, get, target};
 use crate::config::Limits;
 use crate::db::models::{Project, User};
@@ -71,7 +73,7 @@ pub fn resend_invite(
     limits: &Limits,
 ) -> Result<(), ServiceError> {
     let detail = get(conn, project, membership_id)?;
-    if detail.membership.status != authority::STATUS_INVITED {
+    if detail.membership.status != MembershipStatus::Invited {
         return Err(ServiceError::Conflict(
             "This person has already accepted the invitation".into(),
         ));

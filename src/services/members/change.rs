@@ -2,6 +2,8 @@
 
 use diesel::prelude::*;
 
+use crate::domain::MembershipStatus;
+
 use super::{
     Acting, LAST_ADMIN, MemberRef, OWNER, OWNER_STAYS, load_member, lock_project, other_admins,
 };
@@ -9,7 +11,7 @@ use crate::db::models::{Membership, Project};
 use crate::db::schema::{access_policies, logins, memberships, users};
 use crate::db::{self, DbConn};
 use crate::services::audit::{self, Target};
-use crate::services::{ServiceError, authority, now};
+use crate::services::{ServiceError, now};
 
 /// What an admin may change on a membership. `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -93,7 +95,7 @@ pub fn apply_change(
         return Err(ServiceError::invalid(field, OWNER_STAYS));
     }
     let counts_as_admin =
-        old.admin && old.active && old.status == authority::STATUS_ACTIVE && old.user_id.is_some();
+        old.admin && old.active && old.status == MembershipStatus::Active && old.user_id.is_some();
     if counts_as_admin
         && !(change.admin && active)
         && other_admins(conn, &project.id, membership_id)? == 0
@@ -207,7 +209,7 @@ pub fn remove(
         let m = &member.membership;
         if m.admin
             && m.active
-            && m.status == authority::STATUS_ACTIVE
+            && m.status == MembershipStatus::Active
             && user.is_some()
             && other_admins(conn, &project.id, membership_id)? == 0
         {

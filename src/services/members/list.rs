@@ -8,7 +8,7 @@ use super::PAGE_SIZE;
 use crate::db::DbConn;
 use crate::db::schema::{access_policies, memberships, profiles, users};
 use crate::domain::MembershipStatus;
-use crate::services::{ServiceError, authority};
+use crate::services::ServiceError;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
@@ -78,7 +78,7 @@ struct Listed {
 impl Listed {
     fn into_row(self) -> MemberRow {
         // Until the person accepts, the project sees nothing of their account.
-        let sees = self.status == authority::STATUS_ACTIVE;
+        let sees = self.status == MembershipStatus::Active;
         MemberRow {
             photo_url: self
                 .photo_updated_at

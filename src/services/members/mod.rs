@@ -9,6 +9,8 @@ mod list;
 
 use diesel::prelude::*;
 
+use crate::domain::MembershipStatus;
+
 pub use super::audit::Acting;
 use super::audit::Target;
 use super::{ServiceError, authority};
@@ -97,7 +99,7 @@ pub(super) fn other_admins(
         .filter(memberships::project_id.eq(project_id))
         .filter(memberships::admin.eq(true))
         .filter(memberships::active.eq(true))
-        .filter(memberships::status.eq(authority::STATUS_ACTIVE))
+        .filter(memberships::status.eq(MembershipStatus::Active))
         .filter(memberships::user_id.is_not_null())
         .filter(memberships::id.ne(membership_id))
         .count()
