@@ -46,7 +46,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(errors) => ApiError::Invalid(errors),
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
-            ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::Conflict(m) => ApiError::Conflict(m.to_string()),
             ServiceError::TooManyRequests(r) => ApiError::TooManyRequests { retry_after: r.0 },
             other => ApiError::Internal(anyhow::Error::new(other)),
         }

@@ -10,7 +10,7 @@ use super::resources::{
     ProfileResource, ProjectMembership, ProjectResource,
 };
 use super::{Caller, Json, ok, resource, state};
-use crate::domain::ReadAccess;
+use crate::domain::{ProfileType, ReadAccess};
 use crate::services::lookup::{self, DEFAULT_COUNT, MAX_COUNT, MembershipSearch};
 use crate::services::tokens::Principal;
 use crate::services::{ServiceError, policies};
@@ -287,10 +287,7 @@ pub async fn read(
             READABLE.join(", ")
         )));
     }
-    let is_profile = matches!(
-        resource_type.as_str(),
-        "Practitioner" | "Patient" | "RelatedPerson"
-    );
+    let is_profile = ProfileType::parse(&resource_type).is_ok();
     let privileged = caller.admin() || caller.super_admin();
     if !privileged && !is_profile && !own_record(&caller, &resource_type, &id) {
         return Err(ApiError::Forbidden(format!(

@@ -108,7 +108,7 @@ impl From<&MembershipView> for ProjectMembership {
             (None, Some(user), Some(p)) => (
                 Reference::shown("User", user, view.user_email.clone().unwrap_or_default()),
                 Reference::shown(
-                    &p.resource_type,
+                    p.resource_type.as_str(),
                     &p.id,
                     format!("{} {}", p.first_name, p.last_name),
                 ),
@@ -282,7 +282,7 @@ impl ProfileResource {
             })
             .collect();
         ProfileResource {
-            resource_type: p.resource_type.clone(),
+            resource_type: p.resource_type.to_string(),
             id: p.id.clone(),
             meta: meta(p.updated_at),
             name: vec![HumanName {

@@ -50,7 +50,7 @@ pub struct Project {
 pub struct Profile {
     pub id: String,
     pub project_id: String,
-    pub resource_type: String,
+    pub resource_type: crate::domain::ProfileType,
     pub first_name: String,
     pub last_name: String,
     pub prefix: Option<String>,
@@ -85,7 +85,7 @@ pub struct Membership {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     /// The profile's resource type (copied: it never changes), or `None` for a client.
-    pub profile_type: Option<String>,
+    pub profile_type: Option<crate::domain::ProfileType>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -5,7 +5,9 @@ mod membership_status;
 mod names;
 mod password;
 mod policy_rule;
+pub mod profile_form;
 mod profile_type;
+pub(crate) mod text_column;
 
 pub use email::EmailAddress;
 pub use membership_status::MembershipStatus;

@@ -1,3 +1,5 @@
+use super::ProfileType;
+
 /// One rule of an access policy: which resource type (or `*` for all), read-only or not,
 /// and an optional criterion limiting it to the member's own records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,7 +212,7 @@ pub enum ReadAccess {
 /// no other member records).
 pub fn read_access(
     rules: &[(String, Option<Criteria>)],
-    own: Option<(&str, &str)>,
+    own: Option<(ProfileType, &str)>,
     resource_type: &str,
     id: &str,
 ) -> ReadAccess {
@@ -222,10 +224,14 @@ pub fn read_access(
         covered = true;
         let admitted = match criteria {
             None => true,
-            Some(Criteria::OwnProfile) => own.is_some_and(|(t, i)| t == resource_type && i == id),
-            Some(Criteria::PatientCompartment) => {
-                own.is_some_and(|(t, i)| t == "Patient" && resource_type == "Patient" && i == id)
+            Some(Criteria::OwnProfile) => {
+                own.is_some_and(|(t, i)| t.as_str() == resource_type && i == id)
             }
+            Some(Criteria::PatientCompartment) => own.is_some_and(|(t, i)| {
+                t == ProfileType::Patient
+                    && resource_type == ProfileType::Patient.as_str()
+                    && i == id
+            }),
         };
         if admitted {
             return ReadAccess::Allowed;
@@ -249,7 +255,7 @@ mod read_access_tests {
     #[test]
     fn a_patient_with_the_compartment_rule_reads_only_their_own_patient() {
         let r = rules(&[("Patient", Some(Criteria::PatientCompartment))]);
-        let me = Some(("Patient", "p1"));
+        let me = Some((ProfileType::Patient, "p1"));
         assert_eq!(read_access(&r, me, "Patient", "p1"), ReadAccess::Allowed);
         assert_eq!(read_access(&r, me, "Patient", "p2"), ReadAccess::Hidden);
         assert_eq!(
@@ -261,7 +267,7 @@ mod read_access_tests {
     #[test]
     fn own_profile_criteria_admit_only_the_members_profile_of_that_type() {
         let r = rules(&[("*", Some(Criteria::OwnProfile))]);
-        let me = Some(("Practitioner", "d1"));
+        let me = Some((ProfileType::Practitioner, "d1"));
         assert_eq!(
             read_access(&r, me, "Practitioner", "d1"),
             ReadAccess::Allowed

@@ -1,7 +1,14 @@
 use std::fmt;
 
-/// The FHIR resource type that represents a member inside a project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::AsExpression;
+use diesel::sql_types::Text;
+
+/// The FHIR resource type that represents a member inside a project. Stored as its name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, AsExpression, FromSqlRow, utoipa::ToSchema,
+)]
+#[diesel(sql_type = Text)]
 pub enum ProfileType {
     #[default]
     Practitioner,
@@ -25,6 +32,10 @@ impl ProfileType {
         }
     }
 
+    fn from_stored(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProfileType::Practitioner => "Practitioner",
@@ -41,6 +52,8 @@ impl ProfileType {
         }
     }
 }
+
+super::text_column::text_column!(ProfileType);
 
 impl fmt::Display for ProfileType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,5 +1,6 @@
 //! A member's own account: password, sessions.
 
+use crate::services::Conflict;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -109,9 +110,7 @@ pub fn revoke_session(
     login_id: &str,
 ) -> Result<(), ServiceError> {
     if login_id == current {
-        return Err(ServiceError::Conflict(
-            "Use Sign out to end this session".into(),
-        ));
+        return Err(ServiceError::Conflict(Conflict::CurrentSession));
     }
     let revoked = diesel::update(
         logins::table

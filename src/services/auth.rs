@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::domain::MembershipStatus;
+use crate::domain::{MembershipStatus, ProfileType};
 
 use super::{RequestMeta, ServiceError, new_id, now, random_secret};
 use crate::db::DbConn;
@@ -244,7 +244,7 @@ pub struct MembershipChoice {
     pub project_id: String,
     pub project_name: String,
     pub admin: bool,
-    pub profile_type: String,
+    pub profile_type: ProfileType,
 }
 
 /// The user's active memberships, by project name; `filter` narrows by name.
@@ -275,7 +275,8 @@ pub fn memberships_of(
                 .escape('\\'),
         );
     }
-    let rows: Vec<(String, String, String, bool, Option<String>)> = query.limit(500).load(conn)?;
+    let rows: Vec<(String, String, String, bool, Option<ProfileType>)> =
+        query.limit(500).load(conn)?;
     Ok(rows
         .into_iter()
         .map(
@@ -284,7 +285,7 @@ pub fn memberships_of(
                 project_id,
                 project_name,
                 admin,
-                profile_type: t.unwrap_or_else(|| "Practitioner".into()),
+                profile_type: t.unwrap_or_default(),
             },
         )
         .collect())

@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::domain::MembershipStatus;
+use crate::domain::{MembershipStatus, ProfileType};
 
 use super::audit::{self, Acting, Target};
 use super::{RequestMeta, ServiceError, now};
@@ -18,7 +18,7 @@ pub struct PendingInvitation {
     pub membership_id: String,
     pub project_name: String,
     pub invited_by: Option<String>,
-    pub role: String,
+    pub role: ProfileType,
     pub admin: bool,
     pub created_at: NaiveDateTime,
 }
@@ -29,7 +29,7 @@ type InvitationRow = (
     String,
     Option<String>,
     Option<String>,
-    Option<String>,
+    Option<ProfileType>,
     bool,
     NaiveDateTime,
 );
@@ -63,7 +63,7 @@ pub fn pending(conn: &mut DbConn, user_id: &str) -> Result<Vec<PendingInvitation
                     membership_id,
                     project_name,
                     invited_by: first.zip(last).map(|(f, l)| format!("{f} {l}")),
-                    role: role.unwrap_or_else(|| "Practitioner".into()),
+                    role: role.unwrap_or_default(),
                     admin,
                     created_at,
                 }

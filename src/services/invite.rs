@@ -2,6 +2,7 @@
 //! Everything it writes — user, profile, membership, link, audit event, email — is written
 //! in one transaction, so a failure leaves nothing half-made.
 
+use crate::services::Conflict;
 use diesel::prelude::*;
 
 use super::audit::{self, Acting, Target};
@@ -16,13 +17,23 @@ use crate::db::{self, DbConn, is_unique_violation};
 use crate::domain::MembershipStatus;
 use crate::domain::{EmailAddress, PersonName, ProfileType};
 
-pub const ALREADY_MEMBER: &str = "User is already a member of this project";
-pub const EXTERNAL_ID_TAKEN: &str = "A member of this project already has this externalId";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where an invited person's account lives: shared by every project it joins, or this
+/// project's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Scope {
     Server,
     Project,
+}
+
+impl Scope {
+    pub fn parse(input: &str) -> Result<Scope, String> {
+        match input {
+            "project" => Ok(Scope::Project),
+            "server" => Ok(Scope::Server),
+            _ => Err("scope must be \"project\" or \"server\"".into()),
+        }
+    }
 }
 
 pub struct InviteRequest {
@@ -67,7 +78,7 @@ fn find_or_create_profile(
         return Ok(users::insert_profile(
             conn,
             project_id,
-            request.profile_type.as_str(),
+            request.profile_type,
             request.first_name.as_str(),
             request.last_name.as_str(),
             None,
@@ -104,7 +115,7 @@ fn find_or_create_profile(
     Ok(users::insert_profile(
         conn,
         project_id,
-        request.profile_type.as_str(),
+        request.profile_type,
         request.first_name.as_str(),
         request.last_name.as_str(),
         Some(email),
@@ -115,7 +126,7 @@ fn find_or_create_profile(
 /// "already a member" answer.
 fn conflict_on_duplicate(e: diesel::result::Error) -> ServiceError {
     if is_unique_violation(&e) {
-        ServiceError::Conflict(ALREADY_MEMBER.into())
+        ServiceError::Conflict(Conflict::AlreadyMember)
     } else {
         e.into()
     }
@@ -156,7 +167,9 @@ pub fn invite(
             invite_once(conn, project, by, &request, base_url, limits)
         }) {
             Err(ServiceError::Retry) if attempts < 3 => continue,
-            Err(ServiceError::Retry) => return Err(ServiceError::Conflict(ALREADY_MEMBER.into())),
+            Err(ServiceError::Retry) => {
+                return Err(ServiceError::Conflict(Conflict::AlreadyMember));
+            }
             other => return other,
         }
     }
@@ -187,7 +200,7 @@ fn invite_once(
     if let Some(other) = &by_external_id
         && existing.as_ref().is_none_or(|m| m.id != other.id)
     {
-        return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into()));
+        return Err(ServiceError::Conflict(Conflict::ExternalIdTaken));
     }
     let access_policy_id = request.access_policy_id.clone().or_else(|| {
         (request.profile_type == ProfileType::Patient)
@@ -196,7 +209,7 @@ fn invite_once(
     });
     if let Some(existing) = existing {
         if !request.upsert {
-            return Err(ServiceError::Conflict(ALREADY_MEMBER.into()));
+            return Err(ServiceError::Conflict(Conflict::AlreadyMember));
         }
         return upsert(conn, project, by, existing, request, access_policy_id, user);
     }
@@ -289,7 +302,7 @@ fn find_or_create_account(
                     .select(User::as_select())
                     .first::<User>(conn)?,
             ),
-            None => return Err(ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())),
+            None => return Err(ServiceError::Conflict(Conflict::ExternalIdTaken)),
         },
         (None, None) => None,
     };
@@ -311,7 +324,7 @@ fn find_or_create_account(
             .get_result::<i64>(conn)?
             > 0
     {
-        return Err(ServiceError::Conflict(ALREADY_MEMBER.into()));
+        return Err(ServiceError::Conflict(Conflict::AlreadyMember));
     }
     let new = NewUser {
         first_name: request.first_name.as_str(),
@@ -362,7 +375,7 @@ fn insert_membership(
         external_id: request.external_id.clone(),
         created_at: at,
         updated_at: at,
-        profile_type: Some(profile.resource_type.clone()),
+        profile_type: Some(profile.resource_type),
     };
     diesel::insert_into(memberships::table)
         .values(&membership)
@@ -503,13 +516,13 @@ fn upsert(
             .find(id)
             .select(Profile::as_select())
             .first::<Profile>(conn)?,
-        None => return Err(ServiceError::Conflict(ALREADY_MEMBER.into())),
+        None => return Err(ServiceError::Conflict(Conflict::AlreadyMember)),
     };
-    if profile.resource_type != request.profile_type.as_str() {
-        return Err(ServiceError::Conflict(format!(
-            "This member's profile is a {}, not a {}",
-            profile.resource_type, request.profile_type
-        )));
+    if profile.resource_type != request.profile_type {
+        return Err(ServiceError::Conflict(Conflict::ProfileType {
+            existing: profile.resource_type,
+            requested: request.profile_type,
+        }));
     }
     members::apply_change(
         conn,

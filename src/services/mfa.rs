@@ -2,6 +2,7 @@
 //! 6 digits, one step of clock drift either way). A code is accepted once: the step it
 //! matched is remembered, and that step or an earlier one is refused afterwards.
 
+use crate::services::Conflict;
 use diesel::prelude::*;
 use qrcode::QrCode;
 use qrcode::render::svg;
@@ -58,9 +59,7 @@ fn qr_svg(url: &str) -> Result<String, ServiceError> {
 pub fn start_enrolment(conn: &mut DbConn, user: &User) -> Result<Enrolment, ServiceError> {
     let secret = match (&user.mfa_secret, user.mfa_enrolled) {
         (_, true) => {
-            return Err(ServiceError::Conflict(
-                "Two-factor authentication is already set up".into(),
-            ));
+            return Err(ServiceError::Conflict(Conflict::MfaAlreadyOn));
         }
         (Some(pending), false) => pending.clone(),
         (None, false) => {

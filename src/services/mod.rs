@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod authority;
 pub mod clients;
+mod conflict;
 pub mod emails;
 pub mod invitations;
 pub mod invite;
@@ -30,6 +31,8 @@ use chrono::{NaiveDateTime, SubsecRound, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+pub use conflict::Conflict;
+
 use crate::db::{DbConn, DbPool};
 use crate::domain::FieldErrors;
 
@@ -42,7 +45,7 @@ pub enum ServiceError {
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// A concurrent transaction wrote the same unique row first: running again sees it.
     #[error("a concurrent change won; try again")]
     Retry,

@@ -1,5 +1,6 @@
 //! Access policies of a project: named rule sets that memberships point to.
 
+use crate::services::Conflict;
 use std::collections::HashMap;
 
 use diesel::dsl::count_star;
@@ -36,10 +37,7 @@ pub fn read_access_of(
             (r.resource_type, criteria)
         })
         .collect();
-    let own = member
-        .profile_type
-        .as_deref()
-        .zip(member.profile_id.as_deref());
+    let own = member.profile_type.zip(member.profile_id.as_deref());
     Ok(read_access(&rules, own, resource_type, id))
 }
 
@@ -286,11 +284,8 @@ pub fn delete(
     db::transaction(conn, |conn| {
         let detail = get(conn, &project.id, id)?;
         if !detail.used_by.is_empty() {
-            let names: Vec<&str> = detail.used_by.iter().map(|u| u.name.as_str()).collect();
-            return Err(ServiceError::Conflict(format!(
-                "This policy is still used by {}. Give them another policy first.",
-                names.join(", ")
-            )));
+            let names = detail.used_by.iter().map(|u| u.name.clone()).collect();
+            return Err(ServiceError::Conflict(Conflict::PolicyInUse(names)));
         }
         diesel::delete(access_policies::table.find(id)).execute(conn)?;
         audit::record(

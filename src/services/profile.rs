@@ -1,37 +1,17 @@
 //! A member's own profile in the current project.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::{ServiceError, now};
 use crate::db::models::{Membership, Profile};
 use crate::db::schema::{memberships, profiles, users};
 use crate::db::{self, DbConn};
 use crate::domain::ReadAccess;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Qualification {
-    pub text: String,
-    pub issuer: String,
-    pub start: Option<NaiveDate>,
-    pub end: Option<NaiveDate>,
-}
+use crate::domain::profile_form::{ProfileUpdate, Qualification};
 
 pub fn qualifications_of(profile: &Profile) -> Vec<Qualification> {
     serde_json::from_str(&profile.qualifications).unwrap_or_default()
-}
-
-pub struct ProfileUpdate {
-    pub first_name: String,
-    pub last_name: String,
-    pub prefix: Option<String>,
-    pub suffix: Option<String>,
-    pub phone: Option<String>,
-    pub gender: Option<String>,
-    pub birth_date: Option<NaiveDate>,
-    pub language: Option<String>,
-    pub qualifications: Vec<Qualification>,
 }
 
 pub fn get(conn: &mut DbConn, profile_id: &str) -> Result<Profile, ServiceError> {

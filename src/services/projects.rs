@@ -7,6 +7,7 @@ use super::ServiceError;
 use crate::db::DbConn;
 use crate::db::models::Project;
 use crate::db::schema::{memberships, profiles, projects, users};
+use crate::domain::ProfileType;
 
 pub struct ProjectSummary {
     pub project: Project,
@@ -49,7 +50,7 @@ pub fn summary(
         });
     }
     // One grouped count instead of a query per kind.
-    let by_type: Vec<(String, i64)> = memberships::table
+    let by_type: Vec<(ProfileType, i64)> = memberships::table
         .inner_join(profiles::table)
         .filter(memberships::project_id.eq(project_id))
         .group_by(profiles::resource_type)
@@ -63,7 +64,7 @@ pub fn summary(
     let sum = |patients: bool| -> i64 {
         by_type
             .iter()
-            .filter(|(t, _)| (t == "Patient") == patients)
+            .filter(|(t, _)| (*t == ProfileType::Patient) == patients)
             .map(|(_, n)| n)
             .sum()
     };

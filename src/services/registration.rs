@@ -10,7 +10,7 @@ use super::{RequestMeta, ServiceError, new_id, now};
 use crate::db::models::{Membership, Project, User};
 use crate::db::schema::{memberships, projects};
 use crate::db::{self, DbConn, is_unique_violation};
-use crate::domain::{EmailAddress, PersonName, ProjectName};
+use crate::domain::{EmailAddress, PersonName, ProfileType, ProjectName};
 
 pub const EMAIL_TAKEN: &str =
     "An account with this email already exists. Sign in instead, or reset your password";
@@ -99,7 +99,7 @@ pub fn create_project(
         let profile = users::insert_profile(
             conn,
             &project.id,
-            "Practitioner",
+            ProfileType::Practitioner,
             &owner.first_name,
             &owner.last_name,
             Some(&owner.email),
@@ -119,7 +119,7 @@ pub fn create_project(
             external_id: None,
             created_at: at,
             updated_at: at,
-            profile_type: Some("Practitioner".into()),
+            profile_type: Some(ProfileType::Practitioner),
         };
         diesel::insert_into(memberships::table)
             .values(&membership)

@@ -9,6 +9,7 @@ use super::{ServiceError, new_id, now};
 use crate::db::models::{Membership, User};
 use crate::db::schema::{memberships, profiles, projects, users};
 use crate::db::{self, DbConn};
+use crate::domain::ProfileType;
 
 const FIRST: &[&str] = &[
     "Ada",
@@ -109,13 +110,14 @@ pub fn seed(
                 updated_at: at,
                 last_signin_at: None,
             };
+            let kind = if i % 5 == 4 {
+                ProfileType::Patient
+            } else {
+                ProfileType::Practitioner
+            };
             let profile = super::users::new_profile(
                 &project_id,
-                if i % 5 == 4 {
-                    "Patient"
-                } else {
-                    "Practitioner"
-                },
+                kind,
                 first,
                 &format!("{last} {i}"),
                 Some(&email),
@@ -135,14 +137,7 @@ pub fn seed(
                 external_id: None,
                 created_at: at,
                 updated_at: at,
-                profile_type: Some(
-                    if i % 5 == 4 {
-                        "Patient"
-                    } else {
-                        "Practitioner"
-                    }
-                    .into(),
-                ),
+                profile_type: Some(kind),
             });
             new_users.push(user);
             new_profiles.push(profile);

@@ -7,6 +7,7 @@ use super::{ServiceError, new_id, now};
 use crate::db::DbConn;
 use crate::db::models::{Profile, User};
 use crate::db::schema::{profiles, users};
+use crate::domain::ProfileType;
 
 pub struct NewUser<'a> {
     pub first_name: &'a str,
@@ -65,7 +66,7 @@ pub fn find_by_email(
 /// A new profile row (the member's record inside one project) with only names and email.
 pub fn new_profile(
     project_id: &str,
-    resource_type: &str,
+    resource_type: ProfileType,
     first_name: &str,
     last_name: &str,
     email: Option<&str>,
@@ -74,7 +75,7 @@ pub fn new_profile(
     Profile {
         id: new_id(),
         project_id: project_id.to_owned(),
-        resource_type: resource_type.to_owned(),
+        resource_type,
         first_name: first_name.to_owned(),
         last_name: last_name.to_owned(),
         prefix: None,
@@ -96,7 +97,7 @@ pub fn new_profile(
 pub fn insert_profile(
     conn: &mut DbConn,
     project_id: &str,
-    resource_type: &str,
+    resource_type: ProfileType,
     first_name: &str,
     last_name: &str,
     email: Option<&str>,

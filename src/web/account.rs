@@ -159,7 +159,7 @@ async fn revoke(
         .await
     {
         Ok(()) => session::set_flash(&session, "That device was signed out")?,
-        Err(ServiceError::Conflict(message)) => session::set_flash(&session, &message)?,
+        Err(ServiceError::Conflict(message)) => session::set_flash(&session, &message.to_string())?,
         Err(e) => return Err(e.into()),
     }
     Ok(see_other(&req, "/account/security"))

@@ -32,7 +32,7 @@ impl From<ServiceError> for AppError {
         match e {
             ServiceError::NotFound => AppError::NotFound,
             ServiceError::Forbidden(_) => AppError::Forbidden,
-            ServiceError::Conflict(m) => AppError::BadRequest(m),
+            ServiceError::Conflict(m) => AppError::BadRequest(m.to_string()),
             ServiceError::TooManyRequests(r) => AppError::TooManyRequests { retry_after: r.0 },
             ServiceError::Invalid(errors) => {
                 AppError::BadRequest(errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))

@@ -19,39 +19,12 @@ use super::htmx::see_other;
 use super::render::{csrf_of, page};
 use super::session;
 use crate::db::models::Profile;
-use crate::domain::{FieldErrors, PersonName};
+use crate::domain::FieldErrors;
+use crate::domain::profile_form::{
+    GENDERS, LANGUAGES, ProfileFields, QUALIFICATIONS_MAX, QualificationRow,
+};
 use crate::services::photo::{self, MAX_BYTES};
-use crate::services::profile::{self, ProfileUpdate, Qualification};
-
-pub const LANGUAGES: &[(&str, &str)] = &[
-    ("ar", "Arabic"),
-    ("zh", "Chinese"),
-    ("nl", "Dutch"),
-    ("en", "English"),
-    ("fr", "French"),
-    ("de", "German"),
-    ("hi", "Hindi"),
-    ("it", "Italian"),
-    ("ja", "Japanese"),
-    ("ko", "Korean"),
-    ("pl", "Polish"),
-    ("pt", "Portuguese"),
-    ("ru", "Russian"),
-    ("es", "Spanish"),
-    ("sv", "Swedish"),
-    ("tr", "Turkish"),
-    ("uk", "Ukrainian"),
-    ("vi", "Vietnamese"),
-];
-pub const GENDERS: &[(&str, &str)] = &[
-    ("female", "Female"),
-    ("male", "Male"),
-    ("other", "Other"),
-    ("unknown", "Prefer not to say"),
-];
-const QUALIFICATIONS_MAX: usize = 20;
-const SHORT_MAX: usize = 32;
-const TEXT_MAX: usize = 128;
+use crate::services::profile;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -63,53 +36,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/profiles/{id}/photo").route(web::get().to(serve_photo)));
 }
 
-/// The form as typed, to show again with its errors.
-#[derive(Default, Clone)]
-pub struct ProfileFields {
-    first_name: String,
-    last_name: String,
-    prefix: String,
-    suffix: String,
-    phone: String,
-    gender: String,
-    birth_date: String,
-    language: String,
-    qualifications: Vec<QualificationRow>,
-}
-
-#[derive(Default, Clone)]
-pub struct QualificationRow {
-    text: String,
-    issuer: String,
-    start: String,
-    end: String,
-}
-
-impl ProfileFields {
-    fn of(p: &Profile) -> ProfileFields {
-        let date = |d: Option<NaiveDate>| {
-            d.map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_default()
-        };
-        ProfileFields {
-            first_name: p.first_name.clone(),
-            last_name: p.last_name.clone(),
-            prefix: p.prefix.clone().unwrap_or_default(),
-            suffix: p.suffix.clone().unwrap_or_default(),
-            phone: p.phone.clone().unwrap_or_default(),
-            gender: p.gender.clone().unwrap_or_default(),
-            birth_date: date(p.birth_date),
-            language: p.language.clone().unwrap_or_default(),
-            qualifications: profile::qualifications_of(p)
-                .into_iter()
-                .map(|q| QualificationRow {
-                    text: q.text,
-                    issuer: q.issuer,
-                    start: date(q.start),
-                    end: date(q.end),
-                })
-                .collect(),
-        }
+/// The form filled with the saved profile.
+fn fields_of(p: &Profile) -> ProfileFields {
+    let date = |d: Option<NaiveDate>| {
+        d.map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    ProfileFields {
+        first_name: p.first_name.clone(),
+        last_name: p.last_name.clone(),
+        prefix: p.prefix.clone().unwrap_or_default(),
+        suffix: p.suffix.clone().unwrap_or_default(),
+        phone: p.phone.clone().unwrap_or_default(),
+        gender: p.gender.clone().unwrap_or_default(),
+        birth_date: date(p.birth_date),
+        language: p.language.clone().unwrap_or_default(),
+        qualifications: profile::qualifications_of(p)
+            .into_iter()
+            .map(|q| QualificationRow {
+                text: q.text,
+                issuer: q.issuer,
+                start: date(q.start),
+                end: date(q.end),
+            })
+            .collect(),
     }
 }
 
@@ -152,9 +102,9 @@ async fn render(
         csrf: csrf_of(req),
         email: user.ctx.user.email.clone(),
         profile_id,
-        resource_type: current.resource_type.clone(),
+        resource_type: current.resource_type.to_string(),
         photo_version: current.photo_updated_at.map(|t| t.and_utc().timestamp()),
-        fields: fields.unwrap_or_else(|| ProfileFields::of(&current)),
+        fields: fields.unwrap_or_else(|| fields_of(&current)),
         errors,
         photo_error,
         languages: LANGUAGES,
@@ -216,149 +166,6 @@ fn parse_fields(body: &[u8]) -> Result<(ProfileFields, String), AppError> {
     Ok((f, button))
 }
 
-fn optional_text(
-    errors: &mut FieldErrors,
-    field: &str,
-    label: &str,
-    value: &str,
-    max: usize,
-) -> Option<String> {
-    let v = value.trim();
-    if v.chars().count() > max {
-        errors.add(field, format!("{label} can be at most {max} characters"));
-    } else if v.chars().any(char::is_control) {
-        errors.add(field, format!("{label} cannot contain line breaks"));
-    }
-    (!v.is_empty()).then(|| v.to_owned())
-}
-
-fn optional_date(
-    errors: &mut FieldErrors,
-    field: &str,
-    label: &str,
-    value: &str,
-) -> Option<NaiveDate> {
-    let v = value.trim();
-    if v.is_empty() {
-        return None;
-    }
-    match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        Ok(d) if (1800..=9999).contains(&chrono::Datelike::year(&d)) => Some(d),
-        _ => {
-            errors.add(field, format!("{label} must be a date like 1990-04-23"));
-            None
-        }
-    }
-}
-
-fn validate(f: &ProfileFields) -> Result<ProfileUpdate, FieldErrors> {
-    let mut errors = FieldErrors::new();
-    let first = errors.take("firstName", PersonName::parse(&f.first_name, "first name"));
-    let last = errors.take("lastName", PersonName::parse(&f.last_name, "last name"));
-    let prefix = optional_text(&mut errors, "prefix", "A prefix", &f.prefix, SHORT_MAX);
-    let suffix = optional_text(&mut errors, "suffix", "A suffix", &f.suffix, SHORT_MAX);
-    let phone = optional_text(&mut errors, "phone", "A phone number", &f.phone, SHORT_MAX);
-    if let Some(p) = &phone
-        && !(p
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
-            && p.chars().filter(char::is_ascii_digit).count() >= 3)
-    {
-        errors.add(
-            "phone",
-            "Enter a phone number using digits, spaces and + - ( )",
-        );
-    }
-    let gender = Some(f.gender.trim().to_owned()).filter(|g| !g.is_empty());
-    if gender
-        .as_deref()
-        .is_some_and(|g| !GENDERS.iter().any(|(k, _)| *k == g))
-    {
-        errors.add("gender", "Choose a gender from the list");
-    }
-    let birth_date = optional_date(&mut errors, "birthDate", "Birth date", &f.birth_date);
-    if birth_date.is_some_and(|d| d > chrono::Utc::now().date_naive()) {
-        errors.add("birthDate", "Birth date cannot be in the future");
-    }
-    let language = Some(f.language.trim().to_owned()).filter(|l| !l.is_empty());
-    if language
-        .as_deref()
-        .is_some_and(|l| !LANGUAGES.iter().any(|(k, _)| *k == l))
-    {
-        errors.add("language", "Choose a language from the list");
-    }
-    let mut qualifications = Vec::new();
-    for (i, row) in f.qualifications.iter().enumerate() {
-        let blank = [&row.text, &row.issuer, &row.start, &row.end]
-            .iter()
-            .all(|v| v.trim().is_empty());
-        if blank {
-            continue;
-        }
-        let n = i + 1;
-        let text_field = format!("qualification[{i}].text");
-        if row.text.trim().is_empty() {
-            errors.add(&text_field, format!("Qualification {n}: enter its name"));
-        }
-        let text = optional_text(
-            &mut errors,
-            &text_field,
-            &format!("Qualification {n}"),
-            &row.text,
-            TEXT_MAX,
-        )
-        .unwrap_or_default();
-        let issuer = optional_text(
-            &mut errors,
-            &format!("qualification[{i}].issuer"),
-            &format!("Qualification {n} issuer"),
-            &row.issuer,
-            TEXT_MAX,
-        )
-        .unwrap_or_default();
-        let start = optional_date(
-            &mut errors,
-            &format!("qualification[{i}].start"),
-            &format!("Qualification {n} start"),
-            &row.start,
-        );
-        let end = optional_date(
-            &mut errors,
-            &format!("qualification[{i}].end"),
-            &format!("Qualification {n} end"),
-            &row.end,
-        );
-        if let (Some(s), Some(e)) = (start, end)
-            && e < s
-        {
-            errors.add(
-                &format!("qualification[{i}].end"),
-                format!("Qualification {n}: the end cannot be before the start"),
-            );
-        }
-        qualifications.push(Qualification {
-            text,
-            issuer,
-            start,
-            end,
-        });
-    }
-    match (first, last) {
-        (Some(first), Some(last)) if errors.is_empty() => Ok(ProfileUpdate {
-            first_name: first.into_inner(),
-            last_name: last.into_inner(),
-            prefix,
-            suffix,
-            phone,
-            gender,
-            birth_date,
-            language,
-            qualifications,
-        }),
-        _ => Err(errors),
-    }
-}
-
 async fn save(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -380,7 +187,7 @@ async fn save(
         }
         return render(&req, &state, &user, Some(fields), FieldErrors::new(), None).await;
     }
-    let update = match validate(&fields) {
+    let update = match fields.parse() {
         Ok(update) => update,
         Err(errors) => return render(&req, &state, &user, Some(fields), errors, None).await,
     };

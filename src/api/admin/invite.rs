@@ -17,7 +17,7 @@ use crate::services::lookup;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteBody {
-    #[schema(required = true, nullable = false, value_type = ProfileKind)]
+    #[schema(required = true, nullable = false, value_type = ProfileType)]
     pub resource_type: Option<String>,
     #[schema(
         required = true,
@@ -47,7 +47,7 @@ pub struct InviteBody {
     #[serde(default, deserialize_with = "lenient_bool")]
     pub admin: Option<bool>,
     /// Patients default to `project`, others to `server`.
-    #[schema(required = false, nullable = false, value_type = ScopeKind)]
+    #[schema(required = false, nullable = false, value_type = Scope)]
     pub scope: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub mfa_required: Option<bool>,
@@ -57,24 +57,6 @@ pub struct InviteBody {
     /// Update the membership instead of answering 409 when the person is already a member.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub upsert: Option<bool>,
-}
-
-/// The profile types a member can have.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub enum ProfileKind {
-    Practitioner,
-    Patient,
-    RelatedPerson,
-}
-
-/// Where an invited user's account lives.
-#[derive(ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum ScopeKind {
-    Project,
-    Server,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -133,15 +115,10 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
             None
         }
     };
-    let scope = match body.scope.as_deref() {
-        None => None,
-        Some("project") => Some(Scope::Project),
-        Some("server") => Some(Scope::Server),
-        Some(_) => {
-            errors.add("scope", "scope must be \"project\" or \"server\"");
-            None
-        }
-    };
+    let scope = body
+        .scope
+        .as_deref()
+        .and_then(|s| errors.take("scope", Scope::parse(s)));
     let access_policy = membership.access_policy.or(body.access_policy);
     let access_policy_id = match policy_id(access_policy.as_ref(), "accessPolicy") {
         Ok(id) => id,

@@ -290,7 +290,7 @@ pub async fn delete_member(
         .await
         .map_err(|e| match e {
             // Medplum answers 400 for the owner; the last-admin rule is the same kind of no.
-            ServiceError::Conflict(m) => ApiError::BadRequest(m),
+            ServiceError::Conflict(m) => ApiError::BadRequest(m.to_string()),
             other => other.into(),
         })?;
     Ok(ok(&OperationOutcome::new(

@@ -1,6 +1,7 @@
 //! Admin actions that email the person: resend the invitation, a password reset, a
 //! two-factor reset. Credentials only for the project's own accounts (see `authority`).
 
+use crate::services::Conflict;
 use diesel::prelude::*;
 
 use crate::domain::MembershipStatus;
@@ -42,9 +43,7 @@ fn act_on_member(
 /// Members invited through the API by externalId alone have no address to write to.
 fn no_email_guard(user: &User) -> Result<(), ServiceError> {
     if user.email.is_empty() {
-        return Err(ServiceError::Conflict(
-            "This member has no email address".into(),
-        ));
+        return Err(ServiceError::Conflict(Conflict::NoEmail));
     }
     Ok(())
 }
@@ -74,9 +73,7 @@ pub fn resend_invite(
 ) -> Result<(), ServiceError> {
     let detail = get(conn, project, membership_id)?;
     if detail.membership.status != MembershipStatus::Invited {
-        return Err(ServiceError::Conflict(
-            "This person has already accepted the invitation".into(),
-        ));
+        return Err(ServiceError::Conflict(Conflict::AlreadyAccepted));
     }
     limit_emails_to(conn, project, &detail, limits)?;
     act_on_member(
@@ -167,9 +164,7 @@ pub fn reset_mfa(
         |conn, detail| {
             authority::require_credentials(by, project, &detail.user)?;
             if !detail.user.mfa_enrolled {
-                return Err(ServiceError::Conflict(
-                    "This person has not set up two-factor authentication".into(),
-                ));
+                return Err(ServiceError::Conflict(Conflict::MfaNotOn));
             }
             diesel::update(users::table.find(&detail.user.id))
                 .set((

@@ -1,12 +1,11 @@
 //! Changing and removing memberships: the owner and last-admin rules, in one place.
 
+use crate::services::Conflict;
 use diesel::prelude::*;
 
 use crate::domain::MembershipStatus;
 
-use super::{
-    Acting, LAST_ADMIN, MemberRef, OWNER, OWNER_STAYS, load_member, lock_project, other_admins,
-};
+use super::{Acting, MemberRef, load_member, lock_project, other_admins};
 use crate::db::models::{Membership, Project};
 use crate::db::schema::{access_policies, logins, memberships, users};
 use crate::db::{self, DbConn};
@@ -21,8 +20,6 @@ pub struct MembershipChange {
     pub active: Option<bool>,
     pub external_id: Option<Option<String>>,
 }
-
-pub const EXTERNAL_ID_TAKEN: &str = "Another member of this project has this externalId";
 
 /// Saves the admin flag and access policy (the member page).
 pub fn update(
@@ -92,7 +89,10 @@ pub fn apply_change(
     let is_owner = old.user_id.as_deref() == Some(project.owner_id.as_str());
     if is_owner && !(change.admin && active) {
         let field = if change.admin { "active" } else { "admin" };
-        return Err(ServiceError::invalid(field, OWNER_STAYS));
+        return Err(ServiceError::invalid(
+            field,
+            Conflict::OwnerStays.to_string(),
+        ));
     }
     let counts_as_admin =
         old.admin && old.active && old.status == MembershipStatus::Active && old.user_id.is_some();
@@ -101,7 +101,10 @@ pub fn apply_change(
         && other_admins(conn, &project.id, membership_id)? == 0
     {
         let field = if change.admin { "active" } else { "admin" };
-        return Err(ServiceError::invalid(field, LAST_ADMIN));
+        return Err(ServiceError::invalid(
+            field,
+            Conflict::LastAdmin.to_string(),
+        ));
     }
     if old.client_id.is_some() && old.active && !active {
         diesel::update(
@@ -123,7 +126,7 @@ pub fn apply_change(
         .execute(conn)
         .map_err(|e| {
             if db::is_unique_violation(&e) {
-                ServiceError::Conflict(EXTERNAL_ID_TAKEN.into())
+                ServiceError::Conflict(Conflict::ExternalIdTaken)
             } else {
                 e.into()
             }
@@ -204,7 +207,7 @@ pub fn remove(
         let member = load_member(conn, &project.id, membership_id)?;
         let user = member.user.as_ref();
         if user.is_some_and(|u| u.id == project.owner_id) {
-            return Err(ServiceError::Conflict(OWNER.into()));
+            return Err(ServiceError::Conflict(Conflict::OwnerRemoval));
         }
         let m = &member.membership;
         if m.admin
@@ -213,7 +216,7 @@ pub fn remove(
             && user.is_some()
             && other_admins(conn, &project.id, membership_id)? == 0
         {
-            return Err(ServiceError::Conflict(LAST_ADMIN.into()));
+            return Err(ServiceError::Conflict(Conflict::LastAdmin));
         }
         diesel::delete(memberships::table.find(membership_id)).execute(conn)?;
         if let Some(user) = user.filter(|u| u.project_id.as_deref() == Some(project.id.as_str())) {

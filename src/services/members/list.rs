@@ -7,7 +7,7 @@ use diesel::sql_types::Bool;
 use super::PAGE_SIZE;
 use crate::db::DbConn;
 use crate::db::schema::{access_policies, memberships, profiles, users};
-use crate::domain::MembershipStatus;
+use crate::domain::{MembershipStatus, ProfileType};
 use crate::services::ServiceError;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -139,9 +139,9 @@ pub fn list(
     project_id: &str,
     query: &ListQuery,
 ) -> Result<MemberPage, ServiceError> {
-    let types: &[&str] = match query.kind {
-        MemberKind::People => &["Practitioner", "RelatedPerson"],
-        MemberKind::Patients => &["Patient"],
+    let types: &[ProfileType] = match query.kind {
+        MemberKind::People => &[ProfileType::Practitioner, ProfileType::RelatedPerson],
+        MemberKind::Patients => &[ProfileType::Patient],
     };
     let pattern = query
         .q
@@ -246,7 +246,7 @@ pub fn list(
 fn count(
     conn: &mut DbConn,
     project_id: &str,
-    types: &[&str],
+    types: &[ProfileType],
     admin_only: bool,
     pattern: Option<&str>,
 ) -> Result<i64, ServiceError> {

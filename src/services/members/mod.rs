@@ -18,13 +18,10 @@ use crate::db::DbConn;
 use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::{client_applications, memberships, profiles, projects, users};
 pub use actions::{resend_invite, reset_mfa, send_password_reset};
-pub use change::{EXTERNAL_ID_TAKEN, MembershipChange, apply_change, change, remove, update};
+pub use change::{MembershipChange, apply_change, change, remove, update};
 pub use list::{ListQuery, MemberKind, MemberPage, MemberRow, SortKey, list};
 
 pub const PAGE_SIZE: i64 = 50;
-pub const LAST_ADMIN: &str = "This is the project's last admin. Make someone else an admin first, so the project is never left without one";
-pub const OWNER: &str = "The project owner cannot be removed";
-pub const OWNER_STAYS: &str = "The project owner always stays an admin and active";
 
 pub struct MemberDetail {
     pub membership: Membership,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{Admin, Tab};
 use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType};
 use crate::services::invite::{self, InviteOutcome, InviteRequest, Scope};
-use crate::services::{ServiceError, policies};
+use crate::services::{Conflict, ServiceError, policies};
 use crate::web::errors::AppError;
 
 pub const ALREADY_MEMBER_FORM: &str = "This person is already a member of this project";
@@ -67,7 +67,7 @@ async fn render_form(
         .run(|conn, project, _| policies::options(conn, &project.id))
         .await?;
     let view = InvitePage {
-        tab: Tab::of_profile(&form.resource_type),
+        tab: Tab::of_profile(ProfileType::parse(&form.resource_type).unwrap_or_default()),
         csrf: admin.csrf(),
         types: ProfileType::ALL,
         policies,
@@ -151,13 +151,17 @@ async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpRe
         Ok(outcome) => {
             admin.state().mail.wake();
             let view = ResultPage {
-                tab: Tab::of_profile(&outcome.profile.resource_type),
+                tab: Tab::of_profile(outcome.profile.resource_type),
                 outcome,
             };
             admin.show("Invitation sent", &view).await
         }
-        Err(ServiceError::Conflict(_)) => {
-            let errors = FieldErrors::single("email", ALREADY_MEMBER_FORM);
+        Err(ServiceError::Conflict(conflict)) => {
+            let message = match conflict {
+                Conflict::AlreadyMember => ALREADY_MEMBER_FORM.to_owned(),
+                other => other.to_string(),
+            };
+            let errors = FieldErrors::single("email", message);
             render_form(&admin, form, send_email, errors).await
         }
         Err(ServiceError::Invalid(errors)) => render_form(&admin, form, send_email, errors).await,

@@ -159,7 +159,7 @@ async fn render_member(admin: &Admin, id: String, shown: Shown) -> Result<HttpRe
         None => StatusCode::OK,
     };
     let view = MemberPageView {
-        tab: Tab::of_profile(&detail.profile.resource_type),
+        tab: Tab::of_profile(detail.profile.resource_type),
         csrf: admin.csrf(),
         admin_checked: shown.admin_checked.unwrap_or(detail.membership.admin),
         policy_selected: shown.policy_selected.unwrap_or_else(|| {
@@ -182,7 +182,7 @@ async fn render_member(admin: &Admin, id: String, shown: Shown) -> Result<HttpRe
 /// A refusal from a service, shown on the member page; anything else is an error page.
 async fn refused(admin: &Admin, id: String, e: ServiceError) -> Result<HttpResponse, AppError> {
     let problem = match e {
-        ServiceError::Conflict(problem) => (StatusCode::CONFLICT, problem),
+        ServiceError::Conflict(problem) => (StatusCode::CONFLICT, problem.to_string()),
         ServiceError::Forbidden(problem) => (StatusCode::FORBIDDEN, problem),
         other => return Err(other.into()),
     };
@@ -271,7 +271,7 @@ async fn remove(
         .await
     {
         Ok(name) => {
-            let back = Tab::of_profile(&detail.profile.resource_type).href();
+            let back = Tab::of_profile(detail.profile.resource_type).href();
             admin.done(
                 &session,
                 &format!("{name} was removed from the project"),

@@ -26,7 +26,7 @@ use super::render::{csrf_of, page};
 use super::session;
 use crate::db::DbConn;
 use crate::db::models::Project;
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, ProfileType};
 use crate::services::audit::Acting;
 use crate::services::{RequestMeta, ServiceError, projects};
 
@@ -105,8 +105,8 @@ impl Tab {
     }
 
     /// The people tab a profile type is listed on.
-    pub fn of_profile(resource_type: &str) -> Tab {
-        if resource_type == crate::domain::ProfileType::Patient.as_str() {
+    pub fn of_profile(resource_type: ProfileType) -> Tab {
+        if resource_type == ProfileType::Patient {
             Tab::Patients
         } else {
             Tab::Users

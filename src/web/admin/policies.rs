@@ -270,9 +270,9 @@ async fn delete(
             &format!("Access policy {name} deleted"),
             "/admin/access-policies",
         ),
-        Err(ServiceError::Conflict(problem)) => {
+        Err(ServiceError::Conflict(conflict)) => {
             let mut shown = load_shown(&admin, id).await?;
-            shown.problem = Some(problem);
+            shown.problem = Some(conflict.to_string());
             shown.status = StatusCode::CONFLICT;
             render(&admin, shown).await
         }
