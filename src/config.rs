@@ -86,21 +86,6 @@ pub struct Settings {
     pub limits: Limits,
 }
 
-/// Variables read by `Settings::from_vars`; any other `ROLLCALL_*` variable is an error.
-pub const KNOWN_VARIABLES: &[&str] = &[
-    "ROLLCALL_DATABASE_URL",
-    "ROLLCALL_BIND",
-    "ROLLCALL_BASE_URL",
-    "ROLLCALL_DATA_DIR",
-    "ROLLCALL_SESSION_KEY",
-    "ROLLCALL_SMTP_URL",
-    "ROLLCALL_MAIL_FROM",
-    "ROLLCALL_REGISTRATION",
-    "ROLLCALL_SESSION_IDLE_MINUTES",
-    "ROLLCALL_SESSION_LIFETIME_DAYS",
-    "ROLLCALL_DB_POOL_SIZE",
-];
-
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {message}")]
 pub struct ConfigError {
@@ -150,97 +135,19 @@ impl Settings {
             .into_iter()
             .filter(|(k, _)| k.starts_with("ROLLCALL_"))
             .collect();
-        if let Some(unknown) = vars.keys().find(|k| !KNOWN_VARIABLES.contains(&k.as_str())) {
+        if let Some(unknown) = vars.keys().find(|k| !VARIABLES.iter().any(|(n, _)| n == k)) {
+            let known: Vec<&str> = VARIABLES.iter().map(|(n, _)| *n).collect();
             return Err(bad(
                 unknown,
-                format!(
-                    "unknown setting; known ones are {}",
-                    KNOWN_VARIABLES.join(", ")
-                ),
+                format!("unknown setting; known ones are {}", known.join(", ")),
             ));
         }
-        let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         let mut s = Settings::default();
-
-        if let Some(dir) = get("ROLLCALL_DATA_DIR") {
-            s.data_dir = PathBuf::from(dir);
-            s.database_url =
-                SecretString::from(s.data_dir.join("rollcall.sqlite3").display().to_string());
-        }
-        if let Some(url) = get("ROLLCALL_DATABASE_URL") {
-            if url.contains("://")
-                && !["postgres://", "postgresql://", "sqlite://"]
-                    .iter()
-                    .any(|p| url.starts_with(p))
-            {
-                return Err(bad(
-                    "ROLLCALL_DATABASE_URL",
-                    "expected postgres://..., sqlite://... or a file path",
-                ));
+        for (name, apply) in VARIABLES {
+            let value = vars.get(*name).map(|v| v.trim()).filter(|v| !v.is_empty());
+            if let Some(value) = value {
+                apply(&mut s, value).map_err(|message| bad(name, message))?;
             }
-            s.database_url = SecretString::from(url.to_owned());
-        }
-        if let Some(bind) = get("ROLLCALL_BIND") {
-            if bind.parse::<std::net::SocketAddr>().is_err() {
-                return Err(bad(
-                    "ROLLCALL_BIND",
-                    "expected an address and port such as 127.0.0.1:8080",
-                ));
-            }
-            s.bind = bind.to_owned();
-        }
-        if let Some(base) = get("ROLLCALL_BASE_URL") {
-            let url = Url::parse(base)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                .ok_or_else(|| bad("ROLLCALL_BASE_URL", "expected an http:// or https:// URL"))?;
-            s.base_url = Some(url);
-        }
-        if let Some(key) = get("ROLLCALL_SESSION_KEY") {
-            if key.len() < 64 {
-                return Err(bad(
-                    "ROLLCALL_SESSION_KEY",
-                    "must be at least 64 characters",
-                ));
-            }
-            s.session_key = Some(SecretString::from(key.to_owned()));
-        }
-        if let Some(smtp) = get("ROLLCALL_SMTP_URL") {
-            if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
-                return Err(bad(
-                    "ROLLCALL_SMTP_URL",
-                    "expected smtp://host:port or smtps://user:pass@host",
-                ));
-            }
-            s.smtp_url = Some(SecretString::from(smtp.to_owned()));
-        }
-        if let Some(from) = get("ROLLCALL_MAIL_FROM") {
-            if from.parse::<lettre::message::Mailbox>().is_err() {
-                return Err(bad(
-                    "ROLLCALL_MAIL_FROM",
-                    "expected an address such as Rollcall <rollcall@example.com>",
-                ));
-            }
-            s.mail_from = from.to_owned();
-        }
-        if let Some(reg) = get("ROLLCALL_REGISTRATION") {
-            s.registration = match reg {
-                "open" => Registration::Open,
-                "closed" => Registration::Closed,
-                _ => return Err(bad("ROLLCALL_REGISTRATION", "expected open or closed")),
-            };
-        }
-        if let Some(v) = get("ROLLCALL_SESSION_IDLE_MINUTES") {
-            s.session_idle_timeout =
-                Duration::from_secs(60 * positive(v, "ROLLCALL_SESSION_IDLE_MINUTES")?);
-        }
-        if let Some(v) = get("ROLLCALL_SESSION_LIFETIME_DAYS") {
-            s.session_lifetime =
-                Duration::from_secs(86_400 * positive(v, "ROLLCALL_SESSION_LIFETIME_DAYS")?);
-        }
-        if let Some(v) = get("ROLLCALL_DB_POOL_SIZE") {
-            let n = positive(v, "ROLLCALL_DB_POOL_SIZE")?;
-            s.db_pool_size = u32::try_from(n.min(256)).unwrap_or(256);
         }
         Ok(s)
     }
@@ -250,11 +157,87 @@ impl Settings {
     }
 }
 
-fn positive(v: &str, name: &str) -> Result<u64, ConfigError> {
+/// Reads one variable's value into the settings, or says what was expected.
+type Apply = fn(&mut Settings, &str) -> Result<(), String>;
+
+/// Every `ROLLCALL_*` variable, applied in this order (the data folder before the database
+/// URL that defaults into it); any other `ROLLCALL_*` variable is an error.
+const VARIABLES: &[(&str, Apply)] = &[
+    ("ROLLCALL_DATA_DIR", |s, dir| {
+        s.data_dir = PathBuf::from(dir);
+        s.database_url =
+            SecretString::from(s.data_dir.join("rollcall.sqlite3").display().to_string());
+        Ok(())
+    }),
+    ("ROLLCALL_DATABASE_URL", |s, url| {
+        let schemes = ["postgres://", "postgresql://", "sqlite://"];
+        if url.contains("://") && !schemes.iter().any(|p| url.starts_with(p)) {
+            return Err("expected postgres://..., sqlite://... or a file path".into());
+        }
+        s.database_url = SecretString::from(url.to_owned());
+        Ok(())
+    }),
+    ("ROLLCALL_BIND", |s, bind| {
+        bind.parse::<std::net::SocketAddr>()
+            .map_err(|_| "expected an address and port such as 127.0.0.1:8080")?;
+        s.bind = bind.to_owned();
+        Ok(())
+    }),
+    ("ROLLCALL_BASE_URL", |s, base| {
+        let url = Url::parse(base)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or("expected an http:// or https:// URL")?;
+        s.base_url = Some(url);
+        Ok(())
+    }),
+    ("ROLLCALL_SESSION_KEY", |s, key| {
+        if key.len() < 64 {
+            return Err("must be at least 64 characters".into());
+        }
+        s.session_key = Some(SecretString::from(key.to_owned()));
+        Ok(())
+    }),
+    ("ROLLCALL_SMTP_URL", |s, smtp| {
+        if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
+            return Err("expected smtp://host:port or smtps://user:pass@host".into());
+        }
+        s.smtp_url = Some(SecretString::from(smtp.to_owned()));
+        Ok(())
+    }),
+    ("ROLLCALL_MAIL_FROM", |s, from| {
+        from.parse::<lettre::message::Mailbox>()
+            .map_err(|_| "expected an address such as Rollcall <rollcall@example.com>")?;
+        s.mail_from = from.to_owned();
+        Ok(())
+    }),
+    ("ROLLCALL_REGISTRATION", |s, reg| {
+        s.registration = match reg {
+            "open" => Registration::Open,
+            "closed" => Registration::Closed,
+            _ => return Err("expected open or closed".into()),
+        };
+        Ok(())
+    }),
+    ("ROLLCALL_SESSION_IDLE_MINUTES", |s, v| {
+        s.session_idle_timeout = Duration::from_secs(60 * positive(v)?);
+        Ok(())
+    }),
+    ("ROLLCALL_SESSION_LIFETIME_DAYS", |s, v| {
+        s.session_lifetime = Duration::from_secs(86_400 * positive(v)?);
+        Ok(())
+    }),
+    ("ROLLCALL_DB_POOL_SIZE", |s, v| {
+        s.db_pool_size = u32::try_from(positive(v)?.min(256)).unwrap_or(256);
+        Ok(())
+    }),
+];
+
+fn positive(v: &str) -> Result<u64, String> {
     v.parse::<u64>()
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| bad(name, "expected a whole number greater than 0"))
+        .ok_or_else(|| "expected a whole number greater than 0".into())
 }
 
 /// Shows every setting but the secrets (database URLs may hold passwords).

@@ -91,6 +91,82 @@ async fn refresh_statistics_hourly(db: Db) {
     }
 }
 
+/// The mail worker and the hourly upkeep, in the background; the signal wakes the worker
+/// when a request has queued mail.
+fn start_workers(settings: &Settings, db: &Db) -> Result<MailSignal, anyhow::Error> {
+    let mailer = Arc::new(Mailer::from_settings(settings)?);
+    let signal = MailSignal::default();
+    tokio::spawn(refresh_statistics_hourly(db.clone()));
+    tokio::spawn(mail::run_worker(
+        db.clone(),
+        mailer,
+        signal.clone(),
+        settings.mail_poll_interval,
+    ));
+    Ok(signal)
+}
+
+/// What every request handler shares.
+fn app_state(
+    settings: Settings,
+    db: Db,
+    base_url: &str,
+    key: &Key,
+    mail: MailSignal,
+) -> Result<web::Data<AppState>, anyhow::Error> {
+    Ok(web::Data::new(AppState {
+        throttle: Throttle::new(db.clone()),
+        db,
+        base_url: base_url.to_owned(),
+        hasher: Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()))?,
+        mail,
+        session_policy: SessionPolicy {
+            idle_timeout: chrono::Duration::from_std(settings.session_idle_timeout)?,
+            lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
+        },
+        // A key of its own, derived from the session key: tokens survive restarts
+        // exactly as sessions do.
+        tokens: TokenSigner::new(
+            &Sha256::digest([b"rollcall api tokens".as_slice(), key.master()].concat()),
+            base_url,
+        ),
+        settings: Arc::new(settings),
+    }))
+}
+
+/// The session cookie: signed and encrypted with the key, `Secure` behind https.
+#[derive(Clone)]
+struct Cookies {
+    key: Key,
+    secure: bool,
+    ttl: actix_web::cookie::time::Duration,
+}
+
+impl Cookies {
+    fn sessions(&self) -> SessionMiddleware<CookieSessionStore> {
+        SessionMiddleware::builder(CookieSessionStore::default(), self.key.clone())
+            .cookie_name("rollcall_session".into())
+            .cookie_secure(self.secure)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(PersistentSession::default().session_ttl(self.ttl))
+            .build()
+    }
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add(("X-Frame-Options", "DENY"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ))
+}
+
 /// Unknown paths: an OperationOutcome under the API's prefixes, a page elsewhere.
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     // `from_error` keeps the error on the response, which the error-page middleware needs.
@@ -118,39 +194,15 @@ impl Application {
                 .await
                 .map_err(|e| anyhow::anyhow!("start-up task failed: {e}"))??
         };
-        let key = session_key(&settings)?;
-        let mailer = Arc::new(Mailer::from_settings(&settings)?);
-        let signal = MailSignal::default();
-        tokio::spawn(refresh_statistics_hourly(db.clone()));
-        tokio::spawn(mail::run_worker(
-            db.clone(),
-            mailer,
-            signal.clone(),
-            settings.mail_poll_interval,
-        ));
-        let secure_cookies = base_url.starts_with("https://");
-        let cookie_ttl = actix_web::cookie::time::Duration::seconds(
-            i64::try_from(settings.session_lifetime.as_secs()).unwrap_or(i64::MAX),
-        );
-        let session_policy = SessionPolicy {
-            idle_timeout: chrono::Duration::from_std(settings.session_idle_timeout)?,
-            lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
-        };
-        let state = web::Data::new(AppState {
-            throttle: Throttle::new(db.clone()),
-            db,
-            base_url: base_url.clone(),
-            hasher: Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()))?,
-            mail: signal,
-            session_policy,
-            // A key of its own, derived from the session key: tokens survive restarts
-            // exactly as sessions do.
-            tokens: TokenSigner::new(
-                &Sha256::digest([b"rollcall api tokens".as_slice(), key.master()].concat()),
-                &base_url,
+        let cookies = Cookies {
+            key: session_key(&settings)?,
+            secure: base_url.starts_with("https://"),
+            ttl: actix_web::cookie::time::Duration::seconds(
+                i64::try_from(settings.session_lifetime.as_secs()).unwrap_or(i64::MAX),
             ),
-            settings: Arc::new(settings),
-        });
+        };
+        let mail = start_workers(&settings, &db)?;
+        let state = app_state(settings, db, &base_url, &cookies.key, mail)?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -159,28 +211,9 @@ impl Application {
                 .configure(site::configure)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(csrf::csrf_guard))
-                .wrap(
-                    SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-                        .cookie_name("rollcall_session".into())
-                        .cookie_secure(secure_cookies)
-                        .cookie_http_only(true)
-                        .cookie_same_site(SameSite::Lax)
-                        .cookie_content_security(CookieContentSecurity::Private)
-                        .session_lifecycle(PersistentSession::default().session_ttl(cookie_ttl))
-                        .build(),
-                )
+                .wrap(cookies.sessions())
                 .wrap(ErrorHandlers::new().default_handler(error_page::render_error_page))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "same-origin"))
-                        .add(("X-Frame-Options", "DENY"))
-                        .add((
-                            "Permissions-Policy",
-                            "camera=(), microphone=(), geolocation=()",
-                        )),
-                )
+                .wrap(security_headers())
                 .wrap(TracingLogger::<RequestSpan>::new())
         })
         .listen(listener)?

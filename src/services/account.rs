@@ -14,6 +14,7 @@ use crate::db::schema::{logins, users};
 use crate::db::{self, DbConn};
 
 /// Sets a new password, keeps this session and ends every other one, and tells the user.
+#[tracing::instrument(skip_all, fields(user = %user.id))]
 pub fn change_password(
     conn: &mut DbConn,
     user: &User,
@@ -103,6 +104,7 @@ pub fn sessions_of(
 }
 
 /// Signs one of the user's other devices out (at that device's next request).
+#[tracing::instrument(skip_all, fields(user = %user_id, login = %login_id))]
 pub fn revoke_session(
     conn: &mut DbConn,
     user_id: &str,

@@ -100,6 +100,7 @@ fn target(client: &ClientApplication) -> Target<'_> {
 }
 
 /// Creates the client, its membership and an audit event in one transaction.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-")))]
 pub fn create(
     conn: &mut DbConn,
     project: &Project,
@@ -252,6 +253,7 @@ fn revoke_tokens(conn: &mut DbConn, client_id: &str) -> Result<(), ServiceError>
 }
 
 /// A new secret; the old one and every token issued with it stop working at once.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), id = %id))]
 pub fn rotate_secret(
     conn: &mut DbConn,
     project: &Project,
@@ -281,6 +283,7 @@ pub fn rotate_secret(
 }
 
 /// Admin flag and access policy of the client's membership (same rules as a person's).
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), id = %id))]
 pub fn set_access(
     conn: &mut DbConn,
     project: &Project,
@@ -305,6 +308,7 @@ pub fn set_access(
 }
 
 /// Deletes the client; its membership and tokens go with it.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), id = %id))]
 pub fn remove(
     conn: &mut DbConn,
     project: &Project,

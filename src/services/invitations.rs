@@ -148,6 +148,7 @@ fn record(
 }
 
 /// The person accepts: the membership becomes active. Returns the project.
+#[tracing::instrument(skip_all, fields(user = %user.id, membership = %membership_id))]
 pub fn accept(
     conn: &mut DbConn,
     user: &User,
@@ -169,6 +170,7 @@ pub fn accept(
 
 /// The person declines: the membership goes (the profile stays, as after a removal).
 /// Returns the project's name.
+#[tracing::instrument(skip_all, fields(user = %user.id, membership = %membership_id))]
 pub fn decline(
     conn: &mut DbConn,
     user: &User,

@@ -122,6 +122,7 @@ fn mark_verified(conn: &mut DbConn, login_id: &str) -> Result<(), ServiceError> 
 }
 
 /// Confirms the pending secret with a code; the current session counts as verified.
+#[tracing::instrument(skip_all, fields(user = %user_id, login = %login_id))]
 pub fn confirm_enrolment(
     conn: &mut DbConn,
     user_id: &str,
@@ -151,6 +152,7 @@ pub fn verify_signin(
 }
 
 /// Turns two-factor authentication off; needs a current code.
+#[tracing::instrument(skip_all, fields(user = %user_id))]
 pub fn disable(conn: &mut DbConn, user_id: &str, code: &str) -> Result<(), ServiceError> {
     crate::db::transaction(conn, |conn| {
         use_code(conn, user_id, code)?;

@@ -208,6 +208,7 @@ fn write_rules(
 }
 
 /// Creates (`id` `None`) or replaces a policy. Returns its id.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), id = ?id))]
 pub fn save(
     conn: &mut DbConn,
     project: &Project,
@@ -275,6 +276,7 @@ pub fn save(
 }
 
 /// Deletes a policy nobody uses; otherwise says who still does.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), id = %id))]
 pub fn delete(
     conn: &mut DbConn,
     project: &Project,

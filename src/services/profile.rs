@@ -24,6 +24,7 @@ pub fn get(conn: &mut DbConn, profile_id: &str) -> Result<Profile, ServiceError>
 }
 
 /// Saves the profile, and the names on the user's own account too.
+#[tracing::instrument(skip_all, fields(user = %user_id, profile = %profile_id))]
 pub fn save(
     conn: &mut DbConn,
     user_id: &str,
@@ -59,6 +60,7 @@ pub fn save(
     })
 }
 
+#[tracing::instrument(skip_all, fields(profile = %profile_id))]
 pub fn set_photo(conn: &mut DbConn, profile_id: &str, png: Vec<u8>) -> Result<(), ServiceError> {
     diesel::update(profiles::table.find(profile_id))
         .set((

@@ -85,6 +85,7 @@ pub struct ProjectSettings {
 }
 
 /// Saves the Details tab.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-")))]
 pub fn update_settings(
     conn: &mut DbConn,
     project: &Project,

@@ -79,6 +79,7 @@ pub fn cancel_links(conn: &mut DbConn, user_id: &str) -> Result<(), ServiceError
 
 /// Queues a reset email for every account with this address (there may be a server-wide
 /// one and project-scoped ones). Returns how many were queued; callers must not reveal it.
+#[tracing::instrument(skip_all)]
 pub fn request_reset(
     conn: &mut DbConn,
     email: &EmailAddress,
@@ -180,6 +181,7 @@ pub struct PasswordSet {
 
 /// Uses the link once (atomically: of two concurrent uses one wins), sets the password,
 /// verifies the email, activates invited memberships and ends every session of the user.
+#[tracing::instrument(skip_all, fields(id = %id))]
 pub fn set_password(
     conn: &mut DbConn,
     id: &str,

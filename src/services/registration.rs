@@ -45,6 +45,7 @@ fn register_user(conn: &mut DbConn, account: NewAccount) -> Result<User, Service
 
 /// Registers an account and signs it in, in one transaction: a new session, or nothing.
 /// Returns the session's id.
+#[tracing::instrument(skip_all)]
 pub fn register(
     conn: &mut DbConn,
     account: NewAccount,
@@ -73,6 +74,7 @@ pub struct CreatedProject {
 
 /// Creates a project owned by `owner`, with the owner's Practitioner profile and admin
 /// membership, an audit event and the welcome email, in one transaction.
+#[tracing::instrument(skip_all, fields(owner = %owner.id))]
 pub fn create_project(
     conn: &mut DbConn,
     owner: &User,

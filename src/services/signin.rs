@@ -24,6 +24,7 @@ pub struct SignedIn {
 }
 
 /// `Ok(None)`: the email or the password is wrong (one answer for both).
+#[tracing::instrument(skip_all)]
 pub async fn with_password(
     db: &Db,
     hasher: &Hasher,

@@ -105,6 +105,7 @@ fn client_membership(
 
 /// Issues a token for a client whose credentials were checked. `None` when the client has
 /// no active membership any more (it was removed or deactivated).
+#[tracing::instrument(skip_all, fields(client = %client.id))]
 pub fn issue(
     conn: &mut DbConn,
     signer: &TokenSigner,

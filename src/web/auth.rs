@@ -277,15 +277,7 @@ async fn signin(
     }
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         view.errors = errors;
-        return page(
-            &req,
-            &state,
-            None,
-            "Sign in",
-            &view,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&req, &state, &view).await;
     };
 
     let attempt = PasswordSignin {
@@ -310,27 +302,37 @@ async fn signin(
     }) = outcome
     else {
         view.errors = FieldErrors::single("email", INVALID_CREDENTIALS);
-        return page(
-            &req,
-            &state,
-            None,
-            "Sign in",
-            &view,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&req, &state, &view).await;
     };
     session::sign_in(&session, &login_id)?;
-    let destination = match (membership_id, next) {
-        (Some(_), Some(next)) => next,
-        (Some(_), None) => "/".to_owned(),
-        (None, Some(next)) => format!(
+    Ok(see_other(
+        &req,
+        &after_signin(membership_id.is_some(), next),
+    ))
+}
+
+/// The sign-in form again, with its errors.
+async fn refused(
+    req: &HttpRequest,
+    state: &AppState,
+    view: &SigninPage,
+) -> Result<HttpResponse, AppError> {
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    page(req, state, None, "Sign in", view, status).await
+}
+
+/// Where a password sign-in goes: the page asked for, or first the project chooser when no
+/// project was picked.
+fn after_signin(in_a_project: bool, next: Option<String>) -> String {
+    match (in_a_project, next) {
+        (true, Some(next)) => next,
+        (true, None) => "/".to_owned(),
+        (false, Some(next)) => format!(
             "/signin/project?{}",
             serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
         ),
-        (None, None) => "/signin/project".to_owned(),
-    };
-    Ok(see_other(&req, &destination))
+        (false, None) => "/signin/project".to_owned(),
+    }
 }
 
 #[derive(Template)]

@@ -1,14 +1,14 @@
 //! `POST /admin/projects/{projectId}/client`.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{AdminRefusals, ProjectPath, acting, administered, lenient_bool, policy_id};
+use super::{AdminRefusals, ApiAdmin, ProjectPath, lenient_bool, policy_id};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ClientApplicationResource, Reference};
-use crate::api::{Caller, Json, fhir_json, state};
+use crate::api::{Json, fhir_json};
 use crate::services::clients::{self, NewClient};
 
 /// A client to create.
@@ -48,13 +48,9 @@ pub struct ClientBody {
     )
 )]
 pub async fn create_client(
-    req: HttpRequest,
-    Caller(caller): Caller,
-    path: web::Path<String>,
+    admin: ApiAdmin,
     Json(body): Json<ClientBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let state = state(&req)?;
-    let project = administered(&state, &caller, &path).await?;
     let mut new = NewClient::parse(
         body.name.as_deref().unwrap_or(""),
         body.description.as_deref(),
@@ -63,10 +59,8 @@ pub async fn create_client(
     .map_err(ApiError::Invalid)?;
     new.access_policy_id = policy_id(body.access_policy.as_ref(), "accessPolicy")?;
     new.admin = body.admin.unwrap_or(false);
-    let by = acting(&caller, &req);
-    let created = state
-        .db
-        .run(move |conn| clients::create(conn, &project, &by, new))
+    let created = admin
+        .run(move |conn, project, by| clients::create(conn, project, by, new))
         .await?;
     Ok(fhir_json(
         StatusCode::CREATED,

@@ -1,14 +1,14 @@
 //! `POST /admin/projects/{projectId}/invite`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{AdminRefusals, ProjectPath, acting, administered, lenient_bool, policy_id};
+use super::{AdminRefusals, ApiAdmin, ProjectPath, lenient_bool, policy_id};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ProjectMembership, Reference};
-use crate::api::{Caller, Json, ok, state};
+use crate::api::{Json, ok};
 use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType};
 use crate::services::invite::{self, InviteRequest, Scope};
 use crate::services::lookup;
@@ -170,32 +170,27 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
     )
 )]
 pub async fn invite(
-    req: HttpRequest,
-    Caller(caller): Caller,
-    path: web::Path<String>,
+    admin: ApiAdmin,
     Json(body): Json<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let state = state(&req)?;
-    let project = administered(&state, &caller, &path).await?;
-    let by = acting(&caller, &req);
-    let (limits, key, ip) = (
-        state.settings.limits.clone(),
-        format!("invite-admin:{}", caller.membership.id),
-        by.meta.ip.clone(),
+    let (limits, key) = (
+        admin.state.settings.limits.clone(),
+        format!("invite-admin:{}", admin.caller.membership.id),
     );
-    state
-        .db
-        .run(move |conn| invite::check_rate(conn, &limits, &key, ip.as_deref()))
+    admin
+        .run(move |conn, _, by| invite::check_rate(conn, &limits, &key, by.meta.ip.as_deref()))
         .await?;
     let request = parse_invite(body)?;
-    let (base_url, limits) = (state.base_url.clone(), state.settings.limits.clone());
-    let view = state
-        .db
-        .run(move |conn| {
-            let outcome = invite::invite(conn, &project, &by, request, &base_url, &limits)?;
+    let (base_url, limits) = (
+        admin.state.base_url.clone(),
+        admin.state.settings.limits.clone(),
+    );
+    let view = admin
+        .run(move |conn, project, by| {
+            let outcome = invite::invite(conn, project, by, request, &base_url, &limits)?;
             lookup::membership(conn, &project.id, &outcome.membership.id)
         })
         .await?;
-    state.mail.wake();
+    admin.state.mail.wake();
     Ok(ok(&ProjectMembership::from(&view)))
 }

@@ -1,15 +1,14 @@
 //! `GET|POST|PATCH|DELETE /admin/projects/{projectId}/members/{membershipId}`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{AdminRefusals, MemberPath, acting, administered, policy_id};
+use super::{AdminRefusals, ApiAdmin, MemberPath, policy_id};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ProjectMembership, Reference};
-use crate::api::{Caller, Json, PatchBody, ok, state};
+use crate::api::{Json, PatchBody, ok};
 use crate::services::members::{self, MembershipChange};
-use crate::services::tokens::Principal;
 use crate::services::{ServiceError, lookup};
 
 /// One membership of the project.
@@ -25,16 +24,12 @@ use crate::services::{ServiceError, lookup};
     )
 )]
 pub async fn get_member(
-    req: HttpRequest,
-    Caller(caller): Caller,
+    admin: ApiAdmin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let state = state(&req)?;
-    let (project_id, membership_id) = path.into_inner();
-    let project = administered(&state, &caller, &project_id).await?;
-    let view = state
-        .db
-        .run(move |conn| lookup::membership(conn, &project.id, &membership_id))
+    let (_, membership_id) = path.into_inner();
+    let view = admin
+        .run(move |conn, project, _| lookup::membership(conn, &project.id, &membership_id))
         .await?;
     Ok(ok(&ProjectMembership::from(&view)))
 }
@@ -62,6 +57,18 @@ fn reference_of(value: Option<&Value>, field: &str) -> Result<Option<Reference>,
         Some(v) => serde_json::from_value(v.clone())
             .map(Some)
             .map_err(|_| ApiError::invalid(field, format!("{field} must be a Reference"))),
+    }
+}
+
+/// A boolean field of the document; absent or null means `default`.
+fn flag(value: Option<&Value>, field: &str, default: bool) -> Result<bool, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("{field} must be true or false"),
+        )),
     }
 }
 
@@ -116,16 +123,8 @@ fn membership_change(
             "The membership status cannot be changed here: the invited person accepts or declines",
         ));
     }
-    let admin = match object.get("admin") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::invalid("admin", "admin must be true or false")),
-    };
-    let active = match object.get("active") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::invalid("active", "active must be true or false")),
-    };
+    let admin = flag(object.get("admin"), "admin", false)?;
+    let active = flag(object.get("active"), "active", true)?;
     let external_id = match object.get("externalId") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 256 => {
@@ -148,27 +147,20 @@ fn membership_change(
 }
 
 async fn apply_update(
-    req: &HttpRequest,
-    caller: &Principal,
-    project_id: &str,
+    admin: &ApiAdmin,
     membership_id: String,
     edit: impl FnOnce(&ProjectMembership) -> Result<Value, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    let state = state(req)?;
-    let project = administered(&state, caller, project_id).await?;
-    let (pid, mid) = (project.id.clone(), membership_id.clone());
+    let mid = membership_id.clone();
     let current = ProjectMembership::from(
-        &state
-            .db
-            .run(move |conn| lookup::membership(conn, &pid, &mid))
+        &admin
+            .run(move |conn, project, _| lookup::membership(conn, &project.id, &mid))
             .await?,
     );
     let change = membership_change(&current, &membership_id, &edit(&current)?)?;
-    let by = acting(caller, req);
-    let view = state
-        .db
-        .run(move |conn| {
-            members::change(conn, &project, &by, &membership_id, change)?;
+    let view = admin
+        .run(move |conn, project, by| {
+            members::change(conn, project, by, &membership_id, change)?;
             lookup::membership(conn, &project.id, &membership_id)
         })
         .await?;
@@ -195,13 +187,12 @@ async fn apply_update(
     )
 )]
 pub async fn update_member(
-    req: HttpRequest,
-    Caller(caller): Caller,
+    admin: ApiAdmin,
     path: web::Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project_id, membership_id) = path.into_inner();
-    apply_update(&req, &caller, &project_id, membership_id, move |_| Ok(body)).await
+    let (_, membership_id) = path.into_inner();
+    apply_update(&admin, membership_id, move |_| Ok(body)).await
 }
 
 /// One JSON Patch operation (RFC 6902).
@@ -246,13 +237,12 @@ pub enum PatchOp {
     )
 )]
 pub async fn patch_member(
-    req: HttpRequest,
-    Caller(caller): Caller,
+    admin: ApiAdmin,
     path: web::Path<(String, String)>,
     PatchBody(patch): PatchBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (project_id, membership_id) = path.into_inner();
-    apply_update(&req, &caller, &project_id, membership_id, move |current| {
+    let (_, membership_id) = path.into_inner();
+    apply_update(&admin, membership_id, move |current| {
         let mut doc =
             serde_json::to_value(current).map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
         json_patch::patch(&mut doc, &patch)
@@ -276,17 +266,12 @@ pub async fn patch_member(
     )
 )]
 pub async fn delete_member(
-    req: HttpRequest,
-    Caller(caller): Caller,
+    admin: ApiAdmin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let state = state(&req)?;
-    let (project_id, membership_id) = path.into_inner();
-    let project = administered(&state, &caller, &project_id).await?;
-    let by = acting(&caller, &req);
-    state
-        .db
-        .run(move |conn| members::remove(conn, &project, &by, &membership_id))
+    let (_, membership_id) = path.into_inner();
+    admin
+        .run(move |conn, project, by| members::remove(conn, project, by, &membership_id))
         .await
         .map_err(|e| match e {
             // Medplum answers 400 for the owner; the last-admin rule is the same kind of no.

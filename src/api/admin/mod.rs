@@ -9,12 +9,16 @@ pub mod projects;
 
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::Reference;
-use crate::api::{meta, resource};
+use crate::api::{Caller, meta, resource, state};
+use crate::db::DbConn;
 use crate::db::models::Project;
 use crate::http::AppState;
+use crate::services::ServiceError;
 use crate::services::audit::Acting;
 use crate::services::tokens::Principal;
-use actix_web::{HttpRequest, web};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
 pub(crate) use projects::{ProjectBody, ProjectCreation, new_project};
 use serde::Deserialize;
 use utoipa::{IntoParams, IntoResponses};
@@ -76,9 +80,53 @@ pub enum AdminRefusals {
     Forbidden(OperationOutcome),
 }
 
+/// The caller, when they administer the project named by the path's `{projectId}` (401 with
+/// no or a bad token, 403 otherwise), with that project and the caller as the audit log
+/// records them. Every `/admin/projects/{projectId}/...` handler takes one.
+pub struct ApiAdmin {
+    pub state: web::Data<AppState>,
+    pub caller: Principal,
+    pub project: Project,
+    pub by: Acting,
+}
+
+impl FromRequest for ApiAdmin {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Caller(caller) = Caller::from_request(&req, &mut Payload::None).await?;
+            let state = state(&req)?;
+            let project_id = req.match_info().get("projectId").unwrap_or_default();
+            let project = administered(&state, &caller, project_id).await?;
+            let by = acting(&caller, &req);
+            Ok(ApiAdmin {
+                state,
+                caller,
+                project,
+                by,
+            })
+        })
+    }
+}
+
+impl ApiAdmin {
+    /// Runs a service as this admin, in this project, off the async workers.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        F: FnOnce(&mut DbConn, &Project, &Acting) -> Result<T, ServiceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (project, by) = (self.project.clone(), self.by.clone());
+        self.state.db.run(move |conn| f(conn, &project, &by)).await
+    }
+}
+
 /// The project named in the path, when the caller may administer it: an admin of that very
 /// project, or a super admin.
-pub(crate) async fn administered(
+async fn administered(
     state: &AppState,
     caller: &Principal,
     project_id: &str,
@@ -99,7 +147,7 @@ pub(crate) async fn administered(
 }
 
 /// The caller as the audit log records them.
-pub(crate) fn acting(caller: &Principal, req: &HttpRequest) -> Acting {
+fn acting(caller: &Principal, req: &HttpRequest) -> Acting {
     Acting {
         user_id: caller.user_id().map(str::to_owned),
         display: caller.display(),

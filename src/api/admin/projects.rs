@@ -1,11 +1,11 @@
 //! Projects: read one, and create one (super admins).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoResponses, ToSchema};
 
-use super::{AdminRefusals, ProjectPath, administered};
+use super::{AdminRefusals, ApiAdmin, ProjectPath};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ProjectResource, Reference};
 use crate::api::{Caller, Json, fhir_json, meta, ok, state};
@@ -25,14 +25,8 @@ use crate::services::{ServiceError, lookup, registration};
         (status = 404, description = "No such project (super admins)", body = OperationOutcome),
     )
 )]
-pub async fn get_project(
-    req: HttpRequest,
-    Caller(caller): Caller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let state = state(&req)?;
-    let project = administered(&state, &caller, &path).await?;
-    Ok(ok(&ProjectResource::from(&project)))
+pub async fn get_project(admin: ApiAdmin) -> Result<HttpResponse, ApiError> {
+    Ok(ok(&ProjectResource::from(&admin.project)))
 }
 
 /// A project to create.

@@ -63,6 +63,7 @@ fn limit_emails_to(
 /// own, or one its invite created) that is a fresh set-password link, and the previous one
 /// stops working; for anyone else's account, the invitation to accept, without any link that
 /// touches the account.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), membership = %membership_id))]
 pub fn resend_invite(
     conn: &mut DbConn,
     project: &Project,
@@ -110,6 +111,7 @@ pub fn resend_invite(
 }
 
 /// Emails a reset link: only to the project's own accounts (or by a super admin).
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), membership = %membership_id))]
 pub fn send_password_reset(
     conn: &mut DbConn,
     project: &Project,
@@ -149,6 +151,7 @@ pub fn send_password_reset(
 
 /// Clears the member's two-factor enrolment and tells them by email: only for the project's
 /// own accounts (or by a super admin), and only when there is something to clear.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), membership = %membership_id))]
 pub fn reset_mfa(
     conn: &mut DbConn,
     project: &Project,

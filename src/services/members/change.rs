@@ -22,6 +22,7 @@ pub struct MembershipChange {
 }
 
 /// Saves the admin flag and access policy (the member page).
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), membership = %membership_id))]
 pub fn update(
     conn: &mut DbConn,
     project: &Project,
@@ -52,6 +53,7 @@ fn member_target<'a>(member: &'a MemberRef) -> Target<'a> {
 }
 
 /// Changes a membership, in its own transaction: see `apply_change`.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), membership = %membership_id))]
 pub fn change(
     conn: &mut DbConn,
     project: &Project,
@@ -196,6 +198,7 @@ fn record_changes(
 /// Removes a member: the membership goes, the profile stays for the record, and a
 /// project-scoped user left with no membership is deleted. The member's sessions and tokens
 /// for this project lose it with the membership row.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), membership = %membership_id))]
 pub fn remove(
     conn: &mut DbConn,
     project: &Project,

@@ -134,6 +134,7 @@ where
 /// The rows of one page (one query) and the total (one count query). The rows are read in
 /// the order of the profiles' (project, name) or (project, email) index and stop after a page,
 /// so a page costs the same with fifty members or a hundred thousand.
+#[tracing::instrument(skip_all, fields(project = %project_id))]
 pub fn list(
     conn: &mut DbConn,
     project_id: &str,
