@@ -83,6 +83,9 @@ pub struct Settings {
     pub session_lifetime: Duration,
     pub mail_poll_interval: Duration,
     pub db_pool_size: u32,
+    /// Threads that hash passwords, and how many requests may wait for one.
+    pub hash_workers: usize,
+    pub hash_queue: usize,
     pub limits: Limits,
 }
 
@@ -118,6 +121,8 @@ impl Default for Settings {
             session_lifetime: Duration::from_secs(30 * 24 * 60 * 60),
             mail_poll_interval: Duration::from_secs(2),
             db_pool_size: 10,
+            hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_queue: 64,
             limits: Limits::default(),
         }
     }
@@ -231,6 +236,14 @@ const VARIABLES: &[(&str, Apply)] = &[
         s.db_pool_size = u32::try_from(positive(v)?.min(256)).unwrap_or(256);
         Ok(())
     }),
+    ("ROLLCALL_HASH_WORKERS", |s, v| {
+        s.hash_workers = usize::try_from(positive(v)?.min(64)).unwrap_or(64);
+        Ok(())
+    }),
+    ("ROLLCALL_HASH_QUEUE", |s, v| {
+        s.hash_queue = usize::try_from(positive(v)?.min(10_000)).unwrap_or(10_000);
+        Ok(())
+    }),
 ];
 
 fn positive(v: &str) -> Result<u64, String> {
@@ -255,6 +268,8 @@ impl fmt::Debug for Settings {
             .field("registration", &self.registration)
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("session_lifetime", &self.session_lifetime)
+            .field("hash_workers", &self.hash_workers)
+            .field("hash_queue", &self.hash_queue)
             .finish_non_exhaustive()
     }
 }

@@ -118,7 +118,7 @@ fn app_state(
         throttle: Throttle::new(db.clone()),
         db,
         base_url: base_url.to_owned(),
-        hasher: Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()))?,
+        hasher: Hasher::new(settings.hash_workers, settings.hash_queue)?,
         mail,
         session_policy: SessionPolicy {
             idle_timeout: chrono::Duration::from_std(settings.session_idle_timeout)?,

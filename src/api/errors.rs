@@ -36,6 +36,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("too many requests")]
     TooManyRequests { retry_after: u64 },
+    #[error("busy")]
+    Busy { retry_after: u64 },
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -48,6 +50,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m.to_string()),
             ServiceError::TooManyRequests(r) => ApiError::TooManyRequests { retry_after: r.0 },
+            ServiceError::Busy(retry_after) => ApiError::Busy { retry_after },
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -129,6 +132,10 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => {
                 OperationOutcome::one("throttled", "Too many requests; try again later")
             }
+            ApiError::Busy { .. } => OperationOutcome::one(
+                "transient",
+                "The server is busy signing other people in; try again in a moment",
+            ),
             ApiError::Internal(_) => OperationOutcome::one("exception", "Internal server error"),
         }
     }
@@ -146,6 +153,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -159,7 +167,7 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, API_JSON));
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             ApiError::Unauthorized => {

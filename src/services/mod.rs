@@ -51,6 +51,9 @@ pub enum ServiceError {
     Retry,
     #[error("rate limited")]
     TooManyRequests(throttle::RetryAfter),
+    /// Out of capacity for now (password hashing): try again after this many seconds.
+    #[error("busy; retry after {0} s")]
+    Busy(u64),
     #[error("database error")]
     Database(#[from] diesel::result::Error),
     #[error("no database connection available")]

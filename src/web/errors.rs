@@ -18,6 +18,8 @@ pub enum AppError {
     Csrf,
     #[error("too many requests")]
     TooManyRequests { retry_after: u64 },
+    #[error("busy")]
+    Busy { retry_after: u64 },
     #[error("bad request: {0}")]
     BadRequest(String),
     /// Not an error for the user: sign in first, choose a project first, and so on.
@@ -34,6 +36,7 @@ impl From<ServiceError> for AppError {
             ServiceError::Forbidden(_) => AppError::Forbidden,
             ServiceError::Conflict(m) => AppError::BadRequest(m.to_string()),
             ServiceError::TooManyRequests(r) => AppError::TooManyRequests { retry_after: r.0 },
+            ServiceError::Busy(retry_after) => AppError::Busy { retry_after },
             ServiceError::Invalid(errors) => {
                 AppError::BadRequest(errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
             }
@@ -60,6 +63,7 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Redirect { htmx: true, .. } => StatusCode::OK,
             AppError::Redirect { .. } => StatusCode::SEE_OTHER,
@@ -70,9 +74,11 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         match self {
             AppError::Redirect { location, htmx } => htmx::redirect_response(location, *htmx),
-            AppError::TooManyRequests { retry_after } => HttpResponse::TooManyRequests()
-                .insert_header((header::RETRY_AFTER, retry_after.to_string()))
-                .finish(),
+            AppError::TooManyRequests { retry_after } | AppError::Busy { retry_after } => {
+                HttpResponse::build(self.status_code())
+                    .insert_header((header::RETRY_AFTER, retry_after.to_string()))
+                    .finish()
+            }
             AppError::Internal(e) => {
                 // Logged once, inside the request's span, so the line carries the request id.
                 tracing::error!(error = %format!("{e:#}"), "request failed");

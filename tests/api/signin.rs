@@ -302,3 +302,60 @@ async fn many_failures_from_one_address_are_throttled() {
         .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_crowd_of_sign_ins_past_the_hashing_queue_is_told_to_retry_not_queued() {
+    let app = spawn_app_with(|s| {
+        s.hash_workers = 1;
+        s.hash_queue = 1;
+        s.limits.signin_failures_per_ip = 1_000;
+        s.limits.signin_failures_per_account_and_ip = 1_000;
+    })
+    .await;
+    app.register_with_project("Ada", "ada@example.com", "Engines")
+        .await;
+    app.sign_out().await;
+    let mut browsers = Vec::new();
+    for _ in 0..16 {
+        let browser = new_client();
+        let page = app
+            .get_with(&browser, "/signin")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let token = csrf_in(&page);
+        browsers.push((browser, token));
+    }
+    let sent = browsers.iter().map(|(browser, token)| {
+        browser
+            .post(app.url("/signin"))
+            .form(&[
+                ("email", "ada@example.com"),
+                ("password", "wrong password here"),
+                ("csrf_token", token.as_str()),
+            ])
+            .send()
+    });
+    let mut busy = 0;
+    for answer in futures_util::future::join_all(sent).await {
+        let r = answer.unwrap();
+        match r.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert_eq!(r.headers()["retry-after"].to_str().unwrap(), "1");
+                let html = r.text().await.unwrap();
+                assert_eq!(text_of(&html, "main h1").unwrap(), "Busy right now");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "one hashing thread and a queue of one cannot take 16 at once"
+    );
+    // The crowd gone, the owner gets in.
+    let r = app.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
