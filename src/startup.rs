@@ -34,6 +34,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 pub struct Application {
     port: u16,
     server: Server,
+    db: Db,
 }
 
 /// Opens the pool and brings the schema up to date.
@@ -43,6 +44,10 @@ pub fn open_database(settings: &Settings) -> Result<Db, anyhow::Error> {
     let applied = db::run_migrations(&mut conn)?;
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
+    }
+    let folded = crate::services::users::fold_unfolded_profiles(&mut conn)?;
+    if folded > 0 {
+        tracing::info!(folded, "member names folded for sorting and search");
     }
     db::refresh_statistics(&mut conn, false)?;
     Ok(Db::new(pool))
@@ -202,7 +207,7 @@ impl Application {
             ),
         };
         let mail = start_workers(&settings, &db)?;
-        let state = app_state(settings, db, &base_url, &cookies.key, mail)?;
+        let state = app_state(settings, db.clone(), &base_url, &cookies.key, mail)?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -219,11 +224,16 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(%base_url, "Rollcall is listening");
-        Ok(Application { port, server })
+        Ok(Application { port, server, db })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The database handle the server uses (its statement count, for tests).
+    pub fn db(&self) -> Db {
+        self.db.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

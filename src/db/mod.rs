@@ -63,10 +63,26 @@ impl ConnectionManager {
 }
 
 pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
-    Ok(match Backend::from_url(url) {
+    let mut conn = match Backend::from_url(url) {
         Backend::Postgres => DbConn::Postgres(PgConnection::establish(url)?),
         Backend::Sqlite => DbConn::Sqlite(SqliteConnection::establish(sqlite_path(url))?),
-    })
+    };
+    conn.set_instrumentation(|event: diesel::connection::InstrumentationEvent<'_>| {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            STATEMENTS.with(|n| n.set(n.get() + 1));
+        }
+    });
+    Ok(conn)
+}
+
+thread_local! {
+    /// SQL statements this thread has sent, counted by every connection `establish` makes.
+    static STATEMENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many SQL statements this thread has sent so far (see `services::Db::run`).
+pub fn statements_on_this_thread() -> u64 {
+    STATEMENTS.with(std::cell::Cell::get)
 }
 
 impl ManageConnection for ConnectionManager {

@@ -65,6 +65,10 @@ pub struct Profile {
     pub photo_updated_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Folded (lower case, no accents) for sorting and searching; see `domain::folded`.
+    pub sort_first: String,
+    pub sort_last: String,
+    pub search_text: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -86,6 +90,14 @@ pub struct Membership {
     pub updated_at: NaiveDateTime,
     /// The profile's resource type (copied: it never changes), or `None` for a client.
     pub profile_type: Option<crate::domain::ProfileType>,
+    /// Copied from the profile (and kept in step by a trigger), for the lists' indexes.
+    pub sort_first: String,
+    pub sort_last: String,
+    pub email: String,
+    /// The account's two-factor state (kept in step by a trigger).
+    pub mfa: bool,
+    /// The last sign-in into this project.
+    pub last_signin_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -74,6 +74,9 @@ diesel::table! {
         photo_updated_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        sort_first -> Text,
+        sort_last -> Text,
+        search_text -> Text,
     }
 }
 
@@ -108,6 +111,11 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         profile_type -> Nullable<Text>,
+        sort_first -> Text,
+        sort_last -> Text,
+        email -> Text,
+        mfa -> Bool,
+        last_signin_at -> Nullable<Timestamp>,
     }
 }
 
@@ -179,6 +187,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    member_counts (project_id, profile_type, status, admin, active, mfa, signed_in) {
+        project_id -> Text,
+        profile_type -> Text,
+        status -> Text,
+        admin -> Bool,
+        active -> Bool,
+        mfa -> Bool,
+        signed_in -> Bool,
+        members -> BigInt,
+    }
+}
+
+diesel::table! {
     rate_limits (key) {
         key -> Text,
         window_start -> Timestamp,
@@ -208,4 +229,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     audit_events,
     rate_limits,
+    member_counts,
 );

@@ -1,6 +1,7 @@
 //! Parsed input: once a value has one of these types, it is valid.
 
 mod email;
+pub mod folded;
 mod membership_status;
 mod names;
 mod password;

@@ -223,7 +223,22 @@ pub fn create_login(
     diesel::update(users::table.find(&new.user.id))
         .set(users::last_signin_at.eq(Some(at)))
         .execute(conn)?;
+    if let Some(membership_id) = &login.membership_id {
+        signed_in_to(conn, membership_id, at)?;
+    }
     Ok(login.id)
+}
+
+/// Records a sign-in into a project (the Users tab's "Last sign-in").
+fn signed_in_to(
+    conn: &mut DbConn,
+    membership_id: &str,
+    at: chrono::NaiveDateTime,
+) -> Result<(), ServiceError> {
+    diesel::update(memberships::table.find(membership_id))
+        .set(memberships::last_signin_at.eq(Some(at)))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn revoke_login(conn: &mut DbConn, login_id: &str) -> Result<(), ServiceError> {
@@ -317,6 +332,7 @@ pub fn select_membership(
     diesel::update(logins::table.find(login_id))
         .set(logins::membership_id.eq(Some(membership_id)))
         .execute(conn)?;
+    signed_in_to(conn, membership_id, now())?;
     Ok(project)
 }
 

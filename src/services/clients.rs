@@ -143,6 +143,11 @@ pub fn create(
             created_at: at,
             updated_at: at,
             profile_type: None,
+            sort_first: String::new(),
+            sort_last: String::new(),
+            email: String::new(),
+            mfa: false,
+            last_signin_at: None,
         };
         diesel::insert_into(memberships::table)
             .values(&membership)

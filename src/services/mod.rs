@@ -72,11 +72,21 @@ impl ServiceError {
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
+    /// SQL statements sent through `run` since start (for tests and the benchmark).
+    statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
     pub fn new(pool: DbPool) -> Self {
-        Db { pool }
+        Db {
+            pool,
+            statements: Default::default(),
+        }
+    }
+
+    /// SQL statements sent through `run` so far.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool. A failure (not a
@@ -88,12 +98,19 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        let outcome = actix_web::web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
+        let (outcome, statements) = actix_web::web::block(move || {
+            let before = crate::db::statements_on_this_thread();
+            let outcome = pool
+                .get()
+                .map_err(ServiceError::from)
+                .and_then(|mut c| f(&mut c));
+            (outcome, crate::db::statements_on_this_thread() - before)
         })
         .await
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?;
+        self.statements
+            .fetch_add(statements, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(statements, operation = operation::<F>(), "database work");
         outcome.map_err(|e| match e {
             ServiceError::Database(_) | ServiceError::Pool(_) | ServiceError::Internal(_) => {
                 ServiceError::Internal(

@@ -35,10 +35,10 @@ pub fn save(
         .map_err(|e| anyhow::anyhow!("qualifications: {e}"))?;
     db::transaction(conn, |conn| {
         let at = now();
+        let mut profile = get(conn, profile_id)?;
+        super::users::rename_profile(conn, &mut profile, &update.first_name, &update.last_name)?;
         diesel::update(profiles::table.find(profile_id))
             .set((
-                profiles::first_name.eq(&update.first_name),
-                profiles::last_name.eq(&update.last_name),
                 profiles::prefix.eq(&update.prefix),
                 profiles::suffix.eq(&update.suffix),
                 profiles::phone.eq(&update.phone),

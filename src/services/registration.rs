@@ -107,21 +107,10 @@ pub fn create_project(
             Some(&owner.email),
         )?;
         let membership = Membership {
-            id: new_id(),
-            project_id: project.id.clone(),
-            user_id: Some(owner.id.clone()),
-            client_id: None,
-            profile_id: Some(profile.id.clone()),
-            access_policy_id: None,
             admin: true,
-            active: true,
-            status: crate::domain::MembershipStatus::Active,
-            mfa_required: false,
-            invited_by: None,
-            external_id: None,
-            created_at: at,
-            updated_at: at,
-            profile_type: Some(ProfileType::Practitioner),
+            // The owner is in the new project from now on.
+            last_signin_at: Some(at),
+            ..users::person_membership(&project.id, owner, &profile)
         };
         diesel::insert_into(memberships::table)
             .values(&membership)

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 use reqwest::StatusCode;
-use rollcall::db::schema::{audit_events, projects};
+use rollcall::db::schema::{audit_events, memberships, profiles, projects};
 use rollcall::domain::{EmailAddress, PersonName, ProfileType};
 use rollcall::services::RequestMeta;
 use rollcall::services::audit::Acting;
@@ -282,15 +282,15 @@ async fn the_users_tab_searches_filters_sorts_and_pages_with_a_cursor() {
     assert_eq!(names.len(), 50);
     assert_eq!(
         names[0], "Ada Tester",
-        "sorted by last name: Tester before Zed001"
+        "sorted as names are shown, first name first"
     );
-    assert_eq!(names[1], "Member059 Zed001");
+    assert_eq!(names[1], "Member000 Zed060");
     let next = attr_of(&page1, ".pager a", "href").unwrap();
     assert!(next.starts_with("/admin/users?after="));
     let page2 = app.get_html(&next).await;
     let names2 = names_in(&page2);
     assert_eq!(names2.len(), 11);
-    assert_eq!(names2.last().unwrap(), "Member000 Zed060");
+    assert_eq!(names2.last().unwrap(), "Member059 Zed001");
     assert!(
         names2.iter().all(|n| !names.contains(n)),
         "no row repeats across pages"
@@ -303,6 +303,9 @@ async fn the_users_tab_searches_filters_sorts_and_pages_with_a_cursor() {
     assert_eq!(names_in(&by_email), ["Member042 Zed018"]);
     let admins = app.get_html("/admin/users?admin=1").await;
     assert_eq!(names_in(&admins).len(), 7, "Ada and every tenth member");
+    // Sorted by last name, the list shows "Last, First".
+    let by_last = names_in(&app.get_html("/admin/users?sort=last").await);
+    assert_eq!(by_last[..2], ["Tester, Ada", "Zed001, Member059"]);
     let sorted = app.get_html("/admin/users?sort=email").await;
     assert_eq!(names_in(&sorted)[0], "Ada Tester");
     assert_eq!(names_in(&sorted)[1], "Member000 Zed060");
@@ -625,23 +628,54 @@ async fn project_details_are_shown_and_edited() {
 }
 
 #[tokio::test]
-async fn seeding_adds_practitioners_and_patients_that_the_tabs_count() {
+async fn seeding_adds_varied_people_that_the_tabs_count() {
     let app = admin_app().await;
     rollcall::services::seed::seed(&mut app.conn(), "Clinic", 1200, false).unwrap();
+    let by_type: Vec<(Option<String>, i64)> = memberships::table
+        .filter(memberships::client_id.is_null())
+        .group_by(memberships::profile_type)
+        .select((memberships::profile_type, diesel::dsl::count_star()))
+        .load(&mut app.conn())
+        .unwrap();
+    let of = |t: &str| {
+        by_type
+            .iter()
+            .find(|(k, _)| k.as_deref() == Some(t))
+            .map_or(0, |(_, n)| *n)
+    };
+    let (people, patients) = (of("Practitioner") + of("RelatedPerson"), of("Patient"));
+    assert_eq!(people + patients, 1201, "1,200 seeded + Ada");
+    assert!(of("RelatedPerson") > 0 && patients > 0, "{by_type:?}");
     let users_tab = app.get_html("/admin/users").await;
-    assert!(
-        text_of(&users_tab, ".results-count")
-            .unwrap()
-            .starts_with("961 members"),
-        "960 seeded + Ada"
+    assert_eq!(
+        text_of(&users_tab, ".results-count").unwrap(),
+        match people {
+            1000.. => format!("{},{:03} members", people / 1000, people % 1000),
+            _ => format!("{people} members"),
+        }
     );
     assert_eq!(names_in(&users_tab).len(), 50);
-    let patients = app.get_html("/admin/patients").await;
-    assert!(
-        text_of(&patients, ".results-count")
-            .unwrap()
-            .starts_with("240 members")
+    let patients_tab = app.get_html("/admin/patients").await;
+    assert_eq!(
+        text_of(&patients_tab, ".results-count").unwrap(),
+        format!("{patients} members")
     );
+    // Some are still invited, some are admins, and names come from many languages.
+    let invited = app.get_html("/admin/users?status=invited").await;
+    assert!(!names_in(&invited).is_empty());
+    let admins = app.get_html("/admin/users?admin=1").await;
+    assert!(names_in(&admins).len() > 1);
+    let accented: i64 = profiles::table
+        .filter(profiles::search_text.ne(profiles::first_name))
+        .filter(
+            profiles::first_name
+                .like("%é%")
+                .or(profiles::last_name.like("%á%")),
+        )
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert!(accented > 0);
     let err =
         rollcall::services::seed::seed(&mut app.conn(), "No Such Project", 1, false).unwrap_err();
     assert!(matches!(err, rollcall::services::ServiceError::Invalid(_)));

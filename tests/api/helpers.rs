@@ -280,6 +280,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub mail: SmtpSink,
     pub pool: DbPool,
+    /// The server's own database handle: its statement count.
+    pub db: rollcall::services::Db,
     pub data_dir: std::path::PathBuf,
     _pg: Option<PgTestDatabase>,
     _dir: tempfile::TempDir,
@@ -325,6 +327,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db();
     tokio::spawn(app.run_until_stopped());
     let pool = db::build_pool(&database_url, 2).unwrap();
     TestApp {
@@ -332,6 +335,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         client: new_client(),
         mail,
         pool,
+        db,
         data_dir,
         _pg: pg,
         _dir: dir,

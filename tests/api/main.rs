@@ -13,6 +13,7 @@ mod api_fhir;
 mod api_invite;
 mod api_members;
 mod mail;
+mod member_list;
 mod projects;
 mod register;
 mod reset;

@@ -8,7 +8,7 @@ use crate::db::schema::{memberships, profiles};
 use crate::db::{DbConn, is_unique_violation};
 use crate::domain::{EmailAddress, ProfileType};
 use crate::services::users::{self, NewUser};
-use crate::services::{Conflict, ServiceError, now};
+use crate::services::{Conflict, ServiceError};
 
 /// The account an invite is for, and whether this request created it.
 pub(super) struct Invitee {
@@ -132,15 +132,7 @@ pub(super) fn find_or_create_profile(
         // The record is reused; the names are the ones the admin typed now.
         let (first, last) = (request.first_name.as_str(), request.last_name.as_str());
         if profile.first_name != first || profile.last_name != last {
-            diesel::update(profiles::table.find(&profile.id))
-                .set((
-                    profiles::first_name.eq(first),
-                    profiles::last_name.eq(last),
-                    profiles::updated_at.eq(now()),
-                ))
-                .execute(conn)?;
-            profile.first_name = first.to_owned();
-            profile.last_name = last.to_owned();
+            users::rename_profile(conn, &mut profile, first, last)?;
         }
         return Ok(profile);
     }

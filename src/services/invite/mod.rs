@@ -9,7 +9,7 @@ mod upsert;
 use diesel::prelude::*;
 
 use super::audit::{self, Acting, Target};
-use super::{Conflict, ServiceError, authority, new_id, now};
+use super::{Conflict, ServiceError, authority, users};
 use crate::config::Limits;
 use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::memberships;
@@ -194,23 +194,14 @@ fn insert_membership(
     profile: &Profile,
     status: MembershipStatus,
 ) -> Result<Membership, ServiceError> {
-    let at = now();
     let membership = Membership {
-        id: new_id(),
-        project_id: cx.project.id.clone(),
-        user_id: Some(user.id.clone()),
-        client_id: None,
-        profile_id: Some(profile.id.clone()),
         access_policy_id: cx.access_policy_id(),
         admin: cx.request.admin,
-        active: true,
         status,
         mfa_required: cx.request.mfa_required,
         invited_by: cx.by.user_id.clone(),
         external_id: cx.request.external_id.clone(),
-        created_at: at,
-        updated_at: at,
-        profile_type: Some(profile.resource_type),
+        ..users::person_membership(&cx.project.id, user, profile)
     };
     diesel::insert_into(memberships::table)
         .values(&membership)

@@ -1,16 +1,23 @@
-//! The Users and Patients lists: one page in index order, and its total.
+//! The Users and Patients lists. A page is one query that walks an index of the membership
+//! rows in the order asked for, from a cursor, and stops after a page; the total comes from
+//! the counters (`counts`), or for a search, from the search index. So a page costs the same
+//! with fifty members or a hundred thousand.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{Bool, Text};
 
 use super::PAGE_SIZE;
+use super::cursor::{Condition, Cursor, Key, SortKey};
 use crate::db::DbConn;
-use crate::db::schema::{access_policies, memberships, profiles, users};
+use crate::db::schema::{access_policies, memberships, profiles};
+use crate::domain::folded::fold;
 use crate::domain::{MembershipStatus, ProfileType};
 use crate::services::ServiceError;
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+/// Past this many matches, a search says "10,000+" instead of counting on.
+pub const SEARCH_COUNT_CAP: i64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberKind {
@@ -19,20 +26,44 @@ pub enum MemberKind {
     Patients,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortKey {
-    #[default]
-    Name,
-    Email,
+impl MemberKind {
+    pub fn types(self) -> &'static [ProfileType] {
+        match self {
+            MemberKind::People => &[ProfileType::Practitioner, ProfileType::RelatedPerson],
+            MemberKind::Patients => &[ProfileType::Patient],
+        }
+    }
+}
+
+/// What the list is narrowed to. `None` (or `false`) lets everyone through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub status: Option<MembershipStatus>,
+    /// One profile type of the tab's (the Users tab has two).
+    pub role: Option<ProfileType>,
+    pub admin: Option<bool>,
+    /// Two-factor authentication on or off, among members who accepted.
+    pub mfa: Option<bool>,
+    pub never_signed_in: bool,
 }
 
 pub struct ListQuery {
     pub kind: MemberKind,
     pub q: Option<String>,
-    pub admin_only: bool,
+    pub filters: Filters,
     pub sort: SortKey,
-    /// Opaque keyset cursor from a previous page.
-    pub after: Option<String>,
+    pub descending: bool,
+    pub cursor: Option<Cursor>,
+}
+
+impl ListQuery {
+    /// The profile types listed: the tab's, or the one role asked for.
+    fn types(&self) -> Vec<ProfileType> {
+        match self.filters.role {
+            Some(role) if self.kind.types().contains(&role) => vec![role],
+            _ => self.kind.types().to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +72,7 @@ pub struct MemberRow {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
-    pub resource_type: String,
+    pub resource_type: ProfileType,
     pub admin: bool,
     pub policy_name: Option<String>,
     pub status: MembershipStatus,
@@ -51,28 +82,40 @@ pub struct MemberRow {
     pub photo_url: Option<String>,
 }
 
-pub struct MemberPage {
-    pub rows: Vec<MemberRow>,
-    pub total: i64,
-    pub next: Option<String>,
+/// How many members match: exactly, or more than the search count's cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Total {
+    Exact(i64),
+    AtLeast(i64),
 }
 
-/// One row as read: the membership, its profile, the account's state and the policy's name.
+pub struct MemberPage {
+    pub rows: Vec<MemberRow>,
+    pub total: Total,
+    /// How many rows come before this page (0 on the first).
+    pub offset: i64,
+    pub next: Option<Cursor>,
+    pub previous: Option<Cursor>,
+}
+
+/// One row as read: the membership, its profile's names and photo, and the policy's name.
 #[derive(Queryable)]
 struct Listed {
     membership_id: String,
     profile_id: String,
     first_name: String,
     last_name: String,
-    email: Option<String>,
-    resource_type: String,
+    email: String,
+    resource_type: ProfileType,
     admin: bool,
     policy_name: Option<String>,
     status: MembershipStatus,
-    mfa_enrolled: bool,
+    mfa: bool,
     mfa_required: bool,
     last_signin_at: Option<NaiveDateTime>,
     photo_updated_at: Option<NaiveDateTime>,
+    sort_first: String,
+    sort_last: String,
 }
 
 impl Listed {
@@ -82,197 +125,199 @@ impl Listed {
         MemberRow {
             photo_url: self
                 .photo_updated_at
-                .map(|at| super::super::auth::photo_url(&self.profile_id, at)),
+                .map(|at| crate::services::auth::photo_url(&self.profile_id, at)),
             membership_id: self.membership_id,
             first_name: self.first_name,
             last_name: self.last_name,
-            email: self.email.unwrap_or_default(),
+            email: self.email,
             resource_type: self.resource_type,
             admin: self.admin,
             policy_name: self.policy_name,
-            mfa_enrolled: sees && self.mfa_enrolled,
+            mfa_enrolled: sees && self.mfa,
             mfa_required: self.mfa_required,
             last_signin_at: self.last_signin_at.filter(|_| sees),
             status: self.status,
         }
     }
 
-    fn cursor(&self, sort: SortKey) -> String {
-        let parts: Vec<&str> = match sort {
-            SortKey::Name => vec![&self.last_name, &self.first_name, &self.profile_id],
-            SortKey::Email => vec![self.email.as_deref().unwrap_or(""), &self.profile_id],
+    fn key(&self, sort: SortKey) -> Key {
+        let text = match sort {
+            SortKey::Name => vec![self.sort_first.clone()],
+            SortKey::LastName => vec![self.sort_last.clone()],
+            SortKey::Email => vec![self.email.clone()],
+            SortKey::Status => vec![self.status.as_str().to_owned(), self.sort_first.clone()],
+            SortKey::LastSignin => Vec::new(),
         };
-        hex::encode(serde_json::to_vec(&parts).unwrap_or_default())
+        Key {
+            text,
+            signed_in: self.last_signin_at.filter(|_| sort == SortKey::LastSignin),
+            id: self.membership_id.clone(),
+        }
     }
 }
 
-fn decode_cursor(cursor: &str) -> Option<Vec<String>> {
-    serde_json::from_slice(&hex::decode(cursor).ok()?).ok()
-}
-
 type Backend = <DbConn as Connection>::Backend;
-type Condition<QS> = Box<dyn BoxableExpression<QS, Backend, SqlType = Bool>>;
+type Joined = diesel::dsl::LeftJoin<
+    diesel::dsl::InnerJoin<memberships::table, profiles::table>,
+    access_policies::table,
+>;
+type QS = diesel::dsl::LeftJoinQuerySource<
+    diesel::dsl::InnerJoinQuerySource<memberships::table, profiles::table>,
+    access_policies::table,
+>;
+type Matching<'a> = diesel::dsl::IntoBoxed<'a, Joined, Backend>;
 
-/// The search: name or email contains `pattern` (lower-cased, `LIKE`-escaped), on any query
-/// that has the profiles in it. The count and the page use this one condition.
-fn name_or_email_like<QS>(pattern: &str) -> Condition<QS>
-where
-    profiles::first_name: SelectableExpression<QS>,
-    profiles::last_name: SelectableExpression<QS>,
-    diesel::helper_types::AssumeNotNull<profiles::email>: SelectableExpression<QS>,
-{
-    Box::new(
-        lower(profiles::first_name.concat(" ").concat(profiles::last_name))
-            .like(pattern.to_owned())
-            .escape('\\')
-            .or(lower(profiles::email.assume_not_null())
-                .like(pattern.to_owned())
-                .escape('\\')),
-    )
+/// The project's members of the list's kind that pass the filters and the search.
+fn matching<'a>(project_id: &str, query: &ListQuery, sqlite: bool) -> Matching<'a> {
+    let types = query.types();
+    let f = &query.filters;
+    let mut found = memberships::table
+        .inner_join(profiles::table)
+        .left_join(access_policies::table)
+        .filter(memberships::project_id.eq(project_id.to_owned()))
+        .filter(memberships::profile_type.eq_any(types))
+        .into_boxed();
+    if let Some(status) = f.status {
+        found = found.filter(memberships::status.eq(status));
+    }
+    if let Some(admin) = f.admin {
+        found = found.filter(memberships::admin.eq(admin));
+    }
+    if let Some(mfa) = f.mfa {
+        found = found
+            .filter(memberships::mfa.eq(mfa))
+            .filter(memberships::status.eq(MembershipStatus::Active));
+    }
+    if f.never_signed_in {
+        found = found.filter(memberships::last_signin_at.is_null());
+    }
+    if let Some(q) = query.q.as_deref().map(fold).filter(|q| !q.is_empty()) {
+        found = found.filter(search(&q, sqlite));
+    }
+    found
 }
 
-/// The rows of one page (one query) and the total (one count query). The rows are read in
-/// the order of the profiles' (project, name) or (project, email) index and stop after a page,
-/// so a page costs the same with fifty members or a hundred thousand.
-#[tracing::instrument(skip_all, fields(project = %project_id))]
+/// Rows whose folded "first last email" contains `q` (already folded). SQLite reads its
+/// trigram index (three characters or more); PostgreSQL's trigram index serves `LIKE`.
+fn search(q: &str, sqlite: bool) -> Condition<QS> {
+    if sqlite && q.chars().count() >= 3 {
+        // One phrase, quotes doubled: the trigram tokenizer matches it as a substring.
+        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+        return Box::new(
+            sql::<Bool>(
+                "memberships.profile_id IN (SELECT k.profile_id FROM profile_search_keys k \
+                 WHERE k.id IN (SELECT rowid FROM profile_search WHERE profile_search MATCH ",
+            )
+            .bind::<Text, _>(phrase)
+            .sql("))"),
+        );
+    }
+    let pattern = format!("%{}%", crate::services::auth::escape_like(q));
+    Box::new(profiles::search_text.like(pattern).escape('\\'))
+}
+
+/// One page of the list, and where the pages around it start.
 pub fn list(
     conn: &mut DbConn,
     project_id: &str,
     query: &ListQuery,
 ) -> Result<MemberPage, ServiceError> {
-    let types: &[ProfileType] = match query.kind {
-        MemberKind::People => &[ProfileType::Practitioner, ProfileType::RelatedPerson],
-        MemberKind::Patients => &[ProfileType::Patient],
-    };
-    let pattern = query
-        .q
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(|q| format!("%{}%", super::super::auth::escape_like(&q.to_lowercase())));
-    let total = count(
-        conn,
-        project_id,
-        types,
-        query.admin_only,
-        pattern.as_deref(),
-    )?;
-
-    let mut rows_query = memberships::table
-        .inner_join(profiles::table)
-        .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
-        .left_join(access_policies::table)
-        .filter(profiles::project_id.eq(project_id))
-        .filter(memberships::project_id.eq(project_id))
-        .filter(profiles::resource_type.eq_any(types))
+    let sqlite = matches!(conn, DbConn::Sqlite(_));
+    let total = total(conn, project_id, query, sqlite)?;
+    let backward = query.cursor.as_ref().is_some_and(|c| c.backward);
+    // A backward page is read in reverse order, then turned around.
+    let ascending = query.descending == backward;
+    let mut rows = matching(project_id, query, sqlite);
+    if let Some(past) = query
+        .cursor
+        .as_ref()
+        .and_then(|c| c.past(query.sort, ascending))
+    {
+        rows = rows.filter(past);
+    }
+    let mut loaded: Vec<Listed> = rows
         .select((
             memberships::id,
             profiles::id,
             profiles::first_name,
             profiles::last_name,
-            profiles::email,
+            memberships::email,
             profiles::resource_type,
             memberships::admin,
             access_policies::name.nullable(),
             memberships::status,
-            users::mfa_enrolled,
+            memberships::mfa,
             memberships::mfa_required,
-            users::last_signin_at,
+            memberships::last_signin_at,
             profiles::photo_updated_at,
+            memberships::sort_first,
+            memberships::sort_last,
         ))
-        .into_boxed();
-    if query.admin_only {
-        rows_query = rows_query.filter(memberships::admin.eq(true));
-    }
-    if let Some(p) = &pattern {
-        rows_query = rows_query.filter(name_or_email_like(p));
-    }
-    let cursor = query.after.as_deref().and_then(decode_cursor);
-    match query.sort {
-        SortKey::Name => {
-            if let Some([last, first, id]) = cursor.as_deref() {
-                // The redundant `>=` lets the planner start the index walk at the cursor
-                // (an OR of three ranges alone makes SQLite sort everything).
-                rows_query = rows_query.filter(profiles::last_name.ge(last.clone()));
-                rows_query = rows_query.filter(
-                    profiles::last_name
-                        .gt(last.clone())
-                        .or(profiles::last_name
-                            .eq(last.clone())
-                            .and(profiles::first_name.gt(first.clone())))
-                        .or(profiles::last_name
-                            .eq(last.clone())
-                            .and(profiles::first_name.eq(first.clone()))
-                            .and(profiles::id.gt(id.clone()))),
-                );
-            }
-            rows_query = rows_query.order((
-                profiles::last_name.asc(),
-                profiles::first_name.asc(),
-                profiles::id.asc(),
-            ));
-        }
-        SortKey::Email => {
-            if let Some([email, id]) = cursor.as_deref() {
-                rows_query = rows_query.filter(profiles::email.assume_not_null().ge(email.clone()));
-                rows_query = rows_query.filter(
-                    profiles::email
-                        .assume_not_null()
-                        .gt(email.clone())
-                        .or(profiles::email
-                            .assume_not_null()
-                            .eq(email.clone())
-                            .and(profiles::id.gt(id.clone()))),
-                );
-            }
-            rows_query = rows_query.order((profiles::email.asc(), profiles::id.asc()));
-        }
-    }
-    let mut loaded: Vec<Listed> = rows_query.limit(PAGE_SIZE + 1).load(conn)?;
+        .order(sql::<Text>(&query.sort.order_by(ascending)))
+        .limit(PAGE_SIZE + 1)
+        .load(conn)?;
     let more = loaded.len() as i64 > PAGE_SIZE;
     loaded.truncate(PAGE_SIZE as usize);
-    let next = match (more, loaded.last()) {
-        (true, Some(last)) => Some(last.cursor(query.sort)),
-        _ => None,
-    };
-    Ok(MemberPage {
-        rows: loaded.into_iter().map(Listed::into_row).collect(),
-        total,
-        next,
+    if backward {
+        loaded.reverse();
+    }
+    Ok(page(query, loaded, more, total))
+}
+
+fn total(
+    conn: &mut DbConn,
+    project_id: &str,
+    query: &ListQuery,
+    sqlite: bool,
+) -> Result<Total, ServiceError> {
+    let searching = query.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+    if !searching {
+        let n = super::counts::total(conn, project_id, &query.types(), &query.filters)?;
+        return Ok(Total::Exact(n));
+    }
+    let found: Vec<String> = matching(project_id, query, sqlite)
+        .select(memberships::id)
+        .limit(SEARCH_COUNT_CAP + 1)
+        .load(conn)?;
+    let n = found.len() as i64;
+    Ok(if n > SEARCH_COUNT_CAP {
+        Total::AtLeast(SEARCH_COUNT_CAP)
+    } else {
+        Total::Exact(n)
     })
 }
 
-/// How many members the list has in all. Without a search the count needs only the
-/// memberships' (project, type, admin) index.
-fn count(
-    conn: &mut DbConn,
-    project_id: &str,
-    types: &[ProfileType],
-    admin_only: bool,
-    pattern: Option<&str>,
-) -> Result<i64, ServiceError> {
-    Ok(match pattern {
-        None => {
-            let mut count = memberships::table
-                .filter(memberships::project_id.eq(project_id))
-                .filter(memberships::profile_type.eq_any(types))
-                .into_boxed();
-            if admin_only {
-                count = count.filter(memberships::admin.eq(true));
-            }
-            count.count().get_result(conn)?
-        }
-        Some(p) => {
-            let mut count = memberships::table
-                .inner_join(profiles::table)
-                .filter(memberships::project_id.eq(project_id))
-                .filter(memberships::profile_type.eq_any(types))
-                .filter(name_or_email_like(p))
-                .into_boxed();
-            if admin_only {
-                count = count.filter(memberships::admin.eq(true));
-            }
-            count.count().get_result(conn)?
-        }
-    })
+/// The page's rows in display order, and cursors to the pages after and before it.
+fn page(query: &ListQuery, rows: Vec<Listed>, more: bool, total: Total) -> MemberPage {
+    let (backward, offset) = match &query.cursor {
+        Some(c) => (c.backward, c.offset.max(0)),
+        None => (false, 0),
+    };
+    let count = rows.len() as i64;
+    // Going back, `more` means more pages before; going forward, more after.
+    let has_next = if backward { true } else { more };
+    let has_previous = if backward { more } else { offset > 0 };
+    let next = match (has_next, rows.last()) {
+        (true, Some(last)) => Some(Cursor {
+            backward: false,
+            offset: offset + count,
+            key: last.key(query.sort),
+        }),
+        _ => None,
+    };
+    let previous = match (has_previous, rows.first()) {
+        (true, Some(first)) => Some(Cursor {
+            backward: true,
+            offset: (offset - PAGE_SIZE).max(0),
+            key: first.key(query.sort),
+        }),
+        _ => None,
+    };
+    MemberPage {
+        rows: rows.into_iter().map(Listed::into_row).collect(),
+        total,
+        offset,
+        next,
+        previous,
+    }
 }

@@ -5,6 +5,8 @@
 
 mod actions;
 mod change;
+mod counts;
+mod cursor;
 mod list;
 
 use diesel::prelude::*;
@@ -19,7 +21,10 @@ use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::{client_applications, memberships, profiles, projects, users};
 pub use actions::{resend_invite, reset_mfa, send_password_reset};
 pub use change::{MembershipChange, apply_change, change, remove, update};
-pub use list::{ListQuery, MemberKind, MemberPage, MemberRow, SortKey, list};
+pub use cursor::{Cursor, SortKey};
+pub use list::{
+    Filters, ListQuery, MemberKind, MemberPage, MemberRow, SEARCH_COUNT_CAP, Total, list,
+};
 
 pub const PAGE_SIZE: i64 = 50;
 
