@@ -236,6 +236,17 @@ const VARIABLES: &[(&str, Apply)] = &[
         s.db_pool_size = u32::try_from(positive(v)?.min(256)).unwrap_or(256);
         Ok(())
     }),
+    // One address for many people (a clinic behind one NAT, a load test) needs more room.
+    ("ROLLCALL_SIGNIN_FAILURES_PER_IP", |s, v| {
+        s.limits.signin_failures_per_ip = u32::try_from(positive(v)?).unwrap_or(u32::MAX);
+        Ok(())
+    }),
+    ("ROLLCALL_INVITES_PER_HOUR", |s, v| {
+        let n = u32::try_from(positive(v)?).unwrap_or(u32::MAX / 2);
+        s.limits.invites_per_admin = n;
+        s.limits.invites_per_ip = n.saturating_mul(2);
+        Ok(())
+    }),
     ("ROLLCALL_HASH_WORKERS", |s, v| {
         s.hash_workers = usize::try_from(positive(v)?.min(64)).unwrap_or(64);
         Ok(())

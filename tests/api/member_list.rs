@@ -500,6 +500,32 @@ async fn pages_go_forward_and_back_and_say_where_they_are() {
     let mut unique = all.clone();
     unique.dedup();
     assert_eq!((all.len(), unique.len()), (121, 121));
+    // A search's pages go both ways too, in the same order.
+    let found = app.get_html("/admin/users?q=turner").await;
+    assert_eq!(
+        text_of(&found, ".results-count").unwrap(),
+        "120 members matching “turner”"
+    );
+    assert_eq!(names_in(&found)[0], "Page000 Turner");
+    let found2 = app
+        .get_html(&attr_of(&found, ".pager a[rel=next]", "href").unwrap())
+        .await;
+    assert_eq!(names_in(&found2)[0], "Page050 Turner");
+    let found3 = app
+        .get_html(&attr_of(&found2, ".pager a[rel=next]", "href").unwrap())
+        .await;
+    assert_eq!(names_in(&found3).len(), 20);
+    assert!(attr_of(&found3, ".pager a[rel=next]", "href").is_none());
+    let found_back = app
+        .get_html(&attr_of(&found3, ".pager a[rel=prev]", "href").unwrap())
+        .await;
+    assert_eq!(names_in(&found_back), names_in(&found2));
+    let reversed = app.get_html("/admin/users?q=turner&dir=desc").await;
+    assert_eq!(names_in(&reversed)[0], "Page119 Turner");
+    let reversed2 = app
+        .get_html(&attr_of(&reversed, ".pager a[rel=next]", "href").unwrap())
+        .await;
+    assert_eq!(names_in(&reversed2)[0], "Page069 Turner");
     // A cursor from somewhere else starts the list over instead of failing.
     let r = app.get("/admin/users?after=not-a-cursor").await;
     assert_eq!(r.status(), StatusCode::OK);

@@ -100,6 +100,39 @@ pub struct Key {
     pub id: String,
 }
 
+/// What a row's place in every order is made of.
+pub(super) struct Placed<'a> {
+    pub sort_first: &'a str,
+    pub sort_last: &'a str,
+    pub email: &'a str,
+    pub status: crate::domain::MembershipStatus,
+    pub last_signin_at: Option<NaiveDateTime>,
+    pub id: &'a str,
+}
+
+impl Key {
+    pub(super) fn of(sort: SortKey, row: Placed<'_>) -> Key {
+        let text = match sort {
+            SortKey::Name => vec![row.sort_first.to_owned()],
+            SortKey::LastName => vec![row.sort_last.to_owned()],
+            SortKey::Email => vec![row.email.to_owned()],
+            SortKey::Status => vec![row.status.as_str().to_owned(), row.sort_first.to_owned()],
+            SortKey::LastSignin => Vec::new(),
+        };
+        Key {
+            text,
+            signed_in: row.last_signin_at.filter(|_| sort == SortKey::LastSignin),
+            id: row.id.to_owned(),
+        }
+    }
+
+    /// The ascending order of the sort, as the databases sort it: text by bytes (SQLite's
+    /// BINARY, PostgreSQL's "C"), never signed in first, then the id.
+    pub(super) fn order(&self, other: &Key) -> std::cmp::Ordering {
+        (&self.text, self.signed_in, &self.id).cmp(&(&other.text, other.signed_in, &other.id))
+    }
+}
+
 /// Where a page starts: after a row (forward) or before it (backward), and its position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {

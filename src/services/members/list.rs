@@ -6,18 +6,18 @@
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::Text;
 
 use super::PAGE_SIZE;
-use super::cursor::{Condition, Cursor, Key, SortKey};
+use super::cursor::{Cursor, Key, Placed, SortKey};
+use super::search::Search;
 use crate::db::DbConn;
 use crate::db::schema::{access_policies, memberships, profiles};
-use crate::domain::folded::fold;
 use crate::domain::{MembershipStatus, ProfileType};
 use crate::services::ServiceError;
 
-/// Past this many matches, a search says "10,000+" instead of counting on.
-pub const SEARCH_COUNT_CAP: i64 = 10_000;
+/// Past this many matches, a search says "1,000+" instead of counting on.
+pub const SEARCH_COUNT_CAP: i64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberKind {
@@ -141,18 +141,17 @@ impl Listed {
     }
 
     fn key(&self, sort: SortKey) -> Key {
-        let text = match sort {
-            SortKey::Name => vec![self.sort_first.clone()],
-            SortKey::LastName => vec![self.sort_last.clone()],
-            SortKey::Email => vec![self.email.clone()],
-            SortKey::Status => vec![self.status.as_str().to_owned(), self.sort_first.clone()],
-            SortKey::LastSignin => Vec::new(),
-        };
-        Key {
-            text,
-            signed_in: self.last_signin_at.filter(|_| sort == SortKey::LastSignin),
-            id: self.membership_id.clone(),
-        }
+        Key::of(
+            sort,
+            Placed {
+                sort_first: &self.sort_first,
+                sort_last: &self.sort_last,
+                email: &self.email,
+                status: self.status,
+                last_signin_at: self.last_signin_at,
+                id: &self.membership_id,
+            },
+        )
     }
 }
 
@@ -168,14 +167,13 @@ type QS = diesel::dsl::LeftJoinQuerySource<
 type Matching<'a> = diesel::dsl::IntoBoxed<'a, Joined, Backend>;
 
 /// The project's members of the list's kind that pass the filters and the search.
-fn matching<'a>(project_id: &str, query: &ListQuery, sqlite: bool) -> Matching<'a> {
-    let types = query.types();
+fn matching<'a>(project_id: &str, query: &ListQuery, search: &Search) -> Matching<'a> {
     let f = &query.filters;
     let mut found = memberships::table
         .inner_join(profiles::table)
         .left_join(access_policies::table)
         .filter(memberships::project_id.eq(project_id.to_owned()))
-        .filter(memberships::profile_type.eq_any(types))
+        .filter(memberships::profile_type.eq_any(query.types()))
         .into_boxed();
     if let Some(status) = f.status {
         found = found.filter(memberships::status.eq(status));
@@ -191,29 +189,10 @@ fn matching<'a>(project_id: &str, query: &ListQuery, sqlite: bool) -> Matching<'
     if f.never_signed_in {
         found = found.filter(memberships::last_signin_at.is_null());
     }
-    if let Some(q) = query.q.as_deref().map(fold).filter(|q| !q.is_empty()) {
-        found = found.filter(search(&q, sqlite));
+    if let Some(condition) = search.condition::<QS>() {
+        found = found.filter(condition);
     }
     found
-}
-
-/// Rows whose folded "first last email" contains `q` (already folded). SQLite reads its
-/// trigram index (three characters or more); PostgreSQL's trigram index serves `LIKE`.
-fn search(q: &str, sqlite: bool) -> Condition<QS> {
-    if sqlite && q.chars().count() >= 3 {
-        // One phrase, quotes doubled: the trigram tokenizer matches it as a substring.
-        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
-        return Box::new(
-            sql::<Bool>(
-                "memberships.profile_id IN (SELECT k.profile_id FROM profile_search_keys k \
-                 WHERE k.id IN (SELECT rowid FROM profile_search WHERE profile_search MATCH ",
-            )
-            .bind::<Text, _>(phrase)
-            .sql("))"),
-        );
-    }
-    let pattern = format!("%{}%", crate::services::auth::escape_like(q));
-    Box::new(profiles::search_text.like(pattern).escape('\\'))
 }
 
 /// One page of the list, and where the pages around it start.
@@ -222,12 +201,15 @@ pub fn list(
     project_id: &str,
     query: &ListQuery,
 ) -> Result<MemberPage, ServiceError> {
-    let sqlite = matches!(conn, DbConn::Sqlite(_));
-    let total = total(conn, project_id, query, sqlite)?;
+    let search = Search::plan(conn, query.q.as_deref())?;
+    if search.collects() {
+        return collected(conn, project_id, query, &search);
+    }
+    let total = total(conn, project_id, query, &search)?;
     let backward = query.cursor.as_ref().is_some_and(|c| c.backward);
     // A backward page is read in reverse order, then turned around.
     let ascending = query.descending == backward;
-    let mut rows = matching(project_id, query, sqlite);
+    let mut rows = matching(project_id, query, &search);
     if let Some(past) = query
         .cursor
         .as_ref()
@@ -235,25 +217,10 @@ pub fn list(
     {
         rows = rows.filter(past);
     }
+    let order = query.sort.order_by(ascending);
     let mut loaded: Vec<Listed> = rows
-        .select((
-            memberships::id,
-            profiles::id,
-            profiles::first_name,
-            profiles::last_name,
-            memberships::email,
-            profiles::resource_type,
-            memberships::admin,
-            access_policies::name.nullable(),
-            memberships::status,
-            memberships::mfa,
-            memberships::mfa_required,
-            memberships::last_signin_at,
-            profiles::photo_updated_at,
-            memberships::sort_first,
-            memberships::sort_last,
-        ))
-        .order(sql::<Text>(&query.sort.order_by(ascending)))
+        .select(listed())
+        .order(sql::<Text>(&order))
         .limit(PAGE_SIZE + 1)
         .load(conn)?;
     let more = loaded.len() as i64 > PAGE_SIZE;
@@ -264,18 +231,129 @@ pub fn list(
     Ok(page(query, loaded, more, total))
 }
 
+/// What a page reads of each row (see `Listed`).
+#[allow(clippy::type_complexity)]
+fn listed() -> (
+    memberships::id,
+    profiles::id,
+    profiles::first_name,
+    profiles::last_name,
+    memberships::email,
+    profiles::resource_type,
+    memberships::admin,
+    diesel::dsl::Nullable<access_policies::name>,
+    memberships::status,
+    memberships::mfa,
+    memberships::mfa_required,
+    memberships::last_signin_at,
+    profiles::photo_updated_at,
+    memberships::sort_first,
+    memberships::sort_last,
+) {
+    (
+        memberships::id,
+        profiles::id,
+        profiles::first_name,
+        profiles::last_name,
+        memberships::email,
+        profiles::resource_type,
+        memberships::admin,
+        access_policies::name.nullable(),
+        memberships::status,
+        memberships::mfa,
+        memberships::mfa_required,
+        memberships::last_signin_at,
+        profiles::photo_updated_at,
+        memberships::sort_first,
+        memberships::sort_last,
+    )
+}
+
+/// A narrow search: every match's place is read (a few thousand at most), counted exactly and
+/// ordered here; then only the page's rows are read whole.
+fn collected(
+    conn: &mut DbConn,
+    project_id: &str,
+    query: &ListQuery,
+    search: &Search,
+) -> Result<MemberPage, ServiceError> {
+    type Place = (
+        String,
+        String,
+        String,
+        String,
+        MembershipStatus,
+        Option<NaiveDateTime>,
+    );
+    let places: Vec<Place> = matching(project_id, query, search)
+        .select((
+            memberships::id,
+            memberships::sort_first,
+            memberships::sort_last,
+            memberships::email,
+            memberships::status,
+            memberships::last_signin_at,
+        ))
+        .load(conn)?;
+    let total = Total::Exact(places.len() as i64);
+    let mut keys: Vec<Key> = places
+        .iter()
+        .map(|(id, first, last, email, status, signed_in)| {
+            let placed = Placed {
+                sort_first: first,
+                sort_last: last,
+                email,
+                status: *status,
+                last_signin_at: *signed_in,
+                id,
+            };
+            Key::of(query.sort, placed)
+        })
+        .collect();
+    keys.sort_by(|a, b| a.order(b));
+    if query.descending {
+        keys.reverse();
+    }
+    let shown = |a: &Key, b: &Key| {
+        let o = a.order(b);
+        if query.descending { o.reverse() } else { o }
+    };
+    let (range, more) = match &query.cursor {
+        None => (
+            0..keys.len().min(PAGE_SIZE as usize),
+            keys.len() > PAGE_SIZE as usize,
+        ),
+        Some(c) if !c.backward => {
+            let start = keys.partition_point(|k| shown(k, &c.key).is_le());
+            let end = keys.len().min(start + PAGE_SIZE as usize);
+            (start..end, keys.len() > end)
+        }
+        Some(c) => {
+            let end = keys.partition_point(|k| shown(k, &c.key).is_lt());
+            let start = end.saturating_sub(PAGE_SIZE as usize);
+            (start..end, start > 0)
+        }
+    };
+    let ids: Vec<&str> = keys[range].iter().map(|k| k.id.as_str()).collect();
+    let mut rows: Vec<Listed> = matching(project_id, query, &Search::Everyone)
+        .filter(memberships::id.eq_any(&ids))
+        .select(listed())
+        .load(conn)?;
+    rows.sort_by_key(|r| ids.iter().position(|id| *id == r.membership_id));
+    Ok(page(query, rows, more, total))
+}
+
 fn total(
     conn: &mut DbConn,
     project_id: &str,
     query: &ListQuery,
-    sqlite: bool,
+    search: &Search,
 ) -> Result<Total, ServiceError> {
-    let searching = query.q.as_deref().is_some_and(|q| !q.trim().is_empty());
-    if !searching {
+    if !search.is_search() {
         let n = super::counts::total(conn, project_id, &query.types(), &query.filters)?;
         return Ok(Total::Exact(n));
     }
-    let found: Vec<String> = matching(project_id, query, sqlite)
+    let found: Vec<String> = matching(project_id, query, search)
         .select(memberships::id)
         .limit(SEARCH_COUNT_CAP + 1)
         .load(conn)?;

@@ -8,6 +8,7 @@ mod change;
 mod counts;
 mod cursor;
 mod list;
+mod search;
 
 use diesel::prelude::*;
 

@@ -7,6 +7,7 @@
 mod audit;
 mod clients;
 mod invite;
+mod member_list;
 mod members;
 mod policies;
 mod project;
@@ -32,6 +33,7 @@ use crate::services::{RequestMeta, ServiceError, projects};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(project::configure)
+        .configure(member_list::configure)
         .configure(members::configure)
         .configure(invite::configure)
         .configure(policies::configure)
