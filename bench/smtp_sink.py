@@ -1,4 +1,4 @@
-"""An SMTP server for the benchmark: accepts every message and keeps the count in a file."""
+"""An SMTP server for the benchmark: accepts every message and counts the invitations in a file."""
 import asyncio
 import sys
 from pathlib import Path
@@ -12,8 +12,10 @@ class Counter:
         self.path.write_text("0")
 
     async def handle_DATA(self, server, session, envelope):
-        self.count += 1
-        self.path.write_text(str(self.count))
+        # Only the benchmark's invitations count (not the welcome email of its sign-up).
+        if any(to.startswith("bench-") for to in envelope.rcpt_tos):
+            self.count += 1
+            self.path.write_text(str(self.count))
         return "250 OK"
 
 

@@ -96,6 +96,13 @@ async fn refresh_statistics_hourly(db: Db) {
     }
 }
 
+/// Blocking threads for each HTTP worker (one worker per core): together, a few more than the
+/// database connections.
+fn blocking_threads(db_pool_size: u32) -> usize {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (db_pool_size as usize).div_ceil(workers) + 1
+}
+
 /// The mail worker and the hourly upkeep, in the background; the signal wakes the worker
 /// when a request has queued mail.
 fn start_workers(settings: &Settings, db: &Db) -> Result<MailSignal, anyhow::Error> {
@@ -207,6 +214,7 @@ impl Application {
             ),
         };
         let mail = start_workers(&settings, &db)?;
+        let db_pool_size = settings.db_pool_size;
         let state = app_state(settings, db.clone(), &base_url, &cookies.key, mail)?;
         let server = HttpServer::new(move || {
             App::new()
@@ -221,6 +229,9 @@ impl Application {
                 .wrap(security_headers())
                 .wrap(TracingLogger::<RequestSpan>::new())
         })
+        // Blocking work is database work: more threads than connections would only wait
+        // for one, and each idle thread keeps memory of its own.
+        .worker_max_blocking_threads(blocking_threads(db_pool_size))
         .listen(listener)?
         .run();
         tracing::info!(%base_url, "Rollcall is listening");

@@ -99,7 +99,22 @@ fn verify_with(area: &mut WorkArea, hash: &str, password: &str) -> Result<bool, 
 
 type Job = Box<dyn FnOnce(&mut WorkArea) + Send>;
 
+/// A hashing thread yields the processor to page requests (nice 9 on Linux): a crowd of
+/// sign-ins then slows sign-ins, not everyone else's pages.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    let lowered = ThreadPriorityValue::try_from(23u8)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            set_current_thread_priority(ThreadPriority::Crossplatform(p)).map_err(|e| e.to_string())
+        });
+    if let Err(e) = lowered {
+        tracing::warn!(error = %e, "could not lower the priority of a hashing thread");
+    }
+}
+
 fn worker(jobs: Arc<std::sync::Mutex<Receiver<Job>>>) {
+    lower_priority();
     let mut area = WorkArea(Vec::new());
     loop {
         // The lock is held only while waiting for the next job, not while hashing.

@@ -1,8 +1,9 @@
-//! How a list search reads the index. SQLite's planner cannot see how many rows a trigram
-//! match will give, so the plan is chosen here: a narrow search (most: a name, an address)
-//! reads its matches from the trigram index, counts and orders them; a wide one (a common
-//! fragment such as a mail domain) walks the list's sort index and keeps the rows whose text
-//! contains it, which finds a page quickly precisely because matches are everywhere.
+//! How a list search reads the index. A database's planner cannot see how many rows a
+//! substring will match, so the plan is chosen here, from a count the trigram index gives
+//! cheaply: a narrow search (most: a name, an address) reads its matches through the index,
+//! counts and orders them; a wide one (a common fragment such as a mail domain) walks the
+//! list's sort index and keeps the rows whose text contains it, which finds a page quickly
+//! precisely because matches are everywhere.
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -19,10 +20,17 @@ const WIDE: i64 = 10_000;
 
 pub(super) enum Search {
     Everyone,
-    /// SQLite's trigram index, by phrase, for a narrow search.
+    /// Few enough matches to read, count and order them all.
+    Narrow(Matcher),
+    /// Many matches (or under three characters, with no trigram to look up): walk the sort
+    /// index and keep the rows whose folded text contains the pattern.
+    Wide(String),
+}
+
+pub(super) enum Matcher {
+    /// SQLite's FTS5 trigram index, by phrase.
     Trigram(String),
-    /// `LIKE` on the folded text: PostgreSQL (where `pg_trgm` serves it), a wide search, or
-    /// under three characters on SQLite (no trigram to look up).
+    /// `LIKE`, which PostgreSQL's `pg_trgm` index serves.
     Like(String),
 }
 
@@ -37,22 +45,35 @@ impl Search {
         let Some(q) = q.map(fold).filter(|q| !q.is_empty()) else {
             return Ok(Search::Everyone);
         };
-        let like = Search::Like(format!("%{}%", crate::services::auth::escape_like(&q)));
-        if !matches!(conn, DbConn::Sqlite(_)) || q.chars().count() < 3 {
-            return Ok(like);
+        let pattern = format!("%{}%", crate::services::auth::escape_like(&q));
+        if q.chars().count() < 3 {
+            return Ok(Search::Wide(pattern));
         }
-        // One phrase, quotes doubled: the trigram tokenizer matches it as a substring.
-        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
-        let matches = diesel::sql_query(
-            "SELECT count(*) AS n FROM profile_search WHERE profile_search MATCH ?",
-        )
-        .bind::<Text, _>(&phrase)
-        .get_result::<Count>(conn)?
-        .n;
-        Ok(if matches > WIDE {
-            like
+        let (matches, matcher) = if matches!(conn, DbConn::Sqlite(_)) {
+            // One phrase, quotes doubled: the trigram tokenizer matches it as a substring.
+            let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+            let n = diesel::sql_query(
+                "SELECT count(*) AS n FROM profile_search WHERE profile_search MATCH ?",
+            )
+            .bind::<Text, _>(&phrase)
+            .get_result::<Count>(conn)?
+            .n;
+            (n, Matcher::Trigram(phrase))
         } else {
-            Search::Trigram(phrase)
+            let n = diesel::sql_query(
+                "SELECT count(*) AS n FROM (SELECT 1 FROM profiles \
+                 WHERE search_text LIKE $1 ESCAPE '\\' LIMIT $2) AS found",
+            )
+            .bind::<Text, _>(&pattern)
+            .bind::<BigInt, _>(WIDE + 1)
+            .get_result::<Count>(conn)?
+            .n;
+            (n, Matcher::Like(pattern.clone()))
+        };
+        Ok(if matches > WIDE {
+            Search::Wide(pattern)
+        } else {
+            Search::Narrow(matcher)
         })
     }
 
@@ -61,9 +82,12 @@ impl Search {
     where
         profiles::search_text: SelectableExpression<QS>,
     {
+        let like = |pattern: &String| -> Condition<QS> {
+            Box::new(profiles::search_text.like(pattern.clone()).escape('\\'))
+        };
         match self {
             Search::Everyone => None,
-            Search::Trigram(phrase) => Some(Box::new(
+            Search::Narrow(Matcher::Trigram(phrase)) => Some(Box::new(
                 sql::<Bool>(
                     "memberships.profile_id IN (SELECT k.profile_id FROM profile_search_keys k \
                      WHERE k.id IN (SELECT rowid FROM profile_search WHERE profile_search MATCH ",
@@ -71,15 +95,13 @@ impl Search {
                 .bind::<Text, _>(phrase.clone())
                 .sql("))"),
             )),
-            Search::Like(pattern) => Some(Box::new(
-                profiles::search_text.like(pattern.clone()).escape('\\'),
-            )),
+            Search::Narrow(Matcher::Like(pattern)) | Search::Wide(pattern) => Some(like(pattern)),
         }
     }
 
-    /// A narrow trigram search: its matches are few enough to read, count and order all.
+    /// A narrow search: its matches are few enough to read, count and order all.
     pub(super) fn collects(&self) -> bool {
-        matches!(self, Search::Trigram(_))
+        matches!(self, Search::Narrow(_))
     }
 
     pub(super) fn is_search(&self) -> bool {
