@@ -323,10 +323,13 @@ def run_rollcall(backend, port, work):
         # Invites still in flight when wrk stops are made but not counted by wrk: the
         # database says how many there are.
         invited = app.count("SELECT count(*) FROM memberships WHERE email LIKE 'bench-%'")
-        for _ in range(120):  # the outbox drains in the background
-            if delivered(app.mail_count) - before >= invited:
-                break
+        # The outbox drains in the background, one message at a time: wait while it moves.
+        last, still = -1, 0
+        while delivered(app.mail_count) - before < invited and still < 30:
             time.sleep(1)
+            now_delivered = delivered(app.mail_count)
+            still = still + 1 if now_delivered == last else 0
+            last = now_delivered
         results["invite"]["delivered"] = delivered(app.mail_count) - before
         results["invite"]["invited"] = invited
         results["peak_rss_mb"] = peak_rss_mb(app.process.pid)

@@ -9,9 +9,7 @@ use super::ServiceError;
 use crate::db::models::{
     AccessPolicy, AccessPolicyRule, ClientApplication, Membership, Profile, User,
 };
-use crate::db::schema::{
-    access_policies, access_policy_rules, client_applications, memberships, profiles, users,
-};
+use crate::db::schema::{client_applications, memberships, profiles, users};
 use crate::db::{DbConn, MultiBackend};
 
 pub const DEFAULT_COUNT: i64 = 20;
@@ -224,19 +222,7 @@ pub fn access_policy(
     project_id: &str,
     id: &str,
 ) -> Result<(AccessPolicy, Vec<AccessPolicyRule>), ServiceError> {
-    let policy = access_policies::table
-        .filter(access_policies::project_id.eq(project_id))
-        .filter(access_policies::id.eq(id))
-        .select(AccessPolicy::as_select())
-        .first::<AccessPolicy>(conn)
-        .optional()?
-        .ok_or(ServiceError::NotFound)?;
-    let rules = access_policy_rules::table
-        .filter(access_policy_rules::policy_id.eq(id))
-        .order(access_policy_rules::position.asc())
-        .select(AccessPolicyRule::as_select())
-        .load(conn)?;
-    Ok((policy, rules))
+    super::policies::with_rules(conn, project_id, id)
 }
 
 pub fn client(

@@ -132,15 +132,30 @@ pub async fn run_worker(db: Db, mailer: Arc<Mailer>, signal: MailSignal, poll: D
     }
 }
 
+/// Records a delivery. The message has left: a failure to record it (a database too busy for
+/// a moment) is retried rather than given up, or the message's lease would run out and it
+/// would be sent again.
+async fn mark_sent(db: &Db, id: &str) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let id = id.to_owned();
+        match db.run(move |c| outbox::mark_sent(c, &id)).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record a delivered email; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 async fn deliver_due(db: &Db, mailer: &Mailer) -> Result<usize, ServiceError> {
     let messages = db.run(outbox::claim_due).await?;
     let count = messages.len();
     for message in messages {
         match mailer.send(&message).await {
-            Ok(()) => {
-                let id = message.id.clone();
-                db.run(move |c| outbox::mark_sent(c, &id)).await?;
-            }
+            Ok(()) => mark_sent(db, &message.id).await,
             Err(error) => {
                 tracing::warn!(message_id = %message.id, attempt = message.attempts + 1, %error, "email delivery failed");
                 db.run(move |c| outbox::mark_failed(c, &message, &error))

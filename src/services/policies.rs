@@ -124,7 +124,13 @@ pub struct PolicyUser {
     pub client_id: Option<String>,
 }
 
-pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail, ServiceError> {
+/// A policy of this project and its rules in order: the one read path of the policy page and
+/// the API's `AccessPolicy` read. Another project's policy is not found.
+pub fn with_rules(
+    conn: &mut DbConn,
+    project_id: &str,
+    id: &str,
+) -> Result<(AccessPolicy, Vec<AccessPolicyRule>), ServiceError> {
     let policy = access_policies::table
         .filter(access_policies::id.eq(id))
         .filter(access_policies::project_id.eq(project_id))
@@ -137,6 +143,11 @@ pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail
         .order(access_policy_rules::position.asc())
         .select(AccessPolicyRule::as_select())
         .load(conn)?;
+    Ok((policy, rules))
+}
+
+pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail, ServiceError> {
+    let (policy, rules) = with_rules(conn, project_id, id)?;
     let people: Vec<(String, String)> = memberships::table
         .inner_join(profiles::table)
         .filter(memberships::project_id.eq(project_id))
