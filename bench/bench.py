@@ -320,16 +320,14 @@ def run_rollcall(backend, port, work):
         invite_env = {"BENCH_TOKEN": token, "BENCH_RUN": backend}
         results["invite"] = wrk(f"{base}/admin/projects/{project}/invite", 32, "invite.lua", invite_env)
         log(f"invite API: {results['invite']['rps']:.0f} req/s")
-        # Invites still in flight when wrk stops are made but not counted by wrk: the
-        # database says how many there are.
-        invited = app.count("SELECT count(*) FROM memberships WHERE email LIKE 'bench-%'")
-        # The outbox drains in the background, one message at a time: wait while it moves.
-        last, still = -1, 0
-        while delivered(app.mail_count) - before < invited and still < 30:
+        # Requests in flight when wrk stops still finish on the server, and the outbox sends
+        # one message at a time: wait until nothing is queued, then count both sides.
+        for _ in range(900):
             time.sleep(1)
-            now_delivered = delivered(app.mail_count)
-            still = still + 1 if now_delivered == last else 0
-            last = now_delivered
+            if app.count("SELECT count(*) FROM outbox WHERE status = 'queued'") == 0:
+                break
+        time.sleep(2)
+        invited = app.count("SELECT count(*) FROM memberships WHERE email LIKE 'bench-%'")
         results["invite"]["delivered"] = delivered(app.mail_count) - before
         results["invite"]["invited"] = invited
         results["peak_rss_mb"] = peak_rss_mb(app.process.pid)

@@ -1,12 +1,12 @@
 -- POST /admin/projects/{id}/invite with a bearer token, a new address every request.
-local threads = {}
+-- `thread_number` is a global: setup() runs in the main script and sets it in each thread's.
 local counter = 0
-local id = 0
+local threads_started = 0
+thread_number = 0
 
 setup = function(thread)
-  id = id + 1
-  thread:set("id", id)
-  table.insert(threads, thread)
+  threads_started = threads_started + 1
+  thread:set("thread_number", threads_started)
 end
 
 init = function(args)
@@ -19,7 +19,7 @@ request = function()
   counter = counter + 1
   local body = string.format(
     '{"resourceType":"Practitioner","firstName":"Bench","lastName":"Invite","email":"bench-%s-%d-%d@example.com"}',
-    os.getenv("BENCH_RUN"), id, counter)
+    os.getenv("BENCH_RUN"), thread_number, counter)
   return wrk.format(nil, nil, nil, body)
 end
 
