@@ -11,7 +11,7 @@ use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::cursor::Condition;
 use crate::db::DbConn;
-use crate::db::schema::profiles;
+use crate::db::schema::{memberships, profiles};
 use crate::domain::folded::fold;
 use crate::services::ServiceError;
 
@@ -22,9 +22,13 @@ pub(super) enum Search {
     Everyone,
     /// Few enough matches to read, count and order them all.
     Narrow(Matcher),
-    /// Many matches (or under three characters, with no trigram to look up): walk the sort
-    /// index and keep the rows whose folded text contains the pattern.
+    /// Many matches: walk the sort index and keep the rows whose folded text contains the
+    /// pattern.
     Wide(String),
+    /// One or two characters have no trigram to look up, and a substring that short is
+    /// everywhere: they match the start of a first name, a last name or an email, which the
+    /// lists' own indexes find.
+    Prefix(String),
 }
 
 pub(super) enum Matcher {
@@ -47,7 +51,7 @@ impl Search {
         };
         let pattern = format!("%{}%", crate::services::auth::escape_like(&q));
         if q.chars().count() < 3 {
-            return Ok(Search::Wide(pattern));
+            return Ok(Search::Prefix(q));
         }
         let (matches, matcher) = if matches!(conn, DbConn::Sqlite(_)) {
             // One phrase, quotes doubled: the trigram tokenizer matches it as a substring.
@@ -81,6 +85,9 @@ impl Search {
     pub(super) fn condition<QS: 'static>(&self) -> Option<Condition<QS>>
     where
         profiles::search_text: SelectableExpression<QS>,
+        memberships::sort_first: SelectableExpression<QS>,
+        memberships::sort_last: SelectableExpression<QS>,
+        memberships::email: SelectableExpression<QS>,
     {
         let like = |pattern: &String| -> Condition<QS> {
             Box::new(profiles::search_text.like(pattern.clone()).escape('\\'))
@@ -96,6 +103,20 @@ impl Search {
                 .sql("))"),
             )),
             Search::Narrow(Matcher::Like(pattern)) | Search::Wide(pattern) => Some(like(pattern)),
+            Search::Prefix(start) => {
+                // Every text that starts with `start` sorts between it and it + the last char.
+                let end = format!("{start}{}", char::MAX);
+                let (s, e) = (start.clone(), end);
+                Some(Box::new(
+                    memberships::sort_first
+                        .ge(s.clone())
+                        .and(memberships::sort_first.lt(e.clone()))
+                        .or(memberships::sort_last
+                            .ge(s.clone())
+                            .and(memberships::sort_last.lt(e.clone())))
+                        .or(memberships::email.ge(s).and(memberships::email.lt(e))),
+                ))
+            }
         }
     }
 
