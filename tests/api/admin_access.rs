@@ -260,13 +260,6 @@ fn seed_members(app: &TestApp, n: usize) {
     }
 }
 
-fn names_in(html: &str) -> Vec<String> {
-    scraper::Html::parse_document(html)
-        .select(&scraper::Selector::parse("tbody td[data-label=Name]").unwrap())
-        .map(|e| e.text().collect::<String>())
-        .collect()
-}
-
 #[tokio::test]
 async fn the_users_tab_searches_filters_sorts_and_pages_with_a_cursor() {
     let app = admin_app().await;

@@ -342,6 +342,14 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// The names in a member list's rows (the Users and Patients tabs).
+pub fn names_in(html: &str) -> Vec<String> {
+    scraper::Html::parse_document(html)
+        .select(&scraper::Selector::parse("tbody td[data-label=Name]").unwrap())
+        .map(|e| e.text().collect::<String>())
+        .collect()
+}
+
 /// The value of `input[name=csrf_token]` (or the csrf meta tag) in a page.
 pub fn csrf_in(html: &str) -> String {
     let doc = scraper::Html::parse_document(html);

@@ -335,13 +335,6 @@ async fn the_counters_hold_under_concurrent_invites_and_removals() {
     );
 }
 
-fn names_in(html: &str) -> Vec<String> {
-    scraper::Html::parse_document(html)
-        .select(&scraper::Selector::parse("tbody td[data-label=Name]").unwrap())
-        .map(|e| e.text().collect::<String>())
-        .collect()
-}
-
 #[tokio::test]
 async fn search_finds_names_and_addresses_with_accents_and_case_folded() {
     let app = admin_app().await;
