@@ -27,7 +27,7 @@ MEMBERS = int(os.environ.get("BENCH_MEMBERS", "100000"))
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 WARMUP = "3s"
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-VENV = Path(os.environ.get("BENCH_VENV", BENCH / ".venv"))
+VENV = Path(os.environ.get("BENCH_VENV", BENCH / ".venv")).resolve()
 PASSWORD = "a long benchmark passphrase 42"
 NARROW = "aiko okafor"  # one first name with one last name: about 1 in 2,000 people
 COMMON = "emma"  # one first name: about 1 in 50 people
@@ -160,7 +160,6 @@ class Rollcall:
             "ROLLCALL_SMTP_URL": f"smtp://127.0.0.1:{self.smtp_port}",
             "ROLLCALL_INVITES_PER_HOUR": "10000000",
             "ROLLCALL_SIGNIN_FAILURES_PER_IP": "10000000",
-            "ROLLCALL_DB_POOL_SIZE": "16",
             "RUST_LOG": log_filter,
         }
 

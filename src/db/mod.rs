@@ -102,6 +102,9 @@ impl ManageConnection for ConnectionManager {
     }
 }
 
+/// Each SQLite connection's page cache, in KiB (SQLite's default is 2,000).
+pub const SQLITE_CACHE_KIB: i64 = 1024;
+
 /// Per-connection settings SQLite does not remember in the file.
 #[derive(Debug)]
 struct SqlitePragmas;
@@ -109,9 +112,12 @@ struct SqlitePragmas;
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         if let DbConn::Sqlite(c) = conn {
-            c.batch_execute(
-                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
-            )
+            // A page cache of 1 MiB per connection holds a Users page's working set, and the
+            // pool's caches together stay small; the operating system caches the file for all.
+            c.batch_execute(&format!(
+                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+                 PRAGMA cache_size = -{SQLITE_CACHE_KIB};",
+            ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())

@@ -119,7 +119,6 @@ const BATCH: usize = 500;
 /// Statements a transaction holds: 25,000 rows.
 const BATCHES_PER_TRANSACTION: usize = 50;
 const SEED_CACHE_KIB: i64 = 512 * 1024;
-const DEFAULT_CACHE_KIB: i64 = 2000;
 
 /// Adds `count` members to the project named `project_name`. Returns the project id.
 pub fn seed(
@@ -153,7 +152,7 @@ pub fn seed(
             Ok::<_, ServiceError>(())
         })?;
     }
-    page_cache(conn, DEFAULT_CACHE_KIB)?;
+    page_cache(conn, crate::db::SQLITE_CACHE_KIB)?;
     if progress {
         eprintln!();
     }
