@@ -116,6 +116,7 @@ diesel::table! {
         email -> Text,
         mfa -> Bool,
         last_signin_at -> Nullable<Timestamp>,
+        invitation_email_id -> Nullable<Text>,
     }
 }
 

@@ -4,6 +4,46 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress(String);
 
+/// Mail providers with many users, most used first: a domain one edit away from one of these
+/// is more likely a typo than a real domain.
+const PROVIDERS: &[&str] = &[
+    "gmail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "icloud.com",
+    "aol.com",
+    "live.com",
+    "msn.com",
+    "me.com",
+    "mac.com",
+    "googlemail.com",
+    "protonmail.com",
+    "proton.me",
+    "gmx.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "t-online.de",
+    "yahoo.co.uk",
+    "hotmail.co.uk",
+    "btinternet.com",
+    "yahoo.fr",
+    "hotmail.fr",
+    "orange.fr",
+    "free.fr",
+    "wanadoo.fr",
+    "libero.it",
+    "mail.ru",
+    "yandex.ru",
+    "qq.com",
+    "163.com",
+    "comcast.net",
+    "verizon.net",
+    "att.net",
+    "sbcglobal.net",
+];
+
 impl EmailAddress {
     pub fn parse(input: &str) -> Result<EmailAddress, String> {
         let email = input.trim().to_lowercase();
@@ -31,7 +71,27 @@ impl EmailAddress {
         {
             return Err(invalid());
         }
+        if !domain.contains('.') {
+            return Err(format!(
+                "The part after @ needs a dot, like {domain}.com: “{email}” cannot receive mail"
+            ));
+        }
         Ok(EmailAddress(email))
+    }
+
+    /// The address it probably should be, when its domain is one letter away from a large
+    /// mail provider's (`gmial.com` → `gmail.com`): a warning a person may override, since
+    /// such a domain can exist.
+    pub fn likely_typo(&self) -> Option<EmailAddress> {
+        let (local, domain) = self.0.rsplit_once('@')?;
+        if PROVIDERS.contains(&domain) {
+            return None;
+        }
+        PROVIDERS
+            .iter()
+            .filter(|known| strsim::damerau_levenshtein(domain, known) == 1)
+            .min_by_key(|known| PROVIDERS.iter().position(|p| p == *known))
+            .map(|known| EmailAddress(format!("{local}@{known}")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -77,6 +137,30 @@ mod tests {
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn a_domain_without_a_dot_is_refused() {
+        let message = EmailAddress::parse("priya@example").unwrap_err();
+        assert!(message.contains("needs a dot"), "{message}");
+        assert!(EmailAddress::parse("priya@example.org").is_ok());
+    }
+
+    #[test]
+    fn a_large_providers_misspelled_domain_gets_a_suggestion() {
+        let typo = |a: &str| EmailAddress::parse(a).unwrap().likely_typo().map(|e| e.0);
+        assert_eq!(typo("priya@gmial.com").as_deref(), Some("priya@gmail.com"));
+        assert_eq!(typo("priya@gmail.con").as_deref(), Some("priya@gmail.com"));
+        assert_eq!(
+            typo("priya@hotmial.com").as_deref(),
+            Some("priya@hotmail.com")
+        );
+        assert_eq!(typo("priya@yaho.com").as_deref(), Some("priya@yahoo.com"));
+        assert_eq!(typo("priya@gmail.com"), None);
+        assert_eq!(typo("priya@example.com"), None);
+        assert_eq!(typo("priya@clinic-north.org"), None);
+        // One of them itself is never "corrected" to another (me.com, mac.com).
+        assert_eq!(typo("priya@me.com"), None);
     }
 
     #[test]

@@ -262,6 +262,19 @@ pub struct MembershipChoice {
     pub profile_type: ProfileType,
 }
 
+/// The projects where this person's membership is suspended, by name: to tell them why a
+/// project is missing.
+pub fn suspended_in(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, ServiceError> {
+    Ok(memberships::table
+        .inner_join(projects::table)
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::active.eq(false))
+        .select(projects::name)
+        .order(projects::name.asc())
+        .limit(20)
+        .load(conn)?)
+}
+
 /// The user's active memberships, by project name; `filter` narrows by name.
 pub fn memberships_of(
     conn: &mut DbConn,

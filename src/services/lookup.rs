@@ -139,6 +139,26 @@ pub fn membership(
     views(conn, vec![row])?.pop().ok_or(ServiceError::NotFound)
 }
 
+/// These memberships of this project, in the order of `ids` (others' ids are skipped).
+pub fn memberships_by_ids(
+    conn: &mut DbConn,
+    project_id: &str,
+    ids: &[String],
+) -> Result<Vec<MembershipView>, ServiceError> {
+    let mut rows: Vec<Membership> = memberships::table
+        .filter(memberships::project_id.eq(project_id))
+        .filter(memberships::id.eq_any(ids))
+        .select(Membership::as_select())
+        .load(conn)?;
+    let place: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    rows.sort_by_key(|m| place.get(m.id.as_str()).copied().unwrap_or(usize::MAX));
+    views(conn, rows)
+}
+
 fn views(conn: &mut DbConn, rows: Vec<Membership>) -> Result<Vec<MembershipView>, ServiceError> {
     let profile_ids: Vec<&String> = rows.iter().filter_map(|m| m.profile_id.as_ref()).collect();
     let user_ids: Vec<&String> = rows.iter().filter_map(|m| m.user_id.as_ref()).collect();

@@ -13,6 +13,8 @@ use crate::db::{self, DbConn};
 pub const QUEUED: &str = "queued";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
+/// Withdrawn before it was sent (a cancelled invitation).
+pub const CANCELLED: &str = "cancelled";
 
 /// Delivery gives up after this many attempts.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -41,6 +43,18 @@ pub fn enqueue(conn: &mut DbConn, email: &Email) -> Result<String, ServiceError>
         .values(&message)
         .execute(conn)?;
     Ok(message.id)
+}
+
+/// Withdraws a message that is still waiting: it will not be sent.
+pub fn cancel_unsent(conn: &mut DbConn, id: &str) -> Result<(), ServiceError> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(id))
+            .filter(outbox::status.eq(QUEUED)),
+    )
+    .set(outbox::status.eq(CANCELLED))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Claims due messages for this worker. On PostgreSQL, rows another instance is claiming

@@ -346,6 +346,8 @@ struct ChooseProjectPage {
     current: String,
     invitations: i64,
     can_create_projects: bool,
+    /// Projects where this person is suspended.
+    suspended: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -365,22 +367,24 @@ async fn choose_project_form(
     query: web::Query<ChooseQuery>,
 ) -> Result<HttpResponse, AppError> {
     let user_id = ctx.user.id.clone();
-    let (all, invitations) = state
+    let (all, invitations, suspended) = state
         .db
         .run(move |conn| {
             Ok((
                 auth::memberships_of(conn, &user_id, None)?,
                 invitations::count_pending(conn, &user_id)?,
+                auth::suspended_in(conn, &user_id)?,
             ))
         })
         .await?;
     if all.is_empty() && invitations > 0 {
         return Ok(see_other(&req, "/invitations"));
     }
-    if all.is_empty() && !authority::may_create_projects(&ctx.user) {
+    // Suspended everywhere: this page says so, rather than sending them off to create one.
+    if all.is_empty() && suspended.is_empty() && !authority::may_create_projects(&ctx.user) {
         return Err(AppError::Forbidden);
     }
-    if all.is_empty() {
+    if all.is_empty() && suspended.is_empty() {
         // Someone removed from their last project lands here too: say why.
         session::set_flash(
             &session,
@@ -408,6 +412,7 @@ async fn choose_project_form(
             .unwrap_or_default(),
         invitations,
         can_create_projects: authority::may_create_projects(&ctx.user),
+        suspended,
     };
     page(
         &req,

@@ -16,6 +16,7 @@ pub mod mfa;
 pub mod profile;
 pub mod recovery;
 pub mod render;
+pub mod spreadsheet;
 
 use actix_web::web;
 

@@ -548,6 +548,18 @@ impl TestApp {
         panic!("no email to {to} with subject containing {subject:?} arrived");
     }
 
+    /// Waits up to 10 s for a message to `to` whose link differs from `old`'s; its path.
+    pub async fn wait_for_new_link(&self, to: &str, subject: &str, old: &str) -> String {
+        for _ in 0..100 {
+            let latest = self.wait_for_mail(to, subject).await.path();
+            if latest != old {
+                return latest;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no new link was emailed to {to}");
+    }
+
     pub fn mails_to(&self, to: &str) -> Vec<Mail> {
         self.mail
             .messages

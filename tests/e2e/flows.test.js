@@ -227,6 +227,50 @@ test('an admin promotes, demotes and removes a member with the confirmation dial
   for (const a of ['Member removed', 'Admin rights removed', 'Promoted to admin', 'Member invited']) assert.ok(actions.includes(a), a);
 });
 
+test('pending invitations are resent and cancelled; a member is suspended and reactivated', async () => {
+  await invite(admin, { first: 'Hedy', last: 'Lamarr', email: 'hedy@example.com' });
+  await rc.waitForMail('hedy@example.com', 'invited');
+  await admin.goto(rc.base + '/admin/users');
+  await admin.click('nav.tabs a:has-text("Invitations")');
+  await admin.waitForURL('**/admin/invitations');
+  const row = admin.locator('tr', { hasText: 'Hedy Lamarr' });
+  assert.match(await row.textContent(), /Works until/);
+  assert.match(await row.textContent(), /Ada /);
+  await accessible(admin, 'pending invitations');
+  await shoot(admin, 'pending-invitations');
+  await row.locator('button:has-text("Resend")').click();
+  await admin.waitForSelector('.flash');
+  assert.match(await admin.textContent('.flash'), /previous link no longer works/);
+  await admin.locator('tr', { hasText: 'Hedy Lamarr' }).locator('a:has-text("Cancel")').click();
+  await admin.waitForSelector('dialog[open]');
+  await accessible(admin, 'cancel invitation dialog');
+  assert.match(await admin.textContent('dialog h2'), /Hedy Lamarr/);
+  await admin.click('dialog button:has-text("Cancel invitation")');
+  await admin.waitForSelector('.flash');
+  assert.match(await admin.textContent('.flash'), /invitation of Hedy Lamarr was cancelled/);
+  assert.equal(await admin.locator('tr', { hasText: 'Hedy Lamarr' }).count(), 0);
+
+  await admin.goto(rc.base + '/admin/users?q=bob%40example');
+  await admin.click('#member-results a:has-text("Bob Byte")');
+  await admin.click('button:has-text("Suspend")');
+  await admin.waitForSelector('.flash');
+  assert.match(await admin.textContent('dl'), /Suspended/);
+  await accessible(admin, 'suspended member page');
+  await admin.goto(rc.base + '/admin/users');
+  await admin.selectOption('#status', 'suspended');
+  await admin.waitForURL('**status=suspended**');
+  await admin.waitForSelector('#member-results td[data-label=Name]:has-text("Bob Byte")');
+  assert.equal(await admin.locator('#member-results tbody tr').count(), 1);
+  await accessible(admin, 'users filtered by suspended');
+  await admin.click('#member-results a:has-text("Bob Byte")');
+  await admin.click('button:has-text("Reactivate")');
+  await admin.waitForSelector('.flash');
+  assert.match(await admin.textContent('dl'), /Active/);
+  await admin.goto(rc.base + '/admin/audit');
+  const actions = await admin.$$eval('tbody tr td[data-label=Action]', (c) => c.map((x) => x.textContent));
+  for (const a of ['Invitation cancelled', 'Invite resent', 'Member suspended', 'Member reactivated']) assert.ok(actions.includes(a), a);
+});
+
 test('account settings are saved with a photo', async () => {
   await admin.click('nav[aria-label=Account] summary');
   await admin.click('text=Account settings');
@@ -363,7 +407,7 @@ test('menus, inviting and removing work with the keyboard alone', async () => {
   await page.waitForURL('**/account');
 });
 
-test('with JavaScript off, sign-up, invite, removal and account settings work by plain forms', async () => {
+test('with JavaScript off, sign-up, invite, removal, cancelling an invitation and account settings work by plain forms', async () => {
   const page = await newPage({ javaScriptEnabled: false });
   await register(page, 'Nora', 'nora@example.com', 'No Script Clinic');
   await page.goto(rc.base + '/admin/invite');
@@ -377,6 +421,13 @@ test('with JavaScript off, sign-up, invite, removal and account settings work by
   await page.click('button:has-text("Remove Quiet Member")');
   await page.waitForURL('**/admin/users');
   assert.match(await page.textContent('.flash'), /Quiet Member was removed/);
+  await invite(page, { first: 'Later', last: 'Person', email: 'later@example.com' });
+  await page.goto(rc.base + '/admin/invitations');
+  await page.locator('tr', { hasText: 'Later Person' }).locator('a:has-text("Cancel")').click();
+  await page.waitForURL('**/cancel');
+  await page.click('button:has-text("Cancel invitation")');
+  await page.waitForURL('**/admin/invitations');
+  assert.match(await page.textContent('.flash'), /invitation of Later Person was cancelled/);
   await page.goto(rc.base + '/admin/users?q=nora');
   assert.equal(await page.locator('#member-results tbody tr').count(), 1, 'search works as a plain GET');
   await page.goto(rc.base + '/account');
@@ -424,5 +475,5 @@ test('the remaining pages have no accessibility violations', async () => {
   await admin.click('button:has-text("Save policy")');
   await admin.waitForSelector('.error-summary');
   await accessible(admin, 'access policy with errors');
-  assert.equal(checked.length, 33, `axe ran on ${checked.length} pages and states`);
+  assert.equal(checked.length, 37, `axe ran on ${checked.length} pages and states`);
 });

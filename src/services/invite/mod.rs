@@ -163,10 +163,13 @@ fn invite_once(conn: &mut DbConn, cx: &Invitation) -> Result<InviteOutcome, Serv
     let status = authority::initial_status(project, &invitee.user, invitee.created);
     let membership = insert_membership(conn, cx, &invitee.user, &profile, status)?;
     record_invite(conn, cx, &membership, &profile, invitee.created)?;
-    let (invite_link, email_queued) = tell::tell_the_person(conn, cx, &invitee, &profile, status)?;
+    let (invite_link, email_id) = tell::tell_the_person(conn, cx, &invitee, &profile, status)?;
+    if let Some(id) = &email_id {
+        super::members::pending::note_email(conn, &membership.id, id)?;
+    }
     Ok(InviteOutcome {
         invite_link,
-        email_queued,
+        email_queued: email_id.is_some(),
         awaits_acceptance: !invitee.created && status == MembershipStatus::Invited,
         membership,
         profile,

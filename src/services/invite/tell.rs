@@ -19,7 +19,7 @@ pub(super) fn tell_the_person(
     invitee: &Invitee,
     profile: &Profile,
     status: MembershipStatus,
-) -> Result<(Option<String>, bool), ServiceError> {
+) -> Result<(Option<String>, Option<String>), ServiceError> {
     let (project, by, request, base_url) = (cx.project, cx.by, cx.request, cx.base_url);
     let (user, user_created) = (&invitee.user, invitee.created);
     // A set-password link exists only for an account this request created, or one that is
@@ -54,17 +54,18 @@ pub(super) fn tell_the_person(
             base_url,
         )?),
     };
+    let mut email_id = None;
     if let Some(email) = &email {
         // Counted in this transaction: an invite that fails or sends nothing counts nothing,
         // and inviting and removing someone over and over cannot flood their inbox.
         throttle::admin_email(conn, cx.limits, &project.id, &email.to)?;
-        outbox::enqueue(conn, email)?;
+        email_id = Some(outbox::enqueue(conn, email)?);
     }
     let shown = match (user_created, request.send_email, link) {
         (true, false, Some(p)) => Some(format!("{base_url}{p}")),
         _ => None,
     };
-    Ok((shown, email.is_some()))
+    Ok((shown, email_id))
 }
 
 /// The email to an existing account: an invitation to accept, or a note that they were added.

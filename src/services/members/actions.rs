@@ -104,8 +104,8 @@ pub fn resend_invite(
                     base_url,
                 )?
             };
-            outbox::enqueue(conn, &email)?;
-            Ok(())
+            let email_id = outbox::enqueue(conn, &email)?;
+            super::pending::note_email(conn, membership_id, &email_id)
         },
     )
 }

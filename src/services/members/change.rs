@@ -44,6 +44,42 @@ pub fn update(
     )
 }
 
+/// Suspends (`active: false`) or reactivates a membership, keeping its admin flag and access
+/// policy: a suspended member keeps their membership and data but cannot use the project
+/// (sign-in, sessions, tokens) until reactivated, without a new invitation.
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), membership = %membership_id))]
+pub fn set_active(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    active: bool,
+) -> Result<Membership, ServiceError> {
+    db::transaction(conn, |conn| {
+        // Locked before reading, so a concurrent change of admin or policy is not undone.
+        lock_project(conn, &project.id)?;
+        let current = load_member(conn, &project.id, membership_id)?.membership;
+        let is_owner = current.user_id.as_deref() == Some(project.owner_id.as_str());
+        let change = MembershipChange {
+            admin: current.admin,
+            access_policy_id: current.access_policy_id,
+            active: Some(active),
+            external_id: None,
+        };
+        // No form field to show the refusal next to: it is a conflict with the project.
+        apply_change(conn, project, by, membership_id, change).map_err(|e| match e {
+            ServiceError::Invalid(errors) if errors.get("active").is_some() => {
+                ServiceError::Conflict(if is_owner {
+                    Conflict::OwnerStays
+                } else {
+                    Conflict::LastAdmin
+                })
+            }
+            other => other,
+        })
+    })
+}
+
 fn member_target<'a>(member: &'a MemberRef) -> Target<'a> {
     Target {
         kind: "ProjectMembership",
@@ -172,12 +208,19 @@ fn record_changes(
             format!("access policy: {policy_name}"),
         ));
     }
-    if old.active != new.active || old.external_id != new.external_id {
+    if old.active != new.active {
+        let action = if new.active {
+            "member.reactivated"
+        } else {
+            "member.suspended"
+        };
+        events.push((action, String::new()));
+    }
+    if old.external_id != new.external_id {
         events.push((
             "member.updated",
             format!(
-                "active: {}, externalId: {}",
-                new.active,
+                "externalId: {}",
                 new.external_id.as_deref().unwrap_or("none")
             ),
         ));
@@ -195,15 +238,36 @@ fn record_changes(
     Ok(())
 }
 
-/// Removes a member: the membership goes, the profile stays for the record, and a
-/// project-scoped user left with no membership is deleted. The member's sessions and tokens
-/// for this project lose it with the membership row.
+/// Why a membership is taken away: the audit log and the rules differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// An admin removes a member (invited or not).
+    Member,
+    /// An admin withdraws an invitation that was not accepted yet.
+    CancelInvitation,
+}
+
+/// Removes a member: see `remove_as`.
 #[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), membership = %membership_id))]
 pub fn remove(
     conn: &mut DbConn,
     project: &Project,
     by: &Acting,
     membership_id: &str,
+) -> Result<String, ServiceError> {
+    remove_as(conn, project, by, membership_id, Removal::Member)
+}
+
+/// Takes a membership away: the membership goes, the profile stays for the record, and a
+/// project-scoped user left with no membership is deleted. The member's sessions and tokens
+/// for this project lose it with the membership row. Cancelling an invitation also withdraws
+/// its email if still unsent, and is refused once the person has accepted.
+pub fn remove_as(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    why: Removal,
 ) -> Result<String, ServiceError> {
     db::transaction(conn, |conn| {
         lock_project(conn, &project.id)?;
@@ -213,6 +277,9 @@ pub fn remove(
             return Err(ServiceError::Conflict(Conflict::OwnerRemoval));
         }
         let m = &member.membership;
+        if why == Removal::CancelInvitation && m.status != MembershipStatus::Invited {
+            return Err(ServiceError::Conflict(Conflict::AlreadyAccepted));
+        }
         if m.admin
             && m.active
             && m.status == MembershipStatus::Active
@@ -221,6 +288,10 @@ pub fn remove(
         {
             return Err(ServiceError::Conflict(Conflict::LastAdmin));
         }
+        let email_id: Option<String> = memberships::table
+            .find(membership_id)
+            .select(memberships::invitation_email_id)
+            .first(conn)?;
         diesel::delete(memberships::table.find(membership_id)).execute(conn)?;
         if let Some(user) = user.filter(|u| u.project_id.as_deref() == Some(project.id.as_str())) {
             let left: i64 = memberships::table
@@ -231,14 +302,47 @@ pub fn remove(
                 diesel::delete(users::table.find(&user.id)).execute(conn)?;
             }
         }
+        let action = match why {
+            Removal::Member => "member.removed",
+            Removal::CancelInvitation => {
+                if let Some(id) = &email_id {
+                    crate::services::outbox::cancel_unsent(conn, id)?;
+                }
+                if let Some(user) = user {
+                    cancel_invite_links(conn, &user.id, &project.id)?;
+                }
+                "invitation.cancelled"
+            }
+        };
         audit::record(
             conn,
             Some(&project.id),
             by,
-            "member.removed",
+            action,
             Some(member_target(&member)),
             user.map_or("", |u| u.email.as_str()),
         )?;
         Ok(member.name.clone())
     })
+}
+
+/// Ends the open invite links of this account for this project (an account of its own, with
+/// other memberships, stays).
+fn cancel_invite_links(
+    conn: &mut DbConn,
+    user_id: &str,
+    project_id: &str,
+) -> Result<(), ServiceError> {
+    use crate::db::schema::security_requests;
+    diesel::update(
+        security_requests::table
+            .filter(security_requests::user_id.eq(user_id))
+            .filter(security_requests::project_id.eq(project_id))
+            .filter(security_requests::kind.eq(crate::services::recovery::KIND_INVITE))
+            .filter(security_requests::used_at.is_null())
+            .filter(security_requests::superseded_at.is_null()),
+    )
+    .set(security_requests::superseded_at.eq(Some(now())))
+    .execute(conn)?;
+    Ok(())
 }

@@ -26,6 +26,9 @@ pub fn total(
     if let Some(status) = filters.status {
         cells = cells.filter(member_counts::status.eq(status));
     }
+    if let Some(active) = filters.active {
+        cells = cells.filter(member_counts::active.eq(active));
+    }
     if let Some(admin) = filters.admin {
         cells = cells.filter(member_counts::admin.eq(admin));
     }

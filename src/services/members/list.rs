@@ -8,7 +8,6 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::PAGE_SIZE;
 use super::cursor::{Cursor, Key, Placed, SortKey};
 use super::search::Search;
 use crate::db::DbConn;
@@ -39,6 +38,8 @@ impl MemberKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filters {
     pub status: Option<MembershipStatus>,
+    /// Suspended (`false`) or not (`true`): Medplum's `active`.
+    pub active: Option<bool>,
     /// One profile type of the tab's (the Users tab has two).
     pub role: Option<ProfileType>,
     pub admin: Option<bool>,
@@ -47,6 +48,7 @@ pub struct Filters {
     pub never_signed_in: bool,
 }
 
+#[derive(Clone)]
 pub struct ListQuery {
     pub kind: MemberKind,
     pub q: Option<String>,
@@ -54,6 +56,8 @@ pub struct ListQuery {
     pub sort: SortKey,
     pub descending: bool,
     pub cursor: Option<Cursor>,
+    /// Rows per page (`PAGE_SIZE` on the tabs; more for an export).
+    pub limit: i64,
 }
 
 impl ListQuery {
@@ -69,6 +73,7 @@ impl ListQuery {
 #[derive(Debug, Clone)]
 pub struct MemberRow {
     pub membership_id: String,
+    pub profile_id: String,
     pub first_name: String,
     pub last_name: String,
     pub email: String,
@@ -76,6 +81,8 @@ pub struct MemberRow {
     pub admin: bool,
     pub policy_name: Option<String>,
     pub status: MembershipStatus,
+    /// `false`: suspended.
+    pub active: bool,
     pub mfa_enrolled: bool,
     pub mfa_required: bool,
     pub last_signin_at: Option<NaiveDateTime>,
@@ -110,6 +117,7 @@ struct Listed {
     admin: bool,
     policy_name: Option<String>,
     status: MembershipStatus,
+    active: bool,
     mfa: bool,
     mfa_required: bool,
     last_signin_at: Option<NaiveDateTime>,
@@ -126,6 +134,7 @@ impl Listed {
             photo_url: self
                 .photo_updated_at
                 .map(|at| crate::services::auth::photo_url(&self.profile_id, at)),
+            profile_id: self.profile_id,
             membership_id: self.membership_id,
             first_name: self.first_name,
             last_name: self.last_name,
@@ -137,6 +146,7 @@ impl Listed {
             mfa_required: self.mfa_required,
             last_signin_at: self.last_signin_at.filter(|_| sees),
             status: self.status,
+            active: self.active,
         }
     }
 
@@ -177,6 +187,9 @@ fn matching<'a>(project_id: &str, query: &ListQuery, search: &Search) -> Matchin
         .into_boxed();
     if let Some(status) = f.status {
         found = found.filter(memberships::status.eq(status));
+    }
+    if let Some(active) = f.active {
+        found = found.filter(memberships::active.eq(active));
     }
     if let Some(admin) = f.admin {
         found = found.filter(memberships::admin.eq(admin));
@@ -221,10 +234,10 @@ pub fn list(
     let mut loaded: Vec<Listed> = rows
         .select(listed())
         .order(sql::<Text>(&order))
-        .limit(PAGE_SIZE + 1)
+        .limit(query.limit + 1)
         .load(conn)?;
-    let more = loaded.len() as i64 > PAGE_SIZE;
-    loaded.truncate(PAGE_SIZE as usize);
+    let more = loaded.len() as i64 > query.limit;
+    loaded.truncate(query.limit as usize);
     if backward {
         loaded.reverse();
     }
@@ -243,6 +256,7 @@ fn listed() -> (
     memberships::admin,
     diesel::dsl::Nullable<access_policies::name>,
     memberships::status,
+    memberships::active,
     memberships::mfa,
     memberships::mfa_required,
     memberships::last_signin_at,
@@ -260,6 +274,7 @@ fn listed() -> (
         memberships::admin,
         access_policies::name.nullable(),
         memberships::status,
+        memberships::active,
         memberships::mfa,
         memberships::mfa_required,
         memberships::last_signin_at,
@@ -318,19 +333,17 @@ fn collected(
         let o = a.order(b);
         if query.descending { o.reverse() } else { o }
     };
+    let size = query.limit as usize;
     let (range, more) = match &query.cursor {
-        None => (
-            0..keys.len().min(PAGE_SIZE as usize),
-            keys.len() > PAGE_SIZE as usize,
-        ),
+        None => (0..keys.len().min(size), keys.len() > size),
         Some(c) if !c.backward => {
             let start = keys.partition_point(|k| shown(k, &c.key).is_le());
-            let end = keys.len().min(start + PAGE_SIZE as usize);
+            let end = keys.len().min(start + size);
             (start..end, keys.len() > end)
         }
         Some(c) => {
             let end = keys.partition_point(|k| shown(k, &c.key).is_lt());
-            let start = end.saturating_sub(PAGE_SIZE as usize);
+            let start = end.saturating_sub(size);
             (start..end, start > 0)
         }
     };
@@ -386,7 +399,7 @@ fn page(query: &ListQuery, rows: Vec<Listed>, more: bool, total: Total) -> Membe
     let previous = match (has_previous, rows.first()) {
         (true, Some(first)) => Some(Cursor {
             backward: true,
-            offset: (offset - PAGE_SIZE).max(0),
+            offset: (offset - query.limit).max(0),
             key: first.key(query.sort),
         }),
         _ => None,

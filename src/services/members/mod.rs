@@ -8,6 +8,7 @@ mod change;
 mod counts;
 mod cursor;
 mod list;
+pub mod pending;
 mod search;
 
 use diesel::prelude::*;
@@ -21,7 +22,9 @@ use crate::db::DbConn;
 use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::{client_applications, memberships, profiles, projects, users};
 pub use actions::{resend_invite, reset_mfa, send_password_reset};
-pub use change::{MembershipChange, apply_change, change, remove, update};
+pub use change::{
+    MembershipChange, Removal, apply_change, change, remove, remove_as, set_active, update,
+};
 pub use cursor::{Cursor, SortKey};
 pub use list::{
     Filters, ListQuery, MemberKind, MemberPage, MemberRow, SEARCH_COUNT_CAP, Total, list,

@@ -9,6 +9,7 @@ use super::{Admin, Tab, query_string};
 use crate::db::models::AuditEvent;
 use crate::services::audit::{self, ACTIONS, AuditPage};
 use crate::web::errors::AppError;
+use crate::web::spreadsheet;
 
 /// The export stops here; filter by action for older events of one kind.
 const CSV_LIMIT: i64 = 100_000;
@@ -73,32 +74,8 @@ async fn audit_log(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpRe
     admin.show("Audit log", &view).await
 }
 
-/// Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
-const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-/// Separators some spreadsheet or locale splits on: a cell may begin after any of them.
-const SEPARATORS: [char; 4] = [',', ';', '\t', '|'];
-
-/// Defuses a field a spreadsheet could run as a formula in any common dialect: a `'` goes
-/// before a formula character at the start of the field, and at the start of any piece a
-/// program splitting on `,` `;` `|` or tab would make of it (one that ignores the quotes).
-fn defuse(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    let mut cell_start = true;
-    for c in value.chars() {
-        if cell_start && FORMULA_START.contains(&c) {
-            out.push('\'');
-        }
-        out.push(c);
-        cell_start = SEPARATORS.contains(&c) || (cell_start && c == ' ');
-    }
-    out
-}
-
 fn csv_body(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
-    let mut writer = csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::Always)
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut writer = spreadsheet::writer();
     let failed = |e: csv::Error| AppError::Internal(e.into());
     writer
         .write_record([
@@ -124,7 +101,7 @@ fn csv_body(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
             e.ip.clone().unwrap_or_default(),
         ];
         writer
-            .write_record(fields.iter().map(|f| defuse(f)))
+            .write_record(fields.iter().map(|f| spreadsheet::defuse(f)))
             .map_err(failed)?;
     }
     writer
@@ -148,21 +125,4 @@ async fn audit_csv(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpRe
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::defuse;
-
-    #[test]
-    fn fields_that_could_start_a_formula_in_any_dialect_are_defused() {
-        assert_eq!(defuse("plain"), "plain");
-        assert_eq!(defuse("a,b"), "a,b");
-        assert_eq!(defuse("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(defuse("@cmd"), "'@cmd");
-        assert_eq!(defuse("x;=cmd|' /C calc'!A0"), "x;'=cmd|' /C calc'!A0");
-        assert_eq!(defuse("a| +1"), "a| '+1");
-        assert_eq!(defuse("a,-2"), "a,'-2");
-        assert_eq!(defuse("Smith-Jones"), "Smith-Jones");
-    }
 }

@@ -37,6 +37,8 @@ pub struct InviteForm {
     admin: Option<String>,
     project_scoped: Option<String>,
     mfa_required: Option<String>,
+    /// Invite the address as typed although it looks like a misspelt provider.
+    keep_email: Option<String>,
 }
 
 #[derive(Template)]
@@ -49,6 +51,8 @@ struct InvitePage {
     errors: FieldErrors,
     form: InviteForm,
     send_email: bool,
+    /// The email field holds a likely misspelling: offer to keep it as typed.
+    typo: bool,
 }
 
 #[derive(Deserialize)]
@@ -66,7 +70,10 @@ async fn render_form(
     let policies = admin
         .run(|conn, project, _| policies::options(conn, &project.id))
         .await?;
+    let typo = form.keep_email.is_none()
+        && EmailAddress::parse(&form.email).is_ok_and(|e| e.likely_typo().is_some());
     let view = InvitePage {
+        typo,
         tab: Tab::of_profile(ProfileType::parse(&form.resource_type).unwrap_or_default()),
         csrf: admin.csrf(),
         types: ProfileType::ALL,
@@ -120,11 +127,24 @@ async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpRe
     );
     let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
     let email = errors.take("email", EmailAddress::parse(&form.email));
+    if let Some(suggested) = email.as_ref().and_then(EmailAddress::likely_typo)
+        && form.keep_email.is_none()
+    {
+        errors.add(
+            "email",
+            format!(
+                "Did you mean {suggested}? Correct the address, or tick “The address is right as typed”."
+            ),
+        );
+    }
     let (Some(profile_type), Some(first_name), Some(last_name), Some(email)) =
         (profile_type, first, last, email)
     else {
         return render_form(&admin, form, send_email, errors).await;
     };
+    if !errors.is_empty() {
+        return render_form(&admin, form, send_email, errors).await;
+    }
     let request = InviteRequest {
         profile_type,
         first_name,

@@ -19,7 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The list's URL parameters. Everything that shapes the list is in the URL, so a link, a
 /// reload or the pager keeps it.
 #[derive(Deserialize, Default, Clone)]
-pub struct ListParams {
+pub(super) struct ListParams {
     q: Option<String>,
     status: Option<String>,
     role: Option<String>,
@@ -33,6 +33,38 @@ pub struct ListParams {
 }
 
 impl ListParams {
+    /// The list these parameters ask for, from its first row.
+    pub(super) fn query(&self, tab: Tab, limit: i64) -> ListQuery {
+        let (sort, descending) = self.sort();
+        ListQuery {
+            kind: if tab == Tab::Patients {
+                MemberKind::Patients
+            } else {
+                MemberKind::People
+            },
+            q: self.q.clone(),
+            filters: self.filters(tab),
+            sort,
+            descending,
+            cursor: None,
+            limit,
+        }
+    }
+
+    /// The list's shape as a query string (`?q=...&status=...`), for the export links.
+    pub(super) fn query_string(&self) -> String {
+        let (sort, descending) = self.sort();
+        let pairs = self.shape(sort, descending);
+        if pairs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "?{}",
+                serde_urlencoded::to_string(&pairs).unwrap_or_default()
+            )
+        }
+    }
+
     fn flag(value: &Option<String>) -> bool {
         value.as_deref().is_some_and(|v| v == "1" || v == "on")
     }
@@ -43,12 +75,16 @@ impl ListParams {
             Some("0" | "off") => Some(false),
             _ => None,
         };
+        // Suspended members are apart from both the invited and the active ones.
+        let (status, active) = match self.status.as_deref() {
+            Some("invited") => (Some(MembershipStatus::Invited), Some(true)),
+            Some("active") => (Some(MembershipStatus::Active), Some(true)),
+            Some("suspended") => (None, Some(false)),
+            _ => (None, None),
+        };
         Filters {
-            status: match self.status.as_deref() {
-                Some("invited") => Some(MembershipStatus::Invited),
-                Some("active") => Some(MembershipStatus::Active),
-                _ => None,
-            },
+            status,
+            active,
             role: self
                 .role
                 .as_deref()
@@ -168,10 +204,11 @@ impl MembersPage {
     fn filter_words(&self) -> Vec<&'static str> {
         let f = &self.filters;
         let mut words = Vec::new();
-        match f.status {
-            Some(MembershipStatus::Active) => words.push("active"),
-            Some(MembershipStatus::Invited) => words.push("invited"),
-            None => {}
+        match (f.status, f.active) {
+            (_, Some(false)) => words.push("suspended"),
+            (Some(MembershipStatus::Active), _) => words.push("active"),
+            (Some(MembershipStatus::Invited), _) => words.push("invited"),
+            (None, _) => {}
         }
         match f.role {
             Some(ProfileType::Practitioner) => words.push("practitioners"),
@@ -247,25 +284,14 @@ fn headers(tab: Tab, params: &ListParams, sort: SortKey, descending: bool) -> Ve
 
 async fn list(admin: Admin, params: ListParams, tab: Tab) -> Result<HttpResponse, AppError> {
     let (sort, descending) = params.sort();
-    let cursor = params
+    let q = params.q.clone().unwrap_or_default();
+    let filters = params.filters(tab);
+    let mut query = params.query(tab, members::PAGE_SIZE);
+    query.cursor = params
         .after
         .as_deref()
         .or(params.before.as_deref())
         .and_then(Cursor::decode);
-    let q = params.q.clone().unwrap_or_default();
-    let filters = params.filters(tab);
-    let query = ListQuery {
-        kind: if tab == Tab::Patients {
-            MemberKind::Patients
-        } else {
-            MemberKind::People
-        },
-        q: Some(q.clone()),
-        filters: filters.clone(),
-        sort,
-        descending,
-        cursor,
-    };
     let page = admin
         .run(move |conn, project, _| members::list(conn, &project.id, &query))
         .await?;

@@ -209,7 +209,8 @@ type MemberActionFn = fn(
     &crate::config::Limits,
 ) -> Result<(), ServiceError>;
 
-/// `POST /admin/members/{id}/{action}`: resend, reset-password or reset-mfa. Runs the action
+/// `POST /admin/members/{id}/{action}`: resend, reset-password, reset-mfa, suspend or
+/// reactivate. Runs the action
 /// and comes back to the member page with its outcome.
 async fn member_action(
     admin: Admin,
@@ -225,6 +226,18 @@ async fn member_action(
         "reset-password" => (
             "A password reset email was sent",
             members::send_password_reset,
+        ),
+        "suspend" => (
+            "The member was suspended: they cannot use this project until reactivated",
+            |conn, project, by, id, _, _| {
+                members::set_active(conn, project, by, id, false).map(drop)
+            },
+        ),
+        "reactivate" => (
+            "The member was reactivated and can use the project again",
+            |conn, project, by, id, _, _| {
+                members::set_active(conn, project, by, id, true).map(drop)
+            },
         ),
         "reset-mfa" => (
             "Two-factor authentication was reset and the member was told by email",

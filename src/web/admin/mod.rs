@@ -6,7 +6,9 @@
 
 mod audit;
 mod clients;
+mod invitations;
 mod invite;
+mod member_export;
 mod member_list;
 mod members;
 mod policies;
@@ -33,9 +35,11 @@ use crate::services::{RequestMeta, ServiceError, projects};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(project::configure)
+        .configure(member_export::configure)
         .configure(member_list::configure)
         .configure(members::configure)
         .configure(invite::configure)
+        .configure(invitations::configure)
         .configure(policies::configure)
         .configure(clients::configure)
         .configure(audit::configure);
@@ -47,16 +51,18 @@ pub enum Tab {
     Details,
     Users,
     Patients,
+    Invitations,
     Clients,
     Policies,
     Audit,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Details,
         Tab::Users,
         Tab::Patients,
+        Tab::Invitations,
         Tab::Clients,
         Tab::Policies,
         Tab::Audit,
@@ -67,6 +73,7 @@ impl Tab {
             Tab::Details => "Details",
             Tab::Users => "Users",
             Tab::Patients => "Patients",
+            Tab::Invitations => "Invitations",
             Tab::Clients => "Clients",
             Tab::Policies => "Access policies",
             Tab::Audit => "Audit log",
@@ -78,6 +85,7 @@ impl Tab {
             Tab::Details => "/admin/project",
             Tab::Users => "/admin/users",
             Tab::Patients => "/admin/patients",
+            Tab::Invitations => "/admin/invitations",
             Tab::Clients => "/admin/clients",
             Tab::Policies => "/admin/access-policies",
             Tab::Audit => "/admin/audit",
@@ -102,7 +110,7 @@ impl Tab {
     }
 
     /// The tab bar, with `true` beside this tab.
-    pub fn bar(self) -> [(Tab, bool); 6] {
+    pub fn bar(self) -> [(Tab, bool); 7] {
         Tab::ALL.map(|t| (t, t == self))
     }
 

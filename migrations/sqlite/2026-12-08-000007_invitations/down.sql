@@ -1,0 +1,2 @@
+DROP INDEX memberships_invited_idx;
+ALTER TABLE memberships DROP COLUMN invitation_email_id;
