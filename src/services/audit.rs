@@ -70,6 +70,7 @@ pub const PAGE_SIZE: i64 = 50;
 pub const ACTIONS: &[(&str, &str)] = &[
     ("project.created", "Project created"),
     ("project.updated", "Project settings changed"),
+    ("project.ownership_transferred", "Ownership transferred"),
     ("member.invited", "Member invited"),
     ("member.invite_resent", "Invite resent"),
     ("member.updated", "Member updated"),
@@ -79,6 +80,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("member.suspended", "Member suspended"),
     ("member.reactivated", "Member reactivated"),
     ("member.removed", "Member removed"),
+    ("member.left", "Member left the project"),
     ("members.exported", "Member list exported"),
     ("invitation.cancelled", "Invitation cancelled"),
     ("member.accepted", "Invitation accepted"),

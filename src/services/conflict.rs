@@ -36,4 +36,8 @@ pub enum Conflict {
     NoEmail,
     #[error("This person has already accepted the invitation")]
     AlreadyAccepted,
+    #[error("As the owner, hand the project over to another admin before you leave it")]
+    OwnerMustHandOver,
+    #[error("The project's owner changed meanwhile: reload the page")]
+    OwnerChanged,
 }

@@ -262,3 +262,56 @@ pub fn password_changed(
         &PasswordChangedHtml { e: &e },
     )
 }
+
+struct Ownership<'a> {
+    first_name: &'a str,
+    project_name: &'a str,
+    old_owner: &'a str,
+    new_owner: &'a str,
+    /// This email goes to the new owner (else to the previous one).
+    becomes_owner: bool,
+    project_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/ownership.txt")]
+struct OwnershipText<'a> {
+    e: &'a Ownership<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "emails/ownership.html")]
+struct OwnershipHtml<'a> {
+    e: &'a Ownership<'a>,
+}
+
+/// To the new owner and to the previous one, when a project is handed over.
+pub fn ownership_transferred(
+    to: &str,
+    first_name: &str,
+    project_name: &str,
+    old_owner: &str,
+    new_owner: &str,
+    becomes_owner: bool,
+    project_url: &str,
+) -> Result<Email, ServiceError> {
+    let e = Ownership {
+        first_name,
+        project_name,
+        old_owner,
+        new_owner,
+        becomes_owner,
+        project_url,
+    };
+    let subject = if becomes_owner {
+        format!("You are now the owner of {project_name}")
+    } else {
+        format!("{new_owner} is now the owner of {project_name}")
+    };
+    email(
+        to,
+        subject,
+        &OwnershipText { e: &e },
+        &OwnershipHtml { e: &e },
+    )
+}

@@ -12,6 +12,7 @@ pub mod forms;
 pub mod home;
 pub mod htmx;
 pub mod invitations;
+pub mod leave;
 pub mod mfa;
 pub mod profile;
 pub mod recovery;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(profile::configure)
         .configure(home::configure)
         .configure(invitations::configure)
+        .configure(leave::configure)
         .configure(auth::configure)
         .configure(recovery::configure)
         .service(web::resource("/healthz").route(web::get().to(healthz)));

@@ -15,6 +15,7 @@ mod api_members;
 mod lifecycle;
 mod mail;
 mod member_list;
+mod ownership;
 mod projects;
 mod register;
 mod reset;

@@ -245,6 +245,8 @@ pub enum Removal {
     Member,
     /// An admin withdraws an invitation that was not accepted yet.
     CancelInvitation,
+    /// The member leaves the project themselves.
+    Leave,
 }
 
 /// Removes a member: see `remove_as`.
@@ -273,8 +275,17 @@ pub fn remove_as(
         lock_project(conn, &project.id)?;
         let member = load_member(conn, &project.id, membership_id)?;
         let user = member.user.as_ref();
+        if why == Removal::Leave && user.is_none_or(|u| Some(&u.id) != by.user_id.as_ref()) {
+            return Err(ServiceError::Forbidden(
+                "Only the member can leave a project".into(),
+            ));
+        }
         if user.is_some_and(|u| u.id == project.owner_id) {
-            return Err(ServiceError::Conflict(Conflict::OwnerRemoval));
+            return Err(ServiceError::Conflict(if why == Removal::Leave {
+                Conflict::OwnerMustHandOver
+            } else {
+                Conflict::OwnerRemoval
+            }));
         }
         let m = &member.membership;
         if why == Removal::CancelInvitation && m.status != MembershipStatus::Invited {
@@ -304,6 +315,7 @@ pub fn remove_as(
         }
         let action = match why {
             Removal::Member => "member.removed",
+            Removal::Leave => "member.left",
             Removal::CancelInvitation => {
                 if let Some(id) = &email_id {
                     crate::services::outbox::cancel_unsent(conn, id)?;

@@ -8,6 +8,7 @@ mod change;
 mod counts;
 mod cursor;
 mod list;
+pub mod ownership;
 pub mod pending;
 mod search;
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::{Admin, Tab};
 use crate::domain::{FieldErrors, ProjectName};
 use crate::services::ServiceError;
+use crate::services::members::ownership::{self, Successor};
 use crate::services::policies;
 use crate::services::projects::{self, ProjectSettings};
 use crate::web::errors::AppError;
@@ -19,6 +20,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/project")
             .route(web::get().to(details))
             .route(web::post().to(save_details)),
+    )
+    .service(
+        web::resource("/admin/project/transfer")
+            .route(web::get().to(confirm_transfer))
+            .route(web::post().to(transfer)),
     )
     .service(web::resource("/admin").route(web::get().to(admin_home)));
 }
@@ -40,6 +46,9 @@ struct DetailsPage<'a> {
     description: String,
     default_policy: String,
     require_mfa: bool,
+    /// The person looking is the owner (or a super admin): they may hand the project over.
+    may_transfer: bool,
+    successors: Vec<Successor>,
 }
 
 #[derive(Deserialize)]
@@ -59,14 +68,16 @@ async fn render_details(
     admin: &Admin,
     form: Option<(&DetailsForm, FieldErrors)>,
 ) -> Result<HttpResponse, AppError> {
-    let (summary, policy_options) = admin
+    let (summary, policy_options, successors) = admin
         .run(|conn, project, _| {
             Ok((
                 projects::summary(conn, &project.id, true)?,
                 policies::options(conn, &project.id)?,
+                ownership::successors(conn, project)?,
             ))
         })
         .await?;
+    let may_transfer = may_transfer(&admin);
     let p = &admin.project;
     let view = match form {
         Some((f, errors)) => DetailsPage {
@@ -80,6 +91,8 @@ async fn render_details(
             project: p,
             owner_name: summary.owner_name,
             policies: policy_options,
+            may_transfer,
+            successors,
         },
         None => DetailsPage {
             errors: FieldErrors::new(),
@@ -92,6 +105,8 @@ async fn render_details(
             project: p,
             owner_name: summary.owner_name,
             policies: policy_options,
+            may_transfer,
+            successors,
         },
     };
     admin.form("Project details", &view, &view.errors).await
@@ -133,6 +148,77 @@ async fn save_details(
     {
         Ok(()) => admin.done(&session, "Project details saved", "/admin/project"),
         Err(ServiceError::Invalid(errors)) => render_details(&admin, Some((&form, errors))).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn may_transfer(admin: &Admin) -> bool {
+    admin.current.ctx.user.id == admin.project.owner_id || admin.current.ctx.user.super_admin
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferForm {
+    #[serde(default)]
+    new_owner: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/admin/confirm_transfer.html")]
+struct ConfirmTransfer<'a> {
+    csrf: String,
+    project: &'a crate::db::models::Project,
+    next: Successor,
+}
+
+/// The confirmation step (the Details tab's "Hand over" form is a GET to here).
+async fn confirm_transfer(
+    admin: Admin,
+    query: web::Query<TransferForm>,
+) -> Result<HttpResponse, AppError> {
+    if !may_transfer(&admin) {
+        return Err(AppError::Forbidden);
+    }
+    let chosen = query.new_owner.clone();
+    let next = admin
+        .run(move |conn, project, _| ownership::successor(conn, project, &chosen))
+        .await;
+    match next {
+        Ok(next) => {
+            let view = ConfirmTransfer {
+                csrf: admin.csrf(),
+                project: &admin.project,
+                next,
+            };
+            admin.show("Hand over the project", &view).await
+        }
+        Err(ServiceError::Invalid(_)) => render_details(&admin, None).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn transfer(
+    admin: Admin,
+    session: Session,
+    form: web::Form<TransferForm>,
+) -> Result<HttpResponse, AppError> {
+    if !may_transfer(&admin) {
+        return Err(AppError::Forbidden);
+    }
+    let (chosen, base_url) = (form.new_owner.clone(), admin.state().base_url.clone());
+    match admin
+        .run(move |conn, project, by| ownership::transfer(conn, project, by, &chosen, &base_url))
+        .await
+    {
+        Ok(next) => {
+            admin.state().mail.wake();
+            admin.done(
+                &session,
+                &format!("{} is now the owner of {}", next.name, admin.project.name),
+                "/admin/project",
+            )
+        }
+        Err(ServiceError::Invalid(_)) => render_details(&admin, None).await,
         Err(e) => Err(e.into()),
     }
 }
