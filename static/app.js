@@ -64,4 +64,79 @@
       if (!d.contains(event.target)) d.removeAttribute("open");
     });
   });
+
+  // Bulk selection on the Users and Patients tabs: rows ticked on one page stay ticked on the
+  // others (kept for this tab and these filters in sessionStorage), a header box ticks the
+  // page, and the form sends every ticked row. Without this script each page's ticks are
+  // sent on their own, and "all matching" covers every page.
+  function bulkForm() { return document.getElementById("bulk-form"); }
+  function selectionKey(form) {
+    var fields = Array.prototype.map.call(form.querySelectorAll('input[type=hidden]:not([name=csrf_token])'), function (i) {
+      return i.name + "=" + i.value;
+    });
+    return "rollcall-selection:" + form.getAttribute("action") + "?" + fields.join("&");
+  }
+  function loadSelection(form) {
+    try { return JSON.parse(sessionStorage.getItem(selectionKey(form)) || "[]"); } catch (e) { return []; }
+  }
+  function saveSelection(form, ids) {
+    try { sessionStorage.setItem(selectionKey(form), JSON.stringify(ids)); } catch (e) { /* private mode */ }
+  }
+  function showCount(form, ids) {
+    var count = document.getElementById("bulk-count");
+    if (count) count.textContent = ids.length ? ids.length + " selected (on this and other pages)" : "";
+  }
+  function setUpBulk() {
+    var form = bulkForm();
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = "1";
+    var ids = loadSelection(form);
+    var boxes = form.querySelectorAll('input[name=member]');
+    boxes.forEach(function (box) { box.checked = ids.indexOf(box.value) !== -1; });
+    var header = form.querySelector("th.select-col");
+    if (header && !header.querySelector("input")) {
+      var all = document.createElement("input");
+      all.type = "checkbox";
+      all.id = "bulk-page";
+      all.setAttribute("aria-label", "Select every member on this page");
+      header.appendChild(all);
+      all.addEventListener("change", function () {
+        boxes.forEach(function (box) { box.checked = all.checked; box.dispatchEvent(new Event("change", { bubbles: true })); });
+      });
+    }
+    form.addEventListener("change", function (event) {
+      if (event.target.name !== "member") return;
+      var current = loadSelection(form);
+      var at = current.indexOf(event.target.value);
+      if (event.target.checked && at === -1) current.push(event.target.value);
+      if (!event.target.checked && at !== -1) current.splice(at, 1);
+      saveSelection(form, current);
+      showCount(form, current);
+    });
+    form.addEventListener("submit", function () {
+      var onPage = Array.prototype.map.call(boxes, function (b) { return b.value; });
+      loadSelection(form).forEach(function (id) {
+        if (onPage.indexOf(id) !== -1) return;
+        var hidden = document.createElement("input");
+        hidden.type = "hidden";
+        hidden.name = "member";
+        hidden.value = id;
+        form.appendChild(hidden);
+      });
+    });
+    showCount(form, ids);
+  }
+  // Once a batch is applied (its result page), the next selection starts afresh.
+  function clearSelections() {
+    if (!document.getElementById("bulk-summary")) return;
+    try {
+      Object.keys(sessionStorage).forEach(function (k) {
+        if (k.indexOf("rollcall-selection:") === 0) sessionStorage.removeItem(k);
+      });
+    } catch (e) { /* private mode */ }
+  }
+  clearSelections();
+  document.addEventListener("DOMContentLoaded", setUpBulk);
+  document.addEventListener("htmx:afterSettle", setUpBulk);
+  if (document.readyState !== "loading") setUpBulk();
 })();

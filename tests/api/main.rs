@@ -12,6 +12,7 @@ mod api_clients;
 mod api_fhir;
 mod api_invite;
 mod api_members;
+mod bulk;
 mod lifecycle;
 mod mail;
 mod member_list;

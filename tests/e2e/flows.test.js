@@ -199,6 +199,35 @@ test('the Users tab searches live, filters and pages', async () => {
   await accessible(admin, 'patients tab');
 });
 
+test('members ticked on two pages get a new access policy in one batch', async () => {
+  await admin.goto(rc.base + '/admin/users');
+  const firstPage = admin.locator('#member-results tbody input[name=member]');
+  await firstPage.nth(1).check();
+  await firstPage.nth(2).check();
+  await admin.click('text=Next page');
+  await admin.waitForURL('**after=**');
+  const secondPage = admin.locator('#member-results tbody input[name=member]');
+  await secondPage.nth(0).check();
+  await secondPage.nth(1).check();
+  assert.match(await admin.textContent('#bulk-count'), /^4 selected/);
+  await admin.selectOption('#bulk-action', 'policy');
+  const policy = await admin.locator('#bulk-policy option').nth(1).textContent();
+  await admin.selectOption('#bulk-policy', { label: policy });
+  await admin.click('button:has-text("Review")');
+  await admin.waitForSelector('#bulk-who');
+  assert.match(await admin.textContent('main h1'), /Change the access policy of 4 members/);
+  assert.equal(await admin.evaluate(() => document.activeElement.textContent.trim()), 'Cancel', 'focus starts on Cancel');
+  await accessible(admin, 'bulk confirmation');
+  await shoot(admin, 'bulk-confirm');
+  await admin.click('form button:has-text("Change the access policy")');
+  await admin.waitForSelector('#bulk-summary');
+  assert.match(await admin.textContent('#bulk-summary'), /4 members were changed/);
+  await accessible(admin, 'bulk result');
+  // The selection starts afresh after a batch.
+  await admin.goto(rc.base + '/admin/users');
+  assert.equal(await admin.locator('#member-results tbody input[name=member]:checked').count(), 0);
+});
+
 test('an admin promotes, demotes and removes a member with the confirmation dialog', async () => {
   await admin.goto(rc.base + '/admin/users?q=grace%40example');
   await admin.click('#member-results a:has-text("Grace Hopper")');
@@ -428,6 +457,18 @@ test('with JavaScript off, sign-up, invite, removal, cancelling an invitation an
   await page.click('button:has-text("Cancel invitation")');
   await page.waitForURL('**/admin/invitations');
   assert.match(await page.textContent('.flash'), /invitation of Later Person was cancelled/);
+  await invite(page, { first: 'Batch', last: 'One', email: 'batch1@example.com' });
+  await invite(page, { first: 'Batch', last: 'Two', email: 'batch2@example.com' });
+  await page.goto(rc.base + '/admin/users?q=batch');
+  await page.locator('#member-results tbody input[name=member]').nth(0).check();
+  await page.locator('#member-results tbody input[name=member]').nth(1).check();
+  await page.selectOption('#bulk-action', 'suspend');
+  await page.click('button:has-text("Review")');
+  await page.waitForURL('**/admin/users/bulk');
+  assert.match(await page.textContent('main h1'), /Suspend 2 members/);
+  await page.click('form button:has-text("Suspend 2 members")');
+  await page.waitForSelector('#bulk-summary');
+  assert.match(await page.textContent('#bulk-summary'), /2 members were changed/);
   await page.goto(rc.base + '/admin/users?q=nora');
   assert.equal(await page.locator('#member-results tbody tr').count(), 1, 'search works as a plain GET');
   await page.goto(rc.base + '/account');
@@ -475,5 +516,5 @@ test('the remaining pages have no accessibility violations', async () => {
   await admin.click('button:has-text("Save policy")');
   await admin.waitForSelector('.error-summary');
   await accessible(admin, 'access policy with errors');
-  assert.equal(checked.length, 37, `axe ran on ${checked.length} pages and states`);
+  assert.equal(checked.length, 39, `axe ran on ${checked.length} pages and states`);
 });

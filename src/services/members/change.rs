@@ -55,20 +55,38 @@ pub fn set_active(
     membership_id: &str,
     active: bool,
 ) -> Result<Membership, ServiceError> {
+    adjust(conn, project, by, membership_id, |c| {
+        c.active = Some(active)
+    })
+}
+
+/// Changes one thing of a membership (`edit` gets the current admin flag and policy), in its
+/// own transaction, by the rules of `apply_change`. A refusal by the owner or last-admin
+/// rule is a conflict with the project here (the member page and bulk actions have no form
+/// field to show it next to).
+pub fn adjust(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    membership_id: &str,
+    edit: impl FnOnce(&mut MembershipChange),
+) -> Result<Membership, ServiceError> {
     db::transaction(conn, |conn| {
         // Locked before reading, so a concurrent change of admin or policy is not undone.
         lock_project(conn, &project.id)?;
         let current = load_member(conn, &project.id, membership_id)?.membership;
         let is_owner = current.user_id.as_deref() == Some(project.owner_id.as_str());
-        let change = MembershipChange {
+        let mut change = MembershipChange {
             admin: current.admin,
             access_policy_id: current.access_policy_id,
-            active: Some(active),
+            active: Some(current.active),
             external_id: None,
         };
-        // No form field to show the refusal next to: it is a conflict with the project.
+        edit(&mut change);
         apply_change(conn, project, by, membership_id, change).map_err(|e| match e {
-            ServiceError::Invalid(errors) if errors.get("active").is_some() => {
+            ServiceError::Invalid(errors)
+                if errors.get("active").is_some() || errors.get("admin").is_some() =>
+            {
                 ServiceError::Conflict(if is_owner {
                     Conflict::OwnerStays
                 } else {

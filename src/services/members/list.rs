@@ -356,6 +356,30 @@ fn collected(
     Ok(page(query, rows, more, total))
 }
 
+/// The ids of every member the query matches, in its order, reading a thousand at a time; at
+/// most `max` + 1 (so a caller can tell "more than `max`").
+pub fn ids_matching(
+    conn: &mut DbConn,
+    project_id: &str,
+    query: &ListQuery,
+    max: usize,
+) -> Result<Vec<String>, ServiceError> {
+    let mut query = query.clone();
+    query.limit = 1_000;
+    query.cursor = None;
+    let mut ids = Vec::new();
+    loop {
+        let page = list(conn, project_id, &query)?;
+        ids.extend(page.rows.into_iter().map(|r| r.membership_id));
+        match page.next {
+            Some(next) if ids.len() <= max => query.cursor = Some(next),
+            _ => break,
+        }
+    }
+    ids.truncate(max + 1);
+    Ok(ids)
+}
+
 fn total(
     conn: &mut DbConn,
     project_id: &str,

@@ -4,6 +4,7 @@
 //! found".
 
 mod actions;
+pub mod bulk;
 mod change;
 mod counts;
 mod cursor;
@@ -24,11 +25,12 @@ use crate::db::models::{Membership, Profile, Project, User};
 use crate::db::schema::{client_applications, memberships, profiles, projects, users};
 pub use actions::{resend_invite, reset_mfa, send_password_reset};
 pub use change::{
-    MembershipChange, Removal, apply_change, change, remove, remove_as, set_active, update,
+    MembershipChange, Removal, adjust, apply_change, change, remove, remove_as, set_active, update,
 };
 pub use cursor::{Cursor, SortKey};
 pub use list::{
-    Filters, ListQuery, MemberKind, MemberPage, MemberRow, SEARCH_COUNT_CAP, Total, list,
+    Filters, ListQuery, MemberKind, MemberPage, MemberRow, SEARCH_COUNT_CAP, Total, ids_matching,
+    list,
 };
 
 pub const PAGE_SIZE: i64 = 50;

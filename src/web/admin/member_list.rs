@@ -9,6 +9,7 @@ use crate::domain::{MembershipStatus, ProfileType};
 use crate::services::members::{
     self, Cursor, Filters, ListQuery, MemberKind, MemberPage, SortKey, Total,
 };
+use crate::services::policies;
 use crate::web::errors::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -166,9 +167,18 @@ struct MembersPage {
     next_href: Option<String>,
     previous_href: Option<String>,
     first_href: String,
+    csrf: String,
+    /// The project's access policies, for the bulk "change access policy".
+    policies: Vec<(String, String)>,
 }
 
 impl MembersPage {
+    /// The list's search, filters and order, as hidden fields of the bulk form.
+    fn list_fields(&self) -> Vec<(&'static str, String)> {
+        let (sort, descending) = self.params.sort();
+        self.params.shape(sort, descending)
+    }
+
     /// A list parameter as given, for the filter form.
     fn param(&self, name: &str) -> &str {
         let p = &self.params;
@@ -292,8 +302,13 @@ async fn list(admin: Admin, params: ListParams, tab: Tab) -> Result<HttpResponse
         .as_deref()
         .or(params.before.as_deref())
         .and_then(Cursor::decode);
-    let page = admin
-        .run(move |conn, project, _| members::list(conn, &project.id, &query))
+    let (page, policies) = admin
+        .run(move |conn, project, _| {
+            Ok((
+                members::list(conn, &project.id, &query)?,
+                policies::options(conn, &project.id)?,
+            ))
+        })
         .await?;
     let shape = params.shape(sort, descending);
     let with = |name: &'static str, cursor: &Cursor| {
@@ -332,6 +347,8 @@ async fn list(admin: Admin, params: ListParams, tab: Tab) -> Result<HttpResponse
         }),
         paged: page.offset > 0,
         first_href,
+        csrf: admin.csrf(),
+        policies,
         page,
         q,
         filters,

@@ -8,6 +8,7 @@ mod audit;
 mod clients;
 mod invitations;
 mod invite;
+mod member_bulk;
 mod member_export;
 mod member_list;
 mod members;
@@ -35,6 +36,7 @@ use crate::services::{RequestMeta, ServiceError, projects};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(project::configure)
+        .configure(member_bulk::configure)
         .configure(member_export::configure)
         .configure(member_list::configure)
         .configure(members::configure)
