@@ -42,7 +42,43 @@ const PROVIDERS: &[&str] = &[
     "verizon.net",
     "att.net",
     "sbcglobal.net",
+    // Real providers one letter away from another, listed so they are never "corrected".
+    "mail.com",
+    "email.com",
+    "ymail.com",
+    "rocketmail.com",
+    "hotmail.de",
+    "hotmail.it",
+    "outlook.fr",
+    "outlook.de",
+    "live.fr",
+    "live.de",
+    "live.co.uk",
+    "laposte.net",
+    "fastmail.com",
+    "zoho.com",
+    "mail.de",
+    "gmx.at",
+    "gmx.ch",
+    "bluewin.ch",
+    "wp.pl",
+    "o2.pl",
+    "list.ru",
+    "bk.ru",
+    "inbox.ru",
+    "naver.com",
+    "daum.net",
+    "126.com",
+    "yeah.net",
+    "uol.com.br",
+    "bol.com.br",
+    "cox.net",
+    "charter.net",
+    "shaw.ca",
 ];
+
+/// Domains this short are a letter away from too many real ones to suggest them.
+const SUGGEST_MIN_LEN: usize = 8;
 
 impl EmailAddress {
     pub fn parse(input: &str) -> Result<EmailAddress, String> {
@@ -71,12 +107,22 @@ impl EmailAddress {
         {
             return Err(invalid());
         }
+        Ok(EmailAddress(email))
+    }
+
+    /// An address for a new account or invitation: also refuses a domain without a dot
+    /// (`priya@example`), which cannot receive mail from outside. Addresses already stored
+    /// are read with `parse`, so older accounts such as `admin@localhost` still sign in.
+    pub fn parse_new(input: &str) -> Result<EmailAddress, String> {
+        let email = EmailAddress::parse(input)?;
+        let domain = email.0.rsplit_once('@').map_or("", |(_, d)| d);
         if !domain.contains('.') {
             return Err(format!(
-                "The part after @ needs a dot, like {domain}.com: “{email}” cannot receive mail"
+                "The part after @ needs a dot, like {domain}.com: “{}” cannot receive mail",
+                email.0
             ));
         }
-        Ok(EmailAddress(email))
+        Ok(email)
     }
 
     /// The address it probably should be, when its domain is one letter away from a large
@@ -89,6 +135,7 @@ impl EmailAddress {
         }
         PROVIDERS
             .iter()
+            .filter(|known| known.len() >= SUGGEST_MIN_LEN)
             .filter(|known| strsim::damerau_levenshtein(domain, known) == 1)
             .min_by_key(|known| PROVIDERS.iter().position(|p| p == *known))
             .map(|known| EmailAddress(format!("{local}@{known}")))
@@ -141,9 +188,11 @@ mod tests {
 
     #[test]
     fn a_domain_without_a_dot_is_refused() {
-        let message = EmailAddress::parse("priya@example").unwrap_err();
+        let message = EmailAddress::parse_new("priya@example").unwrap_err();
         assert!(message.contains("needs a dot"), "{message}");
-        assert!(EmailAddress::parse("priya@example.org").is_ok());
+        assert!(EmailAddress::parse_new("priya@example.org").is_ok());
+        // An address already stored still reads (and so signs in).
+        assert!(EmailAddress::parse("admin@localhost").is_ok());
     }
 
     #[test]
@@ -159,8 +208,13 @@ mod tests {
         assert_eq!(typo("priya@gmail.com"), None);
         assert_eq!(typo("priya@example.com"), None);
         assert_eq!(typo("priya@clinic-north.org"), None);
-        // One of them itself is never "corrected" to another (me.com, mac.com).
+        // Real providers are never "corrected" to another one, and short domains are a
+        // letter away from too many real ones to guess.
         assert_eq!(typo("priya@me.com"), None);
+        assert_eq!(typo("priya@mail.com"), None);
+        assert_eq!(typo("priya@ymail.com"), None);
+        assert_eq!(typo("priya@email.com"), None);
+        assert_eq!(typo("priya@me.co"), None);
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn parse_account(
         PersonName::parse(&form.first_name, "first name"),
     );
     let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
-    let email = errors.take("email", EmailAddress::parse(&form.email));
+    let email = errors.take("email", EmailAddress::parse_new(&form.email));
     let password = errors.take(
         "password",
         Password::parse(

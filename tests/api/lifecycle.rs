@@ -333,6 +333,13 @@ async fn cancelling_an_invitation_withdraws_it_and_is_not_removing_a_member() {
     assert!(!exists(&app, &grace_id));
     assert_eq!(audited(&app, "invitation.cancelled"), 1);
     assert_eq!(audited(&app, "member.removed"), 0);
+    // The account the invitation made, never used, goes with it.
+    let grace_accounts: i64 = users::table
+        .filter(users::email.eq("grace@example.com"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(grace_accounts, 0);
     // The emailed link no longer works.
     let r = new_client().get(app.url(&link)).send().await.unwrap();
     assert_ne!(r.status(), StatusCode::OK);
@@ -358,6 +365,19 @@ async fn cancelling_an_invitation_withdraws_it_and_is_not_removing_a_member() {
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(exists(&app, &linus_id));
+    // Asked through htmx (the list's Cancel button), the dialog says so instead.
+    let r = app
+        .client
+        .get(app.url(&format!("/admin/invitations/{linus_id}/cancel")))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let partial = r.text().await.unwrap();
+    assert!(partial.contains("<dialog"), "{partial}");
+    assert!(partial.contains("Nothing to cancel"));
+    assert!(!partial.contains("<html"));
     // Nor can the confirmation page be opened for them.
     assert_eq!(
         app.get(&format!("/admin/invitations/{linus_id}/cancel"))
@@ -523,6 +543,19 @@ async fn obvious_email_typos_are_caught_and_a_likely_misspelling_can_be_kept() {
         .unwrap();
     assert_eq!(none, 0, "nothing is written before the admin decides");
 
+    // Ticked, with another field wrong: the box stays ticked on the form shown again.
+    let mut other_error = fields("priya@gmial.com");
+    other_error.retain(|(k, _)| *k != "lastName");
+    other_error.push(("keepEmail", "on"));
+    let r = app.invite(&other_error).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert_eq!(attr_of(&html, "#keepEmail", "checked").as_deref(), Some(""));
+    assert!(
+        text_of(&html, "#email-error").is_none(),
+        "the override holds"
+    );
+
     let mut kept = fields("priya@gmial.com");
     kept.push(("keepEmail", "on"));
     let r = app.invite(&kept).await;
@@ -535,6 +568,32 @@ async fn obvious_email_typos_are_caught_and_a_likely_misspelling_can_be_kept() {
             .unwrap(),
         1
     );
+
+    // Registering with such an address is refused too; an account that already has one
+    // (made before this rule, such as admin@localhost) still signs in.
+    let r = app
+        .submit_with(
+            &new_client(),
+            "/register",
+            "/register",
+            &[
+                ("firstName", "Ravi"),
+                ("lastName", "Shah"),
+                ("email", "ravi@intranet"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("needs a dot"));
+    diesel::update(users::table.filter(users::email.eq(ADMIN_EMAIL)))
+        .set(users::email.eq("ada@localhost"))
+        .execute(&mut app.conn())
+        .unwrap();
+    let r = app
+        .sign_in_with(&new_client(), "ada@localhost", PASSWORD)
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     // The API refuses a domain without a dot with an OperationOutcome on the field.
     let client = app.admin_client().await;

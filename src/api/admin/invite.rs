@@ -107,7 +107,7 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
         .map(str::trim)
         .filter(|e| !e.is_empty())
     {
-        Some(email) => errors.take("email", EmailAddress::parse(email)),
+        Some(email) => errors.take("email", EmailAddress::parse_new(email)),
         None => {
             if external_id.is_none() {
                 errors.add("email", "Either email or externalId is required");

@@ -17,17 +17,17 @@ use crate::services::{ServiceError, authority, emails, now, outbox};
 
 /// In one transaction: loads the member (of this project only), runs `act`, and records
 /// `action` in the audit log.
-fn act_on_member(
+fn act_on_member<T>(
     conn: &mut DbConn,
     project: &Project,
     by: &Acting,
     membership_id: &str,
     action: &str,
-    act: impl FnOnce(&mut DbConn, &MemberDetail) -> Result<(), ServiceError>,
-) -> Result<(), ServiceError> {
+    act: impl FnOnce(&mut DbConn, &MemberDetail) -> Result<T, ServiceError>,
+) -> Result<T, ServiceError> {
     db::transaction(conn, |conn| {
         let detail = get(conn, project, membership_id)?;
-        act(conn, &detail)?;
+        let done = act(conn, &detail)?;
         let name = display_name(&detail.profile);
         audit::record(
             conn,
@@ -36,7 +36,8 @@ fn act_on_member(
             action,
             Some(target(&detail, &name)),
             "",
-        )
+        )?;
+        Ok(done)
     })
 }
 
@@ -59,7 +60,7 @@ fn limit_emails_to(
     crate::services::throttle::admin_email(conn, limits, &project.id, &detail.user.email)
 }
 
-/// Sends the invitation again. For an account this project may give a first password (its
+/// Sends the invitation again; `true` when it carries a new set-password link. For an account this project may give a first password (its
 /// own, or one its invite created) that is a fresh set-password link, and the previous one
 /// stops working; for anyone else's account, the invitation to accept, without any link that
 /// touches the account.
@@ -71,7 +72,7 @@ pub fn resend_invite(
     membership_id: &str,
     base_url: &str,
     limits: &Limits,
-) -> Result<(), ServiceError> {
+) -> Result<bool, ServiceError> {
     let detail = get(conn, project, membership_id)?;
     if detail.membership.status != MembershipStatus::Invited {
         return Err(ServiceError::Conflict(Conflict::AlreadyAccepted));
@@ -84,7 +85,8 @@ pub fn resend_invite(
         membership_id,
         "member.invite_resent",
         |conn, detail| {
-            let email = if authority::may_send_invite_link(conn, by, project, &detail.user)? {
+            let link = authority::may_send_invite_link(conn, by, project, &detail.user)?;
+            let email = if link {
                 let path =
                     recovery::create_link(conn, KIND_INVITE, &detail.user.id, Some(&project.id))?;
                 emails::invite_new(
@@ -105,7 +107,8 @@ pub fn resend_invite(
                 )?
             };
             let email_id = outbox::enqueue(conn, &email)?;
-            super::pending::note_email(conn, membership_id, &email_id)
+            super::pending::note_email(conn, membership_id, &email_id)?;
+            Ok(link)
         },
     )
 }

@@ -135,7 +135,9 @@ pub fn apply(
                 c.access_policy_id = policy.clone()
             })
             .map(drop),
-            Action::ResendInvitation => resend_invite(conn, project, by, id, base_url, limits),
+            Action::ResendInvitation => {
+                resend_invite(conn, project, by, id, base_url, limits).map(drop)
+            }
             Action::Remove => remove(conn, project, by, id).map(drop),
         };
         match result {

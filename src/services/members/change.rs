@@ -55,6 +55,17 @@ pub fn set_active(
     membership_id: &str,
     active: bool,
 ) -> Result<Membership, ServiceError> {
+    // A client application's membership is ended on the client's own page (deactivating it
+    // ends its tokens for good); it has no member page to be suspended from.
+    let client: Option<Option<String>> = memberships::table
+        .filter(memberships::id.eq(membership_id))
+        .filter(memberships::project_id.eq(&project.id))
+        .select(memberships::client_id)
+        .first(conn)
+        .optional()?;
+    if !matches!(client, Some(None)) {
+        return Err(ServiceError::NotFound);
+    }
     adjust(conn, project, by, membership_id, |c| {
         c.active = Some(active)
     })
@@ -322,7 +333,15 @@ pub fn remove_as(
             .select(memberships::invitation_email_id)
             .first(conn)?;
         diesel::delete(memberships::table.find(membership_id)).execute(conn)?;
-        if let Some(user) = user.filter(|u| u.project_id.as_deref() == Some(project.id.as_str())) {
+        // A project's own account goes with its last membership; so does an account an
+        // invitation made that was never used (no password), when that invitation is cancelled.
+        let owned_here = |u: &&crate::db::models::User| {
+            u.project_id.as_deref() == Some(project.id.as_str())
+                || (why == Removal::CancelInvitation
+                    && u.project_id.is_none()
+                    && u.password_hash.is_none())
+        };
+        if let Some(user) = user.filter(owned_here) {
             let left: i64 = memberships::table
                 .filter(memberships::user_id.eq(&user.id))
                 .count()

@@ -2,6 +2,8 @@
 //! email reached them and until when their link works; cancelling an invitation (distinct
 //! from removing a member) and resending every expired one.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -11,6 +13,7 @@ use crate::db::DbConn;
 use crate::db::models::Project;
 use crate::db::schema::{member_counts, memberships, outbox, profiles, security_requests, users};
 use crate::domain::{MembershipStatus, ProfileType};
+use crate::services::outbox as mail_states;
 use crate::services::recovery::KIND_INVITE;
 use crate::services::{ServiceError, now};
 
@@ -52,6 +55,8 @@ pub struct PendingInvitation {
     pub last_sent_at: Option<NaiveDateTime>,
     pub delivery: Delivery,
     pub link: Link,
+    /// `false`: suspended while invited (cannot accept until reactivated).
+    pub active: bool,
 }
 
 pub struct PendingPage {
@@ -85,6 +90,7 @@ type Row = (
     Option<String>,
     NaiveDateTime,
     Option<String>,
+    bool,
 );
 
 /// A cursor is the invitation's time and id, `<unix micros>.<id>`: opaque to people.
@@ -115,6 +121,7 @@ pub fn list(
             memberships::invited_by,
             memberships::created_at,
             memberships::invitation_email_id,
+            memberships::active,
         ))
         .into_boxed();
     if let Some((at, id)) = cursor.and_then(parse_cursor) {
@@ -134,11 +141,7 @@ pub fn list(
         .then(|| rows.last())
         .flatten()
         .map(|r| format!("{}.{}", r.7.and_utc().timestamp_micros(), r.0));
-    let at = now();
-    let mut page = Vec::with_capacity(rows.len());
-    for row in rows {
-        page.push(describe(conn, project_id, row, at)?);
-    }
+    let page = describe(conn, project_id, rows)?;
     let total: i64 = member_counts::table
         .filter(member_counts::project_id.eq(project_id))
         .filter(member_counts::status.eq(MembershipStatus::Invited))
@@ -146,107 +149,163 @@ pub fn list(
         .load::<i64>(conn)?
         .into_iter()
         .sum();
+    let expired: i64 = memberships::table
+        .filter(memberships::project_id.eq(project_id))
+        .filter(memberships::status.eq(MembershipStatus::Invited))
+        .filter(memberships::user_id.eq_any(expired_links(project_id)))
+        .count()
+        .get_result(conn)?;
     Ok(PendingPage {
         rows: page,
         total,
-        expired: expired_ids(conn, project_id)?.len() as i64,
+        expired,
         next,
     })
 }
 
+/// The page's rows with who invited them, their email's state and their link: three
+/// queries for the whole page, whatever its length.
 fn describe(
     conn: &mut DbConn,
     project_id: &str,
-    row: Row,
-    at: NaiveDateTime,
-) -> Result<PendingInvitation, ServiceError> {
-    let (membership_id, user_id, first_name, last_name, email, resource_type, by, invited_at, mail) =
-        row;
-    let invited_by = match by {
-        Some(id) => users::table
-            .find(id)
-            .select((users::first_name, users::last_name))
-            .first::<(String, String)>(conn)
-            .optional()?
-            .map(|(f, l)| format!("{f} {l}").trim().to_owned()),
-        None => None,
-    };
-    let message = match mail {
-        Some(id) => outbox::table
-            .find(id)
-            .select((
-                outbox::status,
-                outbox::attempts,
-                outbox::sent_at,
-                outbox::last_error,
-                outbox::created_at,
-            ))
-            .first::<(
-                String,
-                i32,
-                Option<NaiveDateTime>,
-                Option<String>,
-                NaiveDateTime,
-            )>(conn)
-            .optional()?,
-        None => None,
-    };
-    let (delivery, last_sent_at) = match message {
-        None => (Delivery::NotSent, None),
-        Some((status, attempts, sent_at, error, queued_at)) => (
-            match status.as_str() {
-                crate::services::outbox::SENT => Delivery::Sent(sent_at.unwrap_or(queued_at)),
-                crate::services::outbox::FAILED => Delivery::Failed(error.unwrap_or_default()),
-                crate::services::outbox::CANCELLED => Delivery::Cancelled,
-                _ => Delivery::Queued { attempts },
-            },
-            Some(queued_at),
-        ),
-    };
-    let expires = match user_id {
-        Some(user_id) => security_requests::table
-            .filter(security_requests::user_id.eq(user_id))
-            .filter(security_requests::project_id.eq(project_id))
-            .filter(security_requests::kind.eq(KIND_INVITE))
-            .filter(security_requests::used_at.is_null())
-            .filter(security_requests::superseded_at.is_null())
-            .select(security_requests::expires_at)
-            .order(security_requests::created_at.desc())
-            .first::<NaiveDateTime>(conn)
-            .optional()?,
-        None => None,
-    };
-    Ok(PendingInvitation {
-        membership_id,
-        first_name,
-        last_name,
-        email,
-        resource_type,
-        invited_by,
-        invited_at,
-        last_sent_at,
-        delivery,
-        link: match expires {
-            Some(until) if until > at => Link::Until(until),
-            Some(until) => Link::Expired(until),
-            None => Link::OnSignin,
-        },
-    })
-}
-
-/// Invitations of the project whose set-password link has expired and was not replaced.
-fn expired_ids(conn: &mut DbConn, project_id: &str) -> Result<Vec<String>, ServiceError> {
-    let open_links = security_requests::table
+    rows: Vec<Row>,
+) -> Result<Vec<PendingInvitation>, ServiceError> {
+    let inviters: Vec<&String> = rows.iter().filter_map(|r| r.6.as_ref()).collect();
+    let inviters: HashMap<String, String> = users::table
+        .filter(users::id.eq_any(inviters))
+        .select((users::id, users::first_name, users::last_name))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, f, l)| (id, format!("{f} {l}").trim().to_owned()))
+        .collect();
+    let mail_ids: Vec<&String> = rows.iter().filter_map(|r| r.8.as_ref()).collect();
+    type Mail = (
+        String,
+        String,
+        i32,
+        Option<NaiveDateTime>,
+        Option<String>,
+        NaiveDateTime,
+    );
+    let mails: HashMap<String, Mail> = outbox::table
+        .filter(outbox::id.eq_any(mail_ids))
+        .select((
+            outbox::id,
+            outbox::status,
+            outbox::attempts,
+            outbox::sent_at,
+            outbox::last_error,
+            outbox::created_at,
+        ))
+        .load::<Mail>(conn)?
+        .into_iter()
+        .map(|m| (m.0.clone(), m))
+        .collect();
+    let user_ids: Vec<&String> = rows.iter().filter_map(|r| r.1.as_ref()).collect();
+    // The newest open link of each account for this project.
+    let mut links: HashMap<String, NaiveDateTime> = HashMap::new();
+    for (user_id, expires) in security_requests::table
+        .filter(security_requests::user_id.eq_any(user_ids))
         .filter(security_requests::project_id.eq(project_id))
         .filter(security_requests::kind.eq(KIND_INVITE))
         .filter(security_requests::used_at.is_null())
         .filter(security_requests::superseded_at.is_null())
+        .order(security_requests::created_at.asc())
+        .select((security_requests::user_id, security_requests::expires_at))
+        .load::<(String, NaiveDateTime)>(conn)?
+    {
+        links.insert(user_id, expires);
+    }
+    let at = now();
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (
+                membership_id,
+                user_id,
+                first_name,
+                last_name,
+                email,
+                resource_type,
+                by,
+                invited_at,
+                mail,
+                active,
+            ) = row;
+            let (delivery, last_sent_at) = match mail.as_ref().and_then(|id| mails.get(id)) {
+                None => (Delivery::NotSent, None),
+                Some((_, status, attempts, sent_at, error, queued_at)) => (
+                    match status.as_str() {
+                        mail_states::SENT => Delivery::Sent(sent_at.unwrap_or(*queued_at)),
+                        mail_states::FAILED => Delivery::Failed(error.clone().unwrap_or_default()),
+                        mail_states::CANCELLED => Delivery::Cancelled,
+                        _ => Delivery::Queued {
+                            attempts: *attempts,
+                        },
+                    },
+                    Some(*queued_at),
+                ),
+            };
+            let link = match user_id.as_ref().and_then(|u| links.get(u)) {
+                Some(until) if *until > at => Link::Until(*until),
+                Some(until) => Link::Expired(*until),
+                None => Link::OnSignin,
+            };
+            PendingInvitation {
+                membership_id,
+                first_name,
+                last_name,
+                email,
+                resource_type,
+                invited_by: by.and_then(|id| inviters.get(&id).cloned()),
+                invited_at,
+                last_sent_at,
+                delivery,
+                link,
+                active,
+            }
+        })
+        .collect())
+}
+
+/// The accounts whose invite link for this project expired and was not replaced.
+#[allow(clippy::type_complexity)]
+fn expired_links(
+    project_id: &str,
+) -> diesel::dsl::Select<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::dsl::Filter<
+                diesel::dsl::Filter<
+                    diesel::dsl::Filter<
+                        security_requests::table,
+                        diesel::dsl::Eq<security_requests::project_id, String>,
+                    >,
+                    diesel::dsl::Eq<security_requests::kind, &'static str>,
+                >,
+                diesel::dsl::IsNull<security_requests::used_at>,
+            >,
+            diesel::dsl::IsNull<security_requests::superseded_at>,
+        >,
+        diesel::dsl::LtEq<security_requests::expires_at, NaiveDateTime>,
+    >,
+    diesel::dsl::Nullable<security_requests::user_id>,
+> {
+    security_requests::table
+        .filter(security_requests::project_id.eq(project_id.to_owned()))
+        .filter(security_requests::kind.eq(KIND_INVITE))
+        .filter(security_requests::used_at.is_null())
+        .filter(security_requests::superseded_at.is_null())
         .filter(security_requests::expires_at.le(now()))
-        .select(security_requests::user_id.nullable());
+        .select(security_requests::user_id.nullable())
+}
+
+/// Invitations of the project whose set-password link has expired and was not replaced.
+fn expired_ids(conn: &mut DbConn, project_id: &str) -> Result<Vec<String>, ServiceError> {
     Ok(memberships::table
         .filter(memberships::project_id.eq(project_id))
         .filter(memberships::status.eq(MembershipStatus::Invited))
-        .filter(memberships::user_id.eq_any(open_links))
+        .filter(memberships::user_id.eq_any(expired_links(project_id)))
         .select(memberships::id)
         .load(conn)?)
 }
@@ -292,7 +351,7 @@ pub fn resend_expired(
     let mut outcome = Resent::default();
     for id in expired_ids(conn, &project.id)? {
         match resend_invite(conn, project, by, &id, base_url, limits) {
-            Ok(()) => outcome.resent += 1,
+            Ok(_) => outcome.resent += 1,
             Err(ServiceError::Conflict(_) | ServiceError::TooManyRequests(_)) => {
                 outcome.refused += 1;
             }

@@ -46,6 +46,12 @@ struct ListView {
     problem: Option<String>,
 }
 
+impl ListView {
+    fn count(&self, n: &i64) -> String {
+        super::member_list::thousands(*n)
+    }
+}
+
 /// The email's state in words.
 trait DeliveryText {
     fn text(&self) -> String;
@@ -96,11 +102,7 @@ async fn list(admin: Admin, query: web::Query<ListQuery>) -> Result<HttpResponse
 async fn refused(admin: &Admin, e: ServiceError) -> Result<HttpResponse, AppError> {
     let problem = match e {
         ServiceError::Conflict(problem) => (StatusCode::CONFLICT, problem.to_string()),
-        ServiceError::TooManyRequests(_) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many emails to this person or from this project for now: try again later."
-                .to_owned(),
-        ),
+        // A limit answers 429 with `Retry-After`, as everywhere else.
         other => return Err(other.into()),
     };
     render_list(admin, None, Some(problem)).await
@@ -122,13 +124,14 @@ async fn resend(
         })
         .await
     {
-        Ok(()) => {
+        Ok(link) => {
             admin.state().mail.wake();
-            admin.done(
-                &session,
-                "A new invitation was sent; the previous link no longer works",
-                LIST,
-            )
+            let message = if link {
+                "The invitation was sent again with a new link; the previous link no longer works"
+            } else {
+                "The invitation was sent again"
+            };
+            admin.done(&session, message, LIST)
         }
         Err(e) => refused(&admin, e).await,
     }
@@ -166,31 +169,32 @@ struct ConfirmCancel<'a> {
     csrf: String,
     detail: &'a MemberDetail,
     dialog: bool,
+    problem: Option<String>,
 }
 
-/// The confirmation step: a page without JavaScript, a dialog with htmx.
+/// The confirmation step: a page without JavaScript, a dialog with htmx. For someone who
+/// has accepted meanwhile it says so, in the same place (409), and offers nothing to confirm.
 async fn confirm_cancel(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let detail = admin
+    let (detail, pending) = admin
         .run(move |conn, project, _| {
-            if !pending::is_pending(conn, &project.id, &id)? {
-                return Err(ServiceError::Conflict(
-                    crate::services::Conflict::AlreadyAccepted,
-                ));
-            }
-            members::get(conn, project, &id)
+            let detail = members::get(conn, project, &id)?;
+            let pending = pending::is_pending(conn, &project.id, &id)?;
+            Ok((detail, pending))
         })
-        .await;
-    let detail = match detail {
-        Ok(detail) => detail,
-        Err(e) => return refused(&admin, e).await,
-    };
+        .await?;
     let view = ConfirmCancel {
         csrf: admin.csrf(),
         detail: &detail,
         dialog: is_htmx(admin.req()),
+        problem: (!pending).then(|| crate::services::Conflict::AlreadyAccepted.to_string()),
     };
-    admin.show("Cancel invitation", &view).await
+    let status = if pending {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    admin.render("Cancel invitation", &view, status).await
 }
 
 async fn cancel(

@@ -70,8 +70,8 @@ async fn render_form(
     let policies = admin
         .run(|conn, project, _| policies::options(conn, &project.id))
         .await?;
-    let typo = form.keep_email.is_none()
-        && EmailAddress::parse(&form.email).is_ok_and(|e| e.likely_typo().is_some());
+    // Shown (and kept ticked) while the address looks misspelt, whatever else is wrong.
+    let typo = EmailAddress::parse_new(&form.email).is_ok_and(|e| e.likely_typo().is_some());
     let view = InvitePage {
         typo,
         tab: Tab::of_profile(ProfileType::parse(&form.resource_type).unwrap_or_default()),
@@ -126,7 +126,7 @@ async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpRe
         PersonName::parse(&form.first_name, "first name"),
     );
     let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
-    let email = errors.take("email", EmailAddress::parse(&form.email));
+    let email = errors.take("email", EmailAddress::parse_new(&form.email));
     if let Some(suggested) = email.as_ref().and_then(EmailAddress::likely_typo)
         && form.keep_email.is_none()
     {

@@ -117,6 +117,7 @@ fn json_rows(
     rows: &[MemberRow],
     first: bool,
     total: Option<i64>,
+    written: &mut bool,
 ) -> Result<Bytes, ServiceError> {
     let ids: Vec<String> = rows.iter().map(|r| r.membership_id.clone()).collect();
     let views = lookup::memberships_by_ids(conn, project_id, &ids)?;
@@ -130,10 +131,13 @@ fn json_rows(
         };
         out.extend_from_slice(opening.as_bytes());
     }
-    for (i, view) in views.iter().enumerate() {
-        if !(first && i == 0) {
+    // A comma before every entry but the file's first (a member gone between the two reads
+    // of a chunk is simply not there).
+    for view in &views {
+        if *written {
             out.push(b',');
         }
+        *written = true;
         let entry = serde_json::json!({
             "fullUrl": format!("ProjectMembership/{}", view.membership.id),
             "resource": ProjectMembership::from(view),
@@ -149,6 +153,8 @@ struct Progress {
     query: ListQuery,
     format: Format,
     first: bool,
+    /// A Bundle entry has been written (the next one needs a comma).
+    written: bool,
     done: bool,
 }
 
@@ -157,9 +163,14 @@ async fn next_chunk(mut at: Progress) -> Result<Option<(Bytes, Progress)>, Servi
     if at.done {
         return Ok(None);
     }
-    let (query, project_id, format, first) =
-        (at.query.clone(), at.project.id.clone(), at.format, at.first);
-    let (bytes, next): (Bytes, Option<Cursor>) = at
+    let (query, project_id, format, first, mut written) = (
+        at.query.clone(),
+        at.project.id.clone(),
+        at.format,
+        at.first,
+        at.written,
+    );
+    let (bytes, next, written): (Bytes, Option<Cursor>, bool) = at
         .db
         .run(move |conn| {
             let page = members::list(conn, &project_id, &query)?;
@@ -169,12 +180,15 @@ async fn next_chunk(mut at: Progress) -> Result<Option<(Bytes, Progress)>, Servi
             };
             let bytes = match format {
                 Format::Csv => csv_rows(&page.rows, first)?,
-                Format::Json => json_rows(conn, &project_id, &page.rows, first, total)?,
+                Format::Json => {
+                    json_rows(conn, &project_id, &page.rows, first, total, &mut written)?
+                }
             };
-            Ok((bytes, page.next))
+            Ok((bytes, page.next, written))
         })
         .await?;
     at.first = false;
+    at.written = written;
     at.done = next.is_none();
     let bytes = if at.done && format == Format::Json {
         let mut closed = bytes.to_vec();
@@ -230,6 +244,7 @@ async fn export(
         query,
         format,
         first: true,
+        written: false,
         done: false,
     };
     let filename = format!(

@@ -250,7 +250,7 @@ fn href(tab: Tab, pairs: &[(&'static str, String)]) -> String {
 }
 
 /// `80000` → `80,000`.
-fn thousands(n: i64) -> String {
+pub(super) fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

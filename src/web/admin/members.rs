@@ -220,8 +220,10 @@ async fn member_action(
     let (id, action) = path.into_inner();
     let (done, run): (&str, MemberActionFn) = match action.as_str() {
         "resend" => (
-            "A new invitation was sent; the previous link no longer works",
-            members::resend_invite,
+            "The invitation was sent again",
+            |conn, project, by, id, base_url, limits| {
+                members::resend_invite(conn, project, by, id, base_url, limits).map(drop)
+            },
         ),
         "reset-password" => (
             "A password reset email was sent",

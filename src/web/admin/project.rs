@@ -77,7 +77,7 @@ async fn render_details(
             ))
         })
         .await?;
-    let may_transfer = may_transfer(&admin);
+    let may_transfer = may_transfer(admin);
     let p = &admin.project;
     let view = match form {
         Some((f, errors)) => DetailsPage {
