@@ -151,6 +151,7 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         superseded_at -> Nullable<Timestamp>,
+        new_email -> Nullable<Text>,
     }
 }
 

@@ -95,6 +95,9 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("policy.deleted", "Access policy deleted"),
     ("user.invite_accepted", "Invitation accepted"),
     ("user.password_reset", "Password reset"),
+    ("member.email_changed", "Email changed by admin"),
+    ("user.email_change_requested", "Email change requested"),
+    ("user.email_changed", "Email changed"),
 ];
 
 pub fn action_label(action: &str) -> &str {

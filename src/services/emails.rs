@@ -315,3 +315,38 @@ pub fn ownership_transferred(
         &OwnershipHtml { e: &e },
     )
 }
+
+/// What an email about a change of address says (see `email_change`).
+pub struct EmailChange<'a> {
+    pub first_name: &'a str,
+    pub old_email: &'a str,
+    pub new_email: &'a str,
+    /// To the new address: the link that confirms it.
+    pub link: Option<&'a str>,
+    /// An admin made the change (their name), in this project.
+    pub by_admin: Option<&'a str>,
+    pub project_name: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/email_change.txt")]
+struct EmailChangeText<'a> {
+    e: &'a EmailChange<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "emails/email_change.html")]
+struct EmailChangeHtml<'a> {
+    e: &'a EmailChange<'a>,
+}
+
+/// A change of email address: the confirmation link to the new address, the notice to the
+/// old one, or (an admin's change) the notice to both.
+pub fn email_change(to: &str, e: &EmailChange<'_>) -> Result<Email, ServiceError> {
+    let subject = match (e.link, e.by_admin) {
+        (Some(_), _) => "Confirm your new email address".to_owned(),
+        (None, Some(_)) => format!("Your email address in {} was changed", e.project_name),
+        (None, None) => "A change of your email address was requested".to_owned(),
+    };
+    email(to, subject, &EmailChangeText { e }, &EmailChangeHtml { e })
+}

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authority;
 pub mod clients;
 mod conflict;
+pub mod email_change;
 pub mod emails;
 pub mod invitations;
 pub mod invite;

@@ -155,7 +155,17 @@ fn problem_with(request: &SecurityRequest, at: NaiveDateTime) -> Option<LinkProb
     }
 }
 
+/// A link that sets a password (an invitation or a reset), ready to use.
 pub fn check_link(conn: &mut DbConn, id: &str, secret: &str) -> Result<LinkInfo, LinkError> {
+    let info = check_any_link(conn, id, secret)?;
+    if info.request.kind != KIND_INVITE && info.request.kind != KIND_RESET {
+        return Err(LinkError::Problem(LinkProblem::Invalid));
+    }
+    Ok(info)
+}
+
+/// A link of any kind, ready to use: known, its secret right, not used, replaced or expired.
+pub fn check_any_link(conn: &mut DbConn, id: &str, secret: &str) -> Result<LinkInfo, LinkError> {
     let found = security_requests::table
         .inner_join(users::table)
         .filter(security_requests::id.eq(id))

@@ -19,6 +19,7 @@ use crate::services::account::{self, SessionRow};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/account/security").route(web::get().to(security)))
         .service(web::resource("/account/password").route(web::post().to(change_password)))
+        .service(web::resource("/account/email").route(web::post().to(change_email)))
         .service(web::resource("/account/sessions/{id}/revoke").route(web::post().to(revoke)));
 }
 
@@ -30,6 +31,8 @@ struct SecurityPage {
     mfa_enrolled: bool,
     mfa_required: bool,
     sessions: Vec<SessionRow>,
+    email: String,
+    new_email: String,
 }
 
 pub async fn render_security(
@@ -37,6 +40,16 @@ pub async fn render_security(
     state: &AppState,
     user: &CurrentUser,
     errors: FieldErrors,
+) -> Result<HttpResponse, AppError> {
+    render_security_with(req, state, user, errors, String::new()).await
+}
+
+async fn render_security_with(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &CurrentUser,
+    errors: FieldErrors,
+    new_email: String,
 ) -> Result<HttpResponse, AppError> {
     let (user_id, login_id) = (user.ctx.user.id.clone(), user.ctx.login_id.clone());
     let sessions = state
@@ -54,6 +67,8 @@ pub async fn render_security(
         mfa_enrolled: user.ctx.user.mfa_enrolled,
         mfa_required: user.membership.mfa_required,
         sessions,
+        email: user.ctx.user.email.clone(),
+        new_email,
     };
     page(req, state, Some(&user.ctx), "Security", &view, status).await
 }
@@ -163,4 +178,80 @@ async fn revoke(
         Err(e) => return Err(e.into()),
     }
     Ok(see_other(&req, "/account/security"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailForm {
+    #[serde(default)]
+    new_email: String,
+    #[serde(default)]
+    email_password: String,
+}
+
+/// Asks to change the account's email address: with the current password, a link goes to
+/// the new address (and a notice to the old); nothing changes until the link is used.
+async fn change_email(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Meta(meta): Meta,
+    form: web::Form<EmailForm>,
+) -> Result<HttpResponse, AppError> {
+    let limits = &state.settings.limits;
+    let key = format!("password-change:{}", user.ctx.user.id);
+    state
+        .throttle
+        .hit_and_check(
+            &key,
+            limits.signin_failures_per_account_and_ip,
+            limits.signin_window,
+        )
+        .await?;
+    let me = user.ctx.user.clone();
+    let mut errors = FieldErrors::new();
+    let email = errors.take("newEmail", EmailAddress::parse_new(&form.new_email));
+    if form.email_password.is_empty() {
+        errors.add("emailPassword", "Enter your current password");
+    } else if !state
+        .hasher
+        .verify(me.password_hash.as_deref(), &form.email_password)
+        .await?
+    {
+        errors.add("emailPassword", "Your current password is not right");
+    }
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        return render_security_with(&req, &state, &user, errors, form.new_email.clone()).await;
+    };
+    let (base_url, by) = (
+        state.base_url.clone(),
+        crate::services::audit::Acting::user(&me, &meta),
+    );
+    let wanted = email.clone();
+    match state
+        .db
+        .run(move |conn| crate::services::email_change::request(conn, &me, &wanted, &base_url, &by))
+        .await
+    {
+        Ok(()) => {
+            state.mail.wake();
+            session::set_flash(
+                &session,
+                &format!(
+                    "We sent a link to {email}: open it to confirm the new address. Until then you keep using {}.",
+                    user.ctx.user.email
+                ),
+            )?;
+            Ok(see_other(&req, "/account/security"))
+        }
+        Err(ServiceError::Invalid(found)) => {
+            let mut errors = FieldErrors::new();
+            for (_, message) in found.iter() {
+                errors.add("newEmail", message);
+            }
+            render_security_with(&req, &state, &user, errors, form.new_email.clone()).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
+pub mod email_link;
 pub mod error_page;
 pub mod errors;
 pub mod extractors;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(home::configure)
         .configure(invitations::configure)
         .configure(leave::configure)
+        .configure(email_link::configure)
         .configure(auth::configure)
         .configure(recovery::configure)
         .service(web::resource("/healthz").route(web::get().to(healthz)));

@@ -297,7 +297,7 @@ async fn set_password(
 
 impl crate::services::Db {
     /// Runs a link operation, separating "this link cannot be used" from real failures.
-    async fn run_link<T: Send + 'static>(
+    pub(super) async fn run_link<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut crate::db::DbConn) -> Result<T, LinkError> + Send + 'static,
     ) -> Result<Result<T, LinkProblem>, AppError> {

@@ -13,6 +13,7 @@ mod api_fhir;
 mod api_invite;
 mod api_members;
 mod bulk;
+mod email_change;
 mod lifecycle;
 mod mail;
 mod member_list;

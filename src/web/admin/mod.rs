@@ -9,6 +9,7 @@ mod clients;
 mod invitations;
 mod invite;
 mod member_bulk;
+mod member_email;
 mod member_export;
 mod member_list;
 mod members;
@@ -37,6 +38,7 @@ use crate::services::{RequestMeta, ServiceError, projects};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(project::configure)
         .configure(member_bulk::configure)
+        .configure(member_email::configure)
         .configure(member_export::configure)
         .configure(member_list::configure)
         .configure(members::configure)

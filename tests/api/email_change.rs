@@ -1,0 +1,199 @@
+//! Changing an account's email address: by its owner (a link to the new address), and by an
+//! admin for their project's own accounts.
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use rollcall::db::schema::{audit_events, memberships, users};
+
+use crate::helpers::*;
+
+const GRACE_PASSWORD: &str = "violet tuesday lantern orbit";
+
+fn email_of(app: &TestApp, id: &str) -> String {
+    users::table
+        .inner_join(memberships::table.on(memberships::user_id.eq(users::id.nullable())))
+        .filter(memberships::id.eq(id))
+        .select(users::email)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+fn audited(app: &TestApp, action: &str) -> i64 {
+    audit_events::table
+        .filter(audit_events::action.eq(action))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_person_changes_their_email_through_a_link_sent_to_the_new_address() {
+    let app = admin_app().await;
+    let (grace_id, grace) = app
+        .member("Grace", "Hopper", "grace@example.com", &[], GRACE_PASSWORD)
+        .await;
+    let change = |password: &'static str, email: &'static str| {
+        let (app, grace) = (&app, &grace);
+        async move {
+            app.submit_with(
+                grace,
+                "/account/security",
+                "/account/email",
+                &[("newEmail", email), ("emailPassword", password)],
+            )
+            .await
+        }
+    };
+    let r = change("wrong password here", "grace.h@example.org").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text_of(&r.text().await.unwrap(), "#emailPassword-error").is_some());
+    // An address another account has is refused.
+    let r = change(GRACE_PASSWORD, ADMIN_EMAIL).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text_of(&r.text().await.unwrap(), "#newEmail-error")
+            .unwrap()
+            .contains("Another account already uses this address")
+    );
+
+    let r = change(GRACE_PASSWORD, "grace.h@example.org").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    app.wait_for_mail(
+        "grace@example.com",
+        "A change of your email address was requested",
+    )
+    .await;
+    let mail = app
+        .wait_for_mail("grace.h@example.org", "Confirm your new email address")
+        .await;
+    let link = mail.path();
+    assert!(link.starts_with("/account/email/"), "{link}");
+    assert_eq!(
+        email_of(&app, &grace_id),
+        "grace@example.com",
+        "not before the link"
+    );
+
+    // Opening the link changes nothing (mail scanners open links); the button does.
+    let html = new_client()
+        .get(app.url(&link))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Use grace.h@example.org for your account?"));
+    assert_eq!(email_of(&app, &grace_id), "grace@example.com");
+    // The link is no password link.
+    let as_password = link.replace("/account/email/", "/setpassword/");
+    assert_eq!(app.get(&as_password).await.status(), StatusCode::NOT_FOUND);
+
+    let r = app.submit_with(&new_client(), &link, &link, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Your email address is now grace.h@example.org")
+    );
+    assert_eq!(email_of(&app, &grace_id), "grace.h@example.org");
+    assert_eq!(audited(&app, "user.email_changed"), 1);
+    // Sessions stay; the lists show and find the new address; sign-in uses it.
+    assert_eq!(app.get_with(&grace, "/").await.status(), StatusCode::OK);
+    let html = app.get_html("/admin/users?q=grace.h%40example.org").await;
+    assert_eq!(names_in(&html), vec!["Grace Hopper"]);
+    let r = app
+        .sign_in_with(&new_client(), "grace.h@example.org", GRACE_PASSWORD)
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app
+        .sign_in_with(&new_client(), "grace@example.com", GRACE_PASSWORD)
+        .await;
+    assert_ne!(r.status(), StatusCode::SEE_OTHER);
+    // The link works once.
+    let r = app.submit_with(&new_client(), &link, &link, &[]).await;
+    assert_eq!(r.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn an_admin_changes_the_email_of_their_projects_own_account_only() {
+    let app = admin_app().await;
+    let (pat_id, _) = app
+        .member(
+            "Pat",
+            "Scoped",
+            "pat@example.com",
+            &[("projectScoped", "on")],
+            GRACE_PASSWORD,
+        )
+        .await;
+    let (grace_id, _) = app
+        .member("Grace", "Hopper", "grace@example.com", &[], GRACE_PASSWORD)
+        .await;
+    let page = format!("/admin/members/{pat_id}");
+    assert!(app.get_html(&page).await.contains(&format!("{page}/email")));
+    let r = app
+        .submit(
+            &format!("{page}/email"),
+            &format!("{page}/email"),
+            &[("email", "pat.new@example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(email_of(&app, &pat_id), "pat.new@example.com");
+    app.wait_for_mail(
+        "pat@example.com",
+        "Your email address in Clinic was changed",
+    )
+    .await;
+    app.wait_for_mail(
+        "pat.new@example.com",
+        "Your email address in Clinic was changed",
+    )
+    .await;
+    assert_eq!(audited(&app, "member.email_changed"), 1);
+
+    // A server-wide account is its owner's to change: not offered, and refused.
+    let page = format!("/admin/members/{grace_id}");
+    assert!(
+        !app.get_html(&page)
+            .await
+            .contains(&format!("{page}/email\""))
+    );
+    assert_eq!(
+        app.get(&format!("{page}/email")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = app
+        .submit(
+            "/admin/users",
+            &format!("{page}/email"),
+            &[("email", "grace.other@example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(email_of(&app, &grace_id), "grace@example.com");
+
+    // Another project's admin: not found.
+    let other = app.registered("Mallory", "mallory@example.com").await;
+    let r = app
+        .submit_with(
+            &other,
+            "/register/project",
+            "/register/project",
+            &[("projectName", "Elsewhere")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app
+        .submit_with(
+            &other,
+            "/admin/users",
+            &format!("/admin/members/{pat_id}/email"),
+            &[("email", "stolen@example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(email_of(&app, &pat_id), "pat.new@example.com");
+}
