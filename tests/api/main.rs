@@ -14,6 +14,7 @@ mod api_invite;
 mod api_members;
 mod bulk;
 mod email_change;
+mod invite_bulk;
 mod lifecycle;
 mod mail;
 mod member_list;

@@ -3,6 +3,7 @@
 //! in one transaction, so a failure leaves nothing half-made.
 
 mod account;
+pub mod bulk;
 mod tell;
 mod upsert;
 

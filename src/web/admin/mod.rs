@@ -8,6 +8,7 @@ mod audit;
 mod clients;
 mod invitations;
 mod invite;
+mod invite_bulk;
 mod member_bulk;
 mod member_email;
 mod member_export;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(member_export::configure)
         .configure(member_list::configure)
         .configure(members::configure)
+        .configure(invite_bulk::configure)
         .configure(invite::configure)
         .configure(invitations::configure)
         .configure(policies::configure)
