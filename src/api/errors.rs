@@ -109,7 +109,7 @@ impl ApiError {
         ApiError::Invalid(FieldErrors::single(field, message))
     }
 
-    fn outcome(&self) -> OperationOutcome {
+    pub fn outcome(&self) -> OperationOutcome {
         match self {
             ApiError::Invalid(errors) => OperationOutcome::new(
                 "error",

@@ -166,6 +166,15 @@ async fn read_body(
     payload: &mut Payload,
     accepted: &[&str],
 ) -> Result<web::Bytes, ApiError> {
+    read_body_up_to(req, payload, accepted, BODY_LIMIT).await
+}
+
+async fn read_body_up_to(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    accepted: &[&str],
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -188,14 +197,14 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT) {
+    if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::TooLarge);
     }
     let mut body = web::BytesMut::new();
     let mut stream = payload.take();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read body: {e}")))?;
-        if body.len() + chunk.len() > BODY_LIMIT {
+        if body.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge);
         }
         body.extend_from_slice(&chunk);
@@ -235,6 +244,34 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             .await?;
             serde_json::from_slice(&body)
                 .map(Json)
+                .map_err(|e| json_error(&e))
+        })
+    }
+}
+
+/// Bodies of requests that carry many items (a bulk invite) may be this large.
+pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A JSON body of up to `BULK_BODY_LIMIT` bytes, for requests that carry many items.
+pub struct BulkJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for BulkJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body_up_to(
+                &req,
+                &mut payload,
+                &["application/json", "application/fhir+json"],
+                BULK_BODY_LIMIT,
+            )
+            .await?;
+            serde_json::from_slice(&body)
+                .map(BulkJson)
                 .map_err(|e| json_error(&e))
         })
     }

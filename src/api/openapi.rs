@@ -20,6 +20,7 @@ use super::{admin, fhir, oauth, resource};
         admin::projects::create_project_alias,
         admin::projects::get_project,
         admin::invite::invite,
+        admin::invite::invite_bulk,
         admin::clients::create_client,
         admin::members::get_member,
         admin::members::update_member,

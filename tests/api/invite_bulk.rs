@@ -218,3 +218,67 @@ async fn rows_past_the_hourly_invite_limit_are_reported_not_invited() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_api_invites_many_and_answers_each_in_a_batch_response() {
+    let app = admin_app().await;
+    let client = app.admin_client().await;
+    let token = app.token(&client).await;
+    let project = app.project_id();
+    let path = format!("/admin/projects/{project}/invite/bulk");
+    let body = serde_json::json!({"invites": [
+        {"resourceType": "Practitioner", "firstName": "Nina", "lastName": "One", "email": "nina@example.com"},
+        {"resourceType": "Practitioner", "firstName": "No", "email": "nolast@example.com"},
+        {"resourceType": "Practitioner", "firstName": "Ada", "lastName": "Tester", "email": ADMIN_EMAIL},
+        {"resourceType": "Patient", "firstName": "Pat", "lastName": "Two", "email": "pat@example.com", "sendEmail": false},
+        "not an invite"
+    ]});
+    let answer = app.api_post(&path, &token, body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["resourceType"], "Bundle");
+    assert_eq!(answer.body["type"], "batch-response");
+    let statuses: Vec<&str> = answer.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["200", "400", "409", "200", "400"]);
+    let entry = &answer.body["entry"];
+    assert_eq!(entry[0]["resource"]["resourceType"], "ProjectMembership");
+    assert_eq!(
+        entry[1]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
+    assert!(
+        entry[2]["response"]["outcome"]
+            .to_string()
+            .contains("already a member")
+    );
+    assert!(
+        entry[3]["resource"]["profile"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("Patient/")
+    );
+    let invited: i64 = users::table
+        .filter(users::email.eq_any(["nina@example.com", "pat@example.com", "nolast@example.com"]))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(invited, 2);
+
+    // More than 1,000 in one request is refused whole.
+    let many: Vec<serde_json::Value> = (0..1001)
+        .map(|i| serde_json::json!({"resourceType": "Patient", "firstName": "P", "lastName": format!("{i}"), "email": format!("p{i}@example.com")}))
+        .collect();
+    let answer = app
+        .api_post(&path, &token, serde_json::json!({"invites": many}))
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["resourceType"], "OperationOutcome");
+
+    // In the OpenAPI document.
+    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(doc["paths"]["/admin/projects/{projectId}/invite/bulk"]["post"].is_object());
+}

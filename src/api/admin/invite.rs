@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::{AdminRefusals, ApiAdmin, ProjectPath, lenient_bool, policy_id};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ProjectMembership, Reference};
-use crate::api::{Json, ok};
+use crate::api::{BulkJson, Json, ok};
 use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType};
 use crate::services::invite::{self, InviteRequest, Scope};
 use crate::services::lookup;
@@ -193,4 +193,141 @@ pub async fn invite(
         .await?;
     admin.state.mail.wake();
     Ok(ok(&ProjectMembership::from(&view)))
+}
+
+/// Invites at most this many people in one request.
+pub const BULK_MAX: usize = 1_000;
+
+/// Many invites in one request: each the body of `POST .../invite`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BulkInviteBody {
+    #[schema(max_items = 1000)]
+    pub invites: Vec<Value>,
+}
+
+/// One invite's answer in a bulk invite, as in a FHIR `batch-response` Bundle.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct BulkEntry {
+    pub response: BulkResponse,
+    /// The membership, when the invite succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ProjectMembership>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct BulkResponse {
+    /// HTTP status of this invite alone: `200`, `400`, `409` or `429`.
+    pub status: String,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OperationOutcome>,
+}
+
+/// A FHIR `Bundle` of type `batch-response`: one entry per invite, in order.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkAnswer {
+    #[schema(example = "Bundle")]
+    pub resource_type: String,
+    #[serde(rename = "type")]
+    #[schema(example = "batch-response")]
+    pub kind: String,
+    pub entry: Vec<BulkEntry>,
+}
+
+fn refused(e: ApiError) -> BulkEntry {
+    use actix_web::ResponseError;
+    BulkEntry {
+        response: BulkResponse {
+            status: e.status_code().as_u16().to_string(),
+            outcome: Some(e.outcome()),
+        },
+        resource: None,
+    }
+}
+
+/// Invites many people: each invite is checked, counted by the invite limits and written in
+/// its own transaction exactly as `POST .../invite`, and answered in its own entry, so one
+/// refused invite does not stop the others.
+#[utoipa::path(
+    post,
+    path = "/admin/projects/{projectId}/invite/bulk",
+    tag = "admin",
+    params(ProjectPath),
+    request_body(content = BulkInviteBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One entry per invite, in order: its status, and the membership or an OperationOutcome", body = BulkAnswer),
+        (status = 400, description = "Not a list of invites, or more than 1,000", body = OperationOutcome),
+        AdminRefusals,
+        (status = 404, description = "No such project (super admins)", body = OperationOutcome),
+        (status = 413, description = "Body too large", body = OperationOutcome),
+        (status = 415, description = "Not JSON", body = OperationOutcome),
+    )
+)]
+pub async fn invite_bulk(
+    admin: ApiAdmin,
+    BulkJson(body): BulkJson<BulkInviteBody>,
+) -> Result<HttpResponse, ApiError> {
+    if body.invites.len() > BULK_MAX {
+        return Err(ApiError::invalid(
+            "invites",
+            format!("At most {BULK_MAX} invites in one request"),
+        ));
+    }
+    let (base_url, limits, key) = (
+        admin.state.base_url.clone(),
+        admin.state.settings.limits.clone(),
+        format!("invite-admin:{}", admin.caller.membership.id),
+    );
+    let entries = admin
+        .run(move |conn, project, by| {
+            let mut entries = Vec::with_capacity(body.invites.len());
+            for raw in body.invites {
+                let request = match serde_json::from_value::<InviteBody>(raw)
+                    .map_err(|e| ApiError::BadRequest(format!("Not an invite: {e}")))
+                    .and_then(parse_invite)
+                {
+                    Ok(request) => request,
+                    Err(e) => {
+                        entries.push(refused(e));
+                        continue;
+                    }
+                };
+                if let Err(e) = invite::check_rate(conn, &limits, &key, by.meta.ip.as_deref()) {
+                    match e {
+                        crate::services::ServiceError::TooManyRequests(_) => {
+                            entries.push(refused(e.into()));
+                            continue;
+                        }
+                        other => return Err(other),
+                    }
+                }
+                match invite::invite(conn, project, by, request, &base_url, &limits) {
+                    Ok(done) => {
+                        let view = lookup::membership(conn, &project.id, &done.membership.id)?;
+                        entries.push(BulkEntry {
+                            response: BulkResponse {
+                                status: "200".into(),
+                                outcome: None,
+                            },
+                            resource: Some(ProjectMembership::from(&view)),
+                        });
+                    }
+                    Err(
+                        e @ (crate::services::ServiceError::Invalid(_)
+                        | crate::services::ServiceError::Conflict(_)
+                        | crate::services::ServiceError::TooManyRequests(_)),
+                    ) => entries.push(refused(e.into())),
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok(entries)
+        })
+        .await?;
+    admin.state.mail.wake();
+    Ok(ok(&BulkAnswer {
+        resource_type: "Bundle".into(),
+        kind: "batch-response".into(),
+        entry: entries,
+    }))
 }

@@ -42,6 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(invite::invite)),
     )
     .service(
+        resource("/admin/projects/{projectId}/invite/bulk", "POST")
+            .route(web::post().to(invite::invite_bulk)),
+    )
+    .service(
         resource("/admin/projects/{projectId}/client", "POST")
             .route(web::post().to(clients::create_client)),
     )
