@@ -61,6 +61,9 @@ new5@gmial.com, Gina, Typo, Patient
     let r = post(&app, form).await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
+    let lines = column(&html, "bulk-invite-preview", "Line");
+    let expected: Vec<String> = (1..=11).map(|n| n.to_string()).collect();
+    assert_eq!(lines, expected);
     let what = column(&html, "bulk-invite-preview", "What happens");
     assert_eq!(what.len(), 11, "{what:?}");
     assert!(what[0].starts_with("New account"));

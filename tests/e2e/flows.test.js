@@ -300,6 +300,47 @@ test('pending invitations are resent and cancelled; a member is suspended and re
   for (const a of ['Invitation cancelled', 'Invite resent', 'Member suspended', 'Member reactivated']) assert.ok(actions.includes(a), a);
 });
 
+test('many people are invited from a pasted list after a preview', async () => {
+  await admin.goto(rc.base + '/admin/invitations');
+  await admin.click('a:has-text("Invite many")');
+  await admin.waitForURL('**/admin/invite/bulk');
+  await accessible(admin, 'bulk invite form');
+  await admin.fill('#people', [
+    'ward1@example.com, Wanda, One',
+    'ward2@example.com, Walter, Two, RelatedPerson',
+    'ward3@example, Wes, Three',
+    'ada@example.com, Ada, Tester',
+  ].join('\n'));
+  await admin.click('button:has-text("Check the list")');
+  await admin.waitForSelector('#bulk-invite-preview');
+  assert.match(await admin.textContent('#bulk-invite-summary'), /^2 of 4 can be invited/);
+  await accessible(admin, 'bulk invite preview');
+  await shoot(admin, 'bulk-invite-preview');
+  await admin.click('button:has-text("Invite 2 people")');
+  await admin.waitForSelector('#bulk-invite-result');
+  assert.match(await admin.textContent('main h1'), /^2 of 4 invited/);
+  await accessible(admin, 'bulk invite result');
+  await rc.waitForMail('ward2@example.com', 'invited');
+});
+
+test('a person changes their email address through the link sent to it', async () => {
+  const eve = await newPage();
+  await register(eve, 'Eve', 'eve@example.com', 'Eve Lab');
+  await eve.goto(rc.base + '/account/security');
+  await eve.fill('#newEmail', 'eve.new@example.org');
+  await eve.fill('#emailPassword', PASSWORD);
+  await eve.click('button:has-text("Change email")');
+  await eve.waitForSelector('.flash');
+  assert.match(await eve.textContent('.flash'), /We sent a link to eve.new@example.org/);
+  await accessible(eve, 'security page after an email change request');
+  const mail = await rc.waitForMail('eve.new@example.org', 'Confirm your new email address');
+  await eve.goto(rc.linkIn(mail));
+  await accessible(eve, 'confirm new email');
+  await eve.click('button:has-text("Confirm eve.new@example.org")');
+  await eve.waitForSelector('text=Your email address is now eve.new@example.org');
+  await eve.context().close();
+});
+
 test('account settings are saved with a photo', async () => {
   await admin.click('nav[aria-label=Account] summary');
   await admin.click('text=Account settings');
@@ -516,5 +557,5 @@ test('the remaining pages have no accessibility violations', async () => {
   await admin.click('button:has-text("Save policy")');
   await admin.waitForSelector('.error-summary');
   await accessible(admin, 'access policy with errors');
-  assert.equal(checked.length, 39, `axe ran on ${checked.length} pages and states`);
+  assert.equal(checked.length, 44, `axe ran on ${checked.length} pages and states`);
 });

@@ -107,14 +107,31 @@ pub fn parse(text: &str) -> Result<Vec<Row>, String> {
         .from_reader(text.as_bytes());
     let mut columns = None;
     let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record =
-            record.map_err(|e| format!("The list could not be read near line {}: {e}", i + 1))?;
+    let mut record = csv::StringRecord::new();
+    loop {
+        // Where the next record starts (the reader skips blank lines).
+        let before = reader.position().line() as usize;
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| format!("The list could not be read near line {before}: {e}"))?;
+        if !more {
+            break;
+        }
         let fields: Vec<String> = record.iter().map(str::to_owned).collect();
         if fields.iter().all(|f| f.is_empty()) {
             continue;
         }
-        if i == 0 || (columns.is_none() && rows.is_empty()) {
+        // Counted from the record's byte offset: the reader's own line count skips blank lines.
+        let line = record.position().map_or(before, |p| {
+            let bytes = text.as_bytes();
+            let mut at = (p.byte() as usize).min(bytes.len());
+            // A record read after blank lines starts at the first of them.
+            while at < bytes.len() && (bytes[at] == b'\n' || bytes[at] == b'\r') {
+                at += 1;
+            }
+            bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
+        });
+        if columns.is_none() && rows.is_empty() {
             if let Some(found) = header(&fields) {
                 columns = Some(found);
                 continue;
@@ -128,7 +145,7 @@ pub fn parse(text: &str) -> Result<Vec<Row>, String> {
         });
         let get = |at: Option<usize>| at.and_then(|n| fields.get(n)).cloned().unwrap_or_default();
         rows.push(Row {
-            line: record.position().map_or(i + 1, |p| p.line() as usize),
+            line,
             email: get(Some(c.email)),
             first_name: get(Some(c.first)),
             last_name: get(Some(c.last)),
@@ -327,9 +344,11 @@ mod tests {
 
     #[test]
     fn a_pasted_list_reads_by_position_and_a_csv_by_its_header() {
-        let pasted = "grace@example.com, Grace, Hopper\n\nada@example.com,Ada,Lovelace,Patient\n";
+        let pasted = "grace@example.com, Grace, Hopper\nlin@example.com, Lin, Wu\n\nada@example.com,Ada,Lovelace,Patient\n";
         let rows = parse(pasted).unwrap();
-        assert_eq!(rows.len(), 2);
+        let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![1, 2, 4], "line numbers count blank lines too");
+        let rows = vec![rows[0].clone(), rows[2].clone()];
         assert_eq!(rows[0].email, "grace@example.com");
         assert_eq!(rows[0].first_name, "Grace");
         assert_eq!(rows[1].role, "Patient");
