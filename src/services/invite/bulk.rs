@@ -348,7 +348,7 @@ mod tests {
         let rows = parse(pasted).unwrap();
         let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![1, 2, 4], "line numbers count blank lines too");
-        let rows = vec![rows[0].clone(), rows[2].clone()];
+        let rows = [rows[0].clone(), rows[2].clone()];
         assert_eq!(rows[0].email, "grace@example.com");
         assert_eq!(rows[0].first_name, "Grace");
         assert_eq!(rows[1].role, "Patient");
