@@ -18,11 +18,17 @@ use crate::db::schema::security_requests;
 
 pub use crate::domain::MembershipStatus;
 
+pub const OWNER_ACCOUNT: &str = "This is the project owner's account: only the owner can change its email address, password or two-factor authentication";
+
 pub const SHARED_ACCOUNT: &str = "This person's account is shared with other projects: only they can change its password, two-factor authentication or sessions";
 
-/// The project may act on this account's credentials.
+/// The project may act on this account's credentials: its own account, but never its
+/// owner's (whose account would otherwise be any admin's to take: owner-only acts such as
+/// handing the project over would follow), unless the owner acts themselves.
 pub fn governs_credentials(by: &Acting, project: &Project, user: &User) -> bool {
-    by.super_admin || user.project_id.as_deref() == Some(project.id.as_str())
+    by.super_admin
+        || (user.project_id.as_deref() == Some(project.id.as_str())
+            && (user.id != project.owner_id || by.user_id.as_deref() == Some(user.id.as_str())))
 }
 
 pub fn require_credentials(
@@ -33,7 +39,11 @@ pub fn require_credentials(
     if governs_credentials(by, project, user) {
         Ok(())
     } else {
-        Err(ServiceError::Forbidden(SHARED_ACCOUNT.into()))
+        Err(ServiceError::Forbidden(if user.id == project.owner_id {
+            OWNER_ACCOUNT.into()
+        } else {
+            SHARED_ACCOUNT.into()
+        }))
     }
 }
 

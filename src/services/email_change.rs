@@ -67,6 +67,8 @@ fn apply(
                 e.into()
             }
         })?;
+    // Links sent to the old address (a password reset, an invitation) stop working with it.
+    super::recovery::cancel_links(conn, &user.id)?;
     let profile_ids = memberships::table
         .filter(memberships::user_id.eq(&user.id))
         .select(memberships::profile_id.assume_not_null());
@@ -193,7 +195,7 @@ pub fn confirm(
         apply(conn, &user, &email, true)?;
         audit::record(
             conn,
-            None,
+            user.project_id.as_deref(),
             &Acting::user(&user, meta),
             "user.email_changed",
             None,

@@ -56,6 +56,21 @@ async fn a_person_changes_their_email_through_a_link_sent_to_the_new_address() {
             .contains("Another account already uses this address")
     );
 
+    // A reset link sent to the old address before the change...
+    let r = app
+        .submit_with(
+            &new_client(),
+            "/resetpassword",
+            "/resetpassword",
+            &[("email", "grace@example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let reset = app
+        .wait_for_mail("grace@example.com", "Reset your Rollcall password")
+        .await
+        .path();
+
     let r = change(GRACE_PASSWORD, "grace.h@example.org").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     app.wait_for_mail(
@@ -99,6 +114,8 @@ async fn a_person_changes_their_email_through_a_link_sent_to_the_new_address() {
     );
     assert_eq!(email_of(&app, &grace_id), "grace.h@example.org");
     assert_eq!(audited(&app, "user.email_changed"), 1);
+    // ...stops working with the old address.
+    assert_eq!(app.get(&reset).await.status(), StatusCode::GONE);
     // Sessions stay; the lists show and find the new address; sign-in uses it.
     assert_eq!(app.get_with(&grace, "/").await.status(), StatusCode::OK);
     let html = app.get_html("/admin/users?q=grace.h%40example.org").await;
@@ -196,4 +213,65 @@ async fn an_admin_changes_the_email_of_their_projects_own_account_only() {
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(email_of(&app, &pat_id), "pat.new@example.com");
+}
+
+#[tokio::test]
+async fn no_admin_can_change_the_credentials_of_the_owners_own_account() {
+    use rollcall::db::schema::projects;
+    let app = admin_app().await;
+    // The project is handed to a project-scoped admin (as can happen after a hand-over).
+    let (pat_id, pat) = app
+        .member(
+            "Pat",
+            "Owner",
+            "pat@example.com",
+            &[("projectScoped", "on"), ("admin", "on")],
+            GRACE_PASSWORD,
+        )
+        .await;
+    let pat_user: String = memberships::table
+        .find(&pat_id)
+        .select(memberships::user_id.assume_not_null())
+        .first(&mut app.conn())
+        .unwrap();
+    diesel::update(projects::table)
+        .set(projects::owner_id.eq(&pat_user))
+        .execute(&mut app.conn())
+        .unwrap();
+    // Ada, an admin but no longer the owner: no email change, no password reset.
+    let page = format!("/admin/members/{pat_id}");
+    let html = app.get_html(&page).await;
+    assert!(!html.contains(&format!("{page}/email\"")));
+    assert!(html.contains("project owner's account"));
+    assert_eq!(
+        app.get(&format!("{page}/email")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = app
+        .submit(
+            "/admin/users",
+            &format!("{page}/email"),
+            &[("email", "taken.over@example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .submit("/admin/users", &format!("{page}/reset-password"), &[])
+        .await;
+    assert_ne!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(email_of(&app, &pat_id), "pat@example.com");
+    assert!(app.mails_to("taken.over@example.com").is_empty());
+    // The owner changes their own address from their Security page as anyone does.
+    let r = app
+        .submit_with(
+            &pat,
+            "/account/security",
+            "/account/email",
+            &[
+                ("newEmail", "pat.owner@example.com"),
+                ("emailPassword", GRACE_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }

@@ -736,3 +736,62 @@ async fn the_list_exports_as_csv_and_fhir_json_with_its_filters_in_chunks() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_patient_is_invited_by_external_id_alone_from_the_form() {
+    let app = admin_app().await;
+    let r = app
+        .invite(&[
+            ("resourceType", "Patient"),
+            ("firstName", "Pat"),
+            ("lastName", "Record"),
+            ("email", ""),
+            ("externalId", "MRN-0042"),
+            ("sendEmail", "on"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let (external, email): (Option<String>, String) = memberships::table
+        .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
+        .filter(memberships::external_id.eq("MRN-0042"))
+        .select((memberships::external_id, users::email))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(external.as_deref(), Some("MRN-0042"));
+    assert_eq!(email, "");
+    // The same external ID again is refused next to its field.
+    let r = app
+        .invite(&[
+            ("resourceType", "Patient"),
+            ("firstName", "Pat"),
+            ("lastName", "Again"),
+            ("externalId", "MRN-0042"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text_of(&r.text().await.unwrap(), "#externalId-error").is_some());
+    // Anyone else needs an email address.
+    let r = app
+        .invite(&[
+            ("resourceType", "Practitioner"),
+            ("firstName", "Dr"),
+            ("lastName", "Nomail"),
+            ("externalId", "EMP-7"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text_of(&r.text().await.unwrap(), "#email-error")
+            .unwrap()
+            .contains("only patients")
+    );
+    // Neither given: the email is asked for.
+    let r = app
+        .invite(&[
+            ("resourceType", "Patient"),
+            ("firstName", "No"),
+            ("lastName", "Thing"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

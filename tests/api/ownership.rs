@@ -63,7 +63,12 @@ async fn the_owner_hands_the_project_to_another_admin_after_a_confirmation() {
         )
         .await;
     assert_eq!(owner_of(&app), ADMIN_EMAIL);
-    assert_ne!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text_of(&r.text().await.unwrap(), ".error-summary")
+            .unwrap()
+            .contains("Choose an admin of this project")
+    );
 
     // The confirmation names the new owner; confirming makes Grace the owner.
     let confirm = format!("/admin/project/transfer?newOwner={grace_id}");

@@ -39,6 +39,9 @@ pub struct InviteForm {
     mfa_required: Option<String>,
     /// Invite the address as typed although it looks like a misspelt provider.
     keep_email: Option<String>,
+    /// An id from another system: with it, a patient may be invited without an email.
+    #[serde(default)]
+    external_id: String,
 }
 
 #[derive(Template)]
@@ -126,7 +129,26 @@ async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpRe
         PersonName::parse(&form.first_name, "first name"),
     );
     let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
-    let email = errors.take("email", EmailAddress::parse_new(&form.email));
+    let external_id = Some(form.external_id.trim().to_owned()).filter(|e| !e.is_empty());
+    if external_id
+        .as_ref()
+        .is_some_and(|e| e.chars().count() > 256)
+    {
+        errors.add("externalId", "An external ID can be at most 256 characters");
+    }
+    // A patient may be invited by external ID alone: no address, so no email and no link.
+    let without_email = form.email.trim().is_empty() && external_id.is_some();
+    let email = if without_email {
+        if profile_type.is_some_and(|t| t != ProfileType::Patient) {
+            errors.add(
+                "email",
+                "Enter an email address: only patients can be invited by external ID alone",
+            );
+        }
+        None
+    } else {
+        errors.take("email", EmailAddress::parse_new(&form.email))
+    };
     if let Some(suggested) = email.as_ref().and_then(EmailAddress::likely_typo)
         && form.keep_email.is_none()
     {
@@ -137,11 +159,13 @@ async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpRe
             ),
         );
     }
-    let (Some(profile_type), Some(first_name), Some(last_name), Some(email)) =
-        (profile_type, first, last, email)
+    let (Some(profile_type), Some(first_name), Some(last_name)) = (profile_type, first, last)
     else {
         return render_form(&admin, form, send_email, errors).await;
     };
+    if email.is_none() && !without_email {
+        return render_form(&admin, form, send_email, errors).await;
+    }
     if !errors.is_empty() {
         return render_form(&admin, form, send_email, errors).await;
     }
@@ -149,13 +173,13 @@ async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpRe
         profile_type,
         first_name,
         last_name,
-        email: Some(email),
+        email,
         access_policy_id: Some(form.access_policy.trim().to_owned()).filter(|p| !p.is_empty()),
-        send_email,
+        send_email: send_email && !without_email,
         admin: form.admin.is_some(),
         scope: form.project_scoped.is_some().then_some(Scope::Project),
         mfa_required: form.mfa_required.is_some(),
-        external_id: None,
+        external_id,
         upsert: false,
     };
     let (base_url, limits) = (
@@ -177,11 +201,15 @@ async fn send_invite(admin: Admin, form: web::Form<InviteForm>) -> Result<HttpRe
             admin.show("Invitation sent", &view).await
         }
         Err(ServiceError::Conflict(conflict)) => {
-            let message = match conflict {
-                Conflict::AlreadyMember => ALREADY_MEMBER_FORM.to_owned(),
-                other => other.to_string(),
+            let (field, message) = match conflict {
+                Conflict::AlreadyMember if form.email.trim().is_empty() => {
+                    ("externalId", conflict.to_string())
+                }
+                Conflict::AlreadyMember => ("email", ALREADY_MEMBER_FORM.to_owned()),
+                Conflict::ExternalIdTaken => ("externalId", conflict.to_string()),
+                other => ("email", other.to_string()),
             };
-            let errors = FieldErrors::single("email", message);
+            let errors = FieldErrors::single(field, message);
             render_form(&admin, form, send_email, errors).await
         }
         Err(ServiceError::Invalid(errors)) => render_form(&admin, form, send_email, errors).await,

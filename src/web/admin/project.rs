@@ -1,6 +1,7 @@
 //! The Details tab.
 
 use actix_session::Session;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -49,6 +50,8 @@ struct DetailsPage<'a> {
     /// The person looking is the owner (or a super admin): they may hand the project over.
     may_transfer: bool,
     successors: Vec<Successor>,
+    /// Why a hand-over was refused.
+    transfer_error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +70,14 @@ pub struct DetailsForm {
 async fn render_details(
     admin: &Admin,
     form: Option<(&DetailsForm, FieldErrors)>,
+) -> Result<HttpResponse, AppError> {
+    render_page(admin, form, None).await
+}
+
+async fn render_page(
+    admin: &Admin,
+    form: Option<(&DetailsForm, FieldErrors)>,
+    transfer_error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let (summary, policy_options, successors) = admin
         .run(|conn, project, _| {
@@ -93,6 +104,7 @@ async fn render_details(
             policies: policy_options,
             may_transfer,
             successors,
+            transfer_error: transfer_error.clone(),
         },
         None => DetailsPage {
             errors: FieldErrors::new(),
@@ -107,8 +119,14 @@ async fn render_details(
             policies: policy_options,
             may_transfer,
             successors,
+            transfer_error: transfer_error.clone(),
         },
     };
+    if view.transfer_error.is_some() {
+        return admin
+            .render("Project details", &view, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
+    }
     admin.form("Project details", &view, &view.errors).await
 }
 
@@ -192,7 +210,13 @@ async fn confirm_transfer(
             };
             admin.show("Hand over the project", &view).await
         }
-        Err(ServiceError::Invalid(_)) => render_details(&admin, None).await,
+        Err(ServiceError::Invalid(errors)) => {
+            let message = errors
+                .get("newOwner")
+                .unwrap_or("Choose another admin")
+                .to_owned();
+            render_page(&admin, None, Some(message)).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -218,7 +242,13 @@ async fn transfer(
                 "/admin/project",
             )
         }
-        Err(ServiceError::Invalid(_)) => render_details(&admin, None).await,
+        Err(ServiceError::Invalid(errors)) => {
+            let message = errors
+                .get("newOwner")
+                .unwrap_or("Choose another admin")
+                .to_owned();
+            render_page(&admin, None, Some(message)).await
+        }
         Err(e) => Err(e.into()),
     }
 }
