@@ -118,6 +118,8 @@ pub enum LinkProblem {
     Expired,
     Used,
     Superseded,
+    /// An invitation whose membership is gone: the project cancelled it (or removed them).
+    Withdrawn,
 }
 
 #[derive(Debug)]
@@ -141,6 +143,29 @@ impl From<diesel::result::Error> for LinkError {
 pub struct LinkInfo {
     pub request: SecurityRequest,
     pub user: User,
+}
+
+/// A replaced invite link whose membership no longer exists was withdrawn, not replaced.
+fn withdrawn_or(
+    conn: &mut DbConn,
+    request: &SecurityRequest,
+    problem: LinkProblem,
+) -> Result<LinkProblem, ServiceError> {
+    let (LinkProblem::Superseded, KIND_INVITE, Some(project)) =
+        (problem, request.kind.as_str(), &request.project_id)
+    else {
+        return Ok(problem);
+    };
+    let members: i64 = memberships::table
+        .filter(memberships::user_id.eq(&request.user_id))
+        .filter(memberships::project_id.eq(project))
+        .count()
+        .get_result(conn)?;
+    Ok(if members == 0 {
+        LinkProblem::Withdrawn
+    } else {
+        problem
+    })
 }
 
 fn problem_with(request: &SecurityRequest, at: NaiveDateTime) -> Option<LinkProblem> {
@@ -179,7 +204,7 @@ pub fn check_any_link(conn: &mut DbConn, id: &str, secret: &str) -> Result<LinkI
         return Err(LinkError::Problem(LinkProblem::Invalid));
     }
     if let Some(problem) = problem_with(&request, now()) {
-        return Err(LinkError::Problem(problem));
+        return Err(LinkError::Problem(withdrawn_or(conn, &request, problem)?));
     }
     Ok(LinkInfo { request, user })
 }

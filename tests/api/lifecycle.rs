@@ -795,3 +795,40 @@ async fn a_patient_is_invited_by_external_id_alone_from_the_form() {
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn the_link_of_a_cancelled_invitation_says_it_was_withdrawn() {
+    let app = admin_app().await;
+    let grace_id = app
+        .invite_person("Grace", "Hopper", "grace@example.com", &[])
+        .await;
+    let link = app
+        .wait_for_mail("grace@example.com", "invited")
+        .await
+        .path();
+    // Another project invites the same new account, so it outlives this cancellation.
+    let other = other_admin(&app).await;
+    let r = app
+        .invite_with(
+            &other,
+            &[
+                ("resourceType", "Practitioner"),
+                ("firstName", "Grace"),
+                ("lastName", "Hopper"),
+                ("email", "grace@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let confirm = format!("/admin/invitations/{grace_id}/cancel");
+    let r = app.submit(&confirm, &confirm, &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = new_client().get(app.url(&link)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("This invitation was withdrawn")
+    );
+}
