@@ -92,17 +92,18 @@ pub struct PasswordForm {
     confirm_password: String,
 }
 
-async fn change_password(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: Session,
-    user: CurrentUser,
-    Meta(meta): Meta,
-    form: web::Form<PasswordForm>,
-) -> Result<HttpResponse, AppError> {
+/// Checks the current password typed into `field`, adding its error there. Every attempt
+/// is counted first (one limit for all the Security page's forms), so parallel guesses
+/// cannot slip through.
+async fn check_current_password(
+    state: &AppState,
+    user: &CurrentUser,
+    field: &str,
+    typed: &str,
+    errors: &mut FieldErrors,
+) -> Result<(), AppError> {
     let limits = &state.settings.limits;
     let key = format!("password-change:{}", user.ctx.user.id);
-    // Counted before the old password is checked, so parallel guesses cannot slip through.
     state
         .throttle
         .hit_and_check(
@@ -111,17 +112,36 @@ async fn change_password(
             limits.signin_window,
         )
         .await?;
-    let me = &user.ctx.user;
-    let mut errors = FieldErrors::new();
-    if form.old_password.is_empty() {
-        errors.add("oldPassword", "Enter your current password");
+    if typed.is_empty() {
+        errors.add(field, "Enter your current password");
     } else if !state
         .hasher
-        .verify(me.password_hash.as_deref(), &form.old_password)
+        .verify(user.ctx.user.password_hash.as_deref(), typed)
         .await?
     {
-        errors.add("oldPassword", "Your current password is not right");
+        errors.add(field, "Your current password is not right");
     }
+    Ok(())
+}
+
+async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Meta(meta): Meta,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let me = &user.ctx.user;
+    let mut errors = FieldErrors::new();
+    check_current_password(
+        &state,
+        &user,
+        "oldPassword",
+        &form.old_password,
+        &mut errors,
+    )
+    .await?;
     let email = EmailAddress::parse(&me.email).ok();
     let password = errors.take(
         "newPassword",
@@ -199,28 +219,17 @@ async fn change_email(
     Meta(meta): Meta,
     form: web::Form<EmailForm>,
 ) -> Result<HttpResponse, AppError> {
-    let limits = &state.settings.limits;
-    let key = format!("password-change:{}", user.ctx.user.id);
-    state
-        .throttle
-        .hit_and_check(
-            &key,
-            limits.signin_failures_per_account_and_ip,
-            limits.signin_window,
-        )
-        .await?;
     let me = user.ctx.user.clone();
     let mut errors = FieldErrors::new();
     let email = errors.take("newEmail", EmailAddress::parse_new(&form.new_email));
-    if form.email_password.is_empty() {
-        errors.add("emailPassword", "Enter your current password");
-    } else if !state
-        .hasher
-        .verify(me.password_hash.as_deref(), &form.email_password)
-        .await?
-    {
-        errors.add("emailPassword", "Your current password is not right");
-    }
+    check_current_password(
+        &state,
+        &user,
+        "emailPassword",
+        &form.email_password,
+        &mut errors,
+    )
+    .await?;
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         return render_security_with(&req, &state, &user, errors, form.new_email.clone()).await;
     };

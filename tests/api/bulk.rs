@@ -2,19 +2,11 @@
 
 use diesel::prelude::*;
 use reqwest::StatusCode;
-use rollcall::db::schema::{audit_events, memberships};
+use rollcall::db::schema::memberships;
 
 use crate::helpers::*;
 
 const PASSWORD_2: &str = "violet tuesday lantern orbit";
-
-fn audited(app: &TestApp, action: &str) -> i64 {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap()
-}
 
 /// Posts the tab's bulk form (`fields` plus the csrf token from the tab).
 async fn review(app: &TestApp, tab: &str, fields: &[(&str, &str)]) -> reqwest::Response {
@@ -245,16 +237,7 @@ async fn another_projects_members_are_dropped_from_a_batch() {
     let grace_id = app
         .invite_person("Grace", "Hopper", "grace@example.com", &[])
         .await;
-    let other = app.registered("Mallory", "mallory@example.com").await;
-    let r = app
-        .submit_with(
-            &other,
-            "/register/project",
-            "/register/project",
-            &[("projectName", "Elsewhere")],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let other = other_admin(&app).await;
     // Straight to the confirm step with Grace's id: not Mallory's project, nothing happens.
     let r = app
         .submit_with(
@@ -275,12 +258,7 @@ async fn another_projects_members_are_dropped_from_a_batch() {
             .unwrap()
             .contains("0 members were changed")
     );
-    let still: i64 = memberships::table
-        .filter(memberships::id.eq(&grace_id))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap();
-    assert_eq!(still, 1);
+    assert!(exists(&app, &grace_id));
     // A member who is not an admin cannot post a batch at all.
     let (_, linus) = app
         .member("Linus", "Member", "linus@example.com", &[], PASSWORD_2)
@@ -298,10 +276,5 @@ async fn another_projects_members_are_dropped_from_a_batch() {
         )
         .await;
     assert_ne!(r.status(), StatusCode::OK);
-    let still: i64 = memberships::table
-        .filter(memberships::id.eq(&grace_id))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap();
-    assert_eq!(still, 1);
+    assert!(exists(&app, &grace_id));
 }

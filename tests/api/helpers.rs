@@ -870,3 +870,38 @@ pub async fn answer(r: reqwest::Response) -> ApiAnswer {
         body,
     }
 }
+
+/// How many audit events of this action were recorded.
+pub fn audited(app: &TestApp, action: &str) -> i64 {
+    use rollcall::db::schema::audit_events;
+    audit_events::table
+        .filter(audit_events::action.eq(action))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap()
+}
+
+/// The membership still exists.
+pub fn exists(app: &TestApp, membership_id: &str) -> bool {
+    rollcall::db::schema::memberships::table
+        .filter(rollcall::db::schema::memberships::id.eq(membership_id))
+        .count()
+        .get_result::<i64>(&mut app.conn())
+        .unwrap()
+        == 1
+}
+
+/// Another person with a project of their own ("Elsewhere"): signed in, its admin.
+pub async fn other_admin(app: &TestApp) -> reqwest::Client {
+    let other = app.registered("Mallory", "mallory@example.com").await;
+    let r = app
+        .submit_with(
+            &other,
+            "/register/project",
+            "/register/project",
+            &[("projectName", "Elsewhere")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    other
+}

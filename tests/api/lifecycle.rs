@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use reqwest::StatusCode;
-use rollcall::db::schema::{audit_events, memberships, security_requests, users};
+use rollcall::db::schema::{memberships, security_requests, users};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -16,30 +16,6 @@ fn active(app: &TestApp, id: &str) -> bool {
         .select(memberships::active)
         .first(&mut app.conn())
         .unwrap()
-}
-
-fn exists(app: &TestApp, membership_id: &str) -> bool {
-    memberships::table
-        .filter(memberships::id.eq(membership_id))
-        .count()
-        .get_result::<i64>(&mut app.conn())
-        .unwrap()
-        == 1
-}
-
-/// Another person with a project of their own ("Elsewhere"): signed in, its admin.
-async fn other_admin(app: &TestApp) -> reqwest::Client {
-    let other = app.registered("Mallory", "mallory@example.com").await;
-    let r = app
-        .submit_with(
-            &other,
-            "/register/project",
-            "/register/project",
-            &[("projectName", "Elsewhere")],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    other
 }
 
 /// Grace, invited with a new account (a link); Bob, invited with an account of his own (he
@@ -62,14 +38,6 @@ async fn three_people(app: &TestApp) -> (String, String, String) {
         )
         .await;
     (grace_id, bob_id, linus_id)
-}
-
-fn audited(app: &TestApp, action: &str) -> i64 {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap()
 }
 
 async fn post_action(

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use reqwest::StatusCode;
-use rollcall::db::schema::{audit_events, memberships, projects, users};
+use rollcall::db::schema::{memberships, projects, users};
 
 use crate::helpers::*;
 
@@ -18,14 +18,6 @@ fn owner_of(app: &TestApp) -> String {
         .find(owner)
         .select(users::email)
         .first(&mut app.conn())
-        .unwrap()
-}
-
-fn audited(app: &TestApp, action: &str) -> i64 {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .count()
-        .get_result(&mut app.conn())
         .unwrap()
 }
 
@@ -144,12 +136,7 @@ async fn a_member_leaves_but_the_owner_hands_over_first_and_the_last_admin_stays
         .submit_with(&linus, "/projects/leave", "/projects/leave", &[])
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let left: i64 = memberships::table
-        .filter(memberships::id.eq(&linus_id))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap();
-    assert_eq!(left, 0);
+    assert!(!exists(&app, &linus_id));
     assert_eq!(audited(&app, "member.left"), 1);
     assert_ne!(
         app.get_with(&linus, "/admin/users").await.status(),
@@ -175,12 +162,7 @@ async fn a_member_leaves_but_the_owner_hands_over_first_and_the_last_admin_stays
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("last admin"));
-    let stays: i64 = memberships::table
-        .filter(memberships::id.eq(&grace_id))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap();
-    assert_eq!(stays, 1);
+    assert!(exists(&app, &grace_id));
 }
 
 #[tokio::test]
