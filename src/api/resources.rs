@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::models::{AccessPolicy, AccessPolicyRule, ClientApplication, Profile, Project};
 use crate::services::lookup::MembershipView;
-use crate::services::profile::qualifications_of;
+use crate::services::profile::{identifiers_of, qualifications_of};
 
 /// The extension that carries a membership's status: `invited` (the person has not accepted
 /// yet: an existing account's invitation, or a new account without a password) or `active`.
@@ -231,6 +231,15 @@ pub struct Communication {
     pub language: CodeableText,
 }
 
+/// FHIR `Identifier`: a number the project knows the person by.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IdentifierValue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "http://hl7.org/fhir/sid/us-npi")]
+    pub system: Option<String>,
+    pub value: String,
+}
+
 /// `Practitioner`, `Patient` or `RelatedPerson`: a member's profile.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -239,6 +248,8 @@ pub struct ProfileResource {
     pub resource_type: String,
     pub id: String,
     pub meta: Meta,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identifier: Vec<IdentifierValue>,
     pub name: Vec<HumanName>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub telecom: Vec<ContactPoint>,
@@ -285,6 +296,13 @@ impl ProfileResource {
             resource_type: p.resource_type.to_string(),
             id: p.id.clone(),
             meta: meta(p.updated_at),
+            identifier: identifiers_of(p)
+                .into_iter()
+                .map(|i| IdentifierValue {
+                    system: Some(i.system).filter(|s| !s.is_empty()),
+                    value: i.value,
+                })
+                .collect(),
             name: vec![HumanName {
                 given: vec![p.first_name.clone()],
                 family: p.last_name.clone(),

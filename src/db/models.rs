@@ -69,6 +69,8 @@ pub struct Profile {
     pub sort_first: String,
     pub sort_last: String,
     pub search_text: String,
+    /// JSON list of `{system, value}` (see `domain::profile_form::Identifier`).
+    pub identifiers: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

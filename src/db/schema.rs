@@ -77,6 +77,7 @@ diesel::table! {
         sort_first -> Text,
         sort_last -> Text,
         search_text -> Text,
+        identifiers -> Text,
     }
 }
 

@@ -34,6 +34,8 @@ pub const GENDERS: &[(&str, &str)] = &[
 ];
 /// Rows a form may carry; further rows are not read.
 pub const QUALIFICATIONS_MAX: usize = 20;
+pub const IDENTIFIERS_MAX: usize = 10;
+const SYSTEM_MAX: usize = 256;
 const SHORT_MAX: usize = 32;
 const TEXT_MAX: usize = 128;
 
@@ -49,6 +51,24 @@ pub struct ProfileFields {
     pub birth_date: String,
     pub language: String,
     pub qualifications: Vec<QualificationRow>,
+    /// `None` when the form does not carry identifiers (a member's own settings: only the
+    /// project's admins keep them), and they stay as saved.
+    pub identifiers: Option<Vec<IdentifierRow>>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct IdentifierRow {
+    pub system: String,
+    pub value: String,
+}
+
+/// FHIR `Identifier`: a number the organisation knows the person by (a staff number, an
+/// NPI, a medical record number), optionally with the namespace (`system`) it comes from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Identifier {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub system: String,
+    pub value: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -79,6 +99,8 @@ pub struct ProfileUpdate {
     pub birth_date: Option<NaiveDate>,
     pub language: Option<String>,
     pub qualifications: Vec<Qualification>,
+    /// `None`: leave the saved identifiers as they are.
+    pub identifiers: Option<Vec<Identifier>>,
 }
 
 impl ProfileFields {
@@ -112,6 +134,10 @@ impl ProfileFields {
             .filter(|(_, row)| !row.is_blank())
             .map(|(i, row)| row.parse(i, &mut errors))
             .collect();
+        let identifiers = self
+            .identifiers
+            .as_ref()
+            .map(|rows| parse_identifiers(rows, &mut errors));
         match (first, last) {
             (Some(first), Some(last)) if errors.is_empty() => Ok(ProfileUpdate {
                 first_name: first.into_inner(),
@@ -123,6 +149,7 @@ impl ProfileFields {
                 birth_date,
                 language,
                 qualifications,
+                identifiers,
             }),
             _ => Err(errors),
         }
@@ -175,6 +202,49 @@ impl QualificationRow {
             end,
         }
     }
+}
+
+/// Blank rows are dropped; a row needs a value; the same system and value twice is refused.
+fn parse_identifiers(rows: &[IdentifierRow], errors: &mut FieldErrors) -> Vec<Identifier> {
+    let mut kept: Vec<Identifier> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if row.system.trim().is_empty() && row.value.trim().is_empty() {
+            continue;
+        }
+        let n = i + 1;
+        let field = |name: &str| format!("identifier[{i}].{name}");
+        let label = format!("Identifier {n}");
+        let system_label = format!("{label} system");
+        let system = optional_text(
+            errors,
+            &field("system"),
+            &system_label,
+            &row.system,
+            SYSTEM_MAX,
+        )
+        .unwrap_or_default();
+        if system.chars().any(char::is_whitespace) {
+            errors.add(
+                &field("system"),
+                format!("{label}: the system is a URI such as http://hl7.org/fhir/sid/us-npi, without spaces"),
+            );
+        }
+        let value = optional_text(errors, &field("value"), &label, &row.value, TEXT_MAX);
+        let Some(value) = value else {
+            errors.add(&field("value"), format!("{label}: enter its value"));
+            continue;
+        };
+        let identifier = Identifier { system, value };
+        if kept.contains(&identifier) {
+            errors.add(
+                &field("value"),
+                format!("{label}: the same system and value are already listed"),
+            );
+        } else {
+            kept.push(identifier);
+        }
+    }
+    kept
 }
 
 fn optional_text(
@@ -300,6 +370,43 @@ mod tests {
             errors.get("birthDate"),
             Some("Birth date must be a date like 1990-04-23")
         );
+    }
+
+    #[test]
+    fn identifiers_need_a_value_no_spaces_in_the_system_and_no_repeats() {
+        let mut f = named();
+        let row = |system: &str, value: &str| IdentifierRow {
+            system: system.into(),
+            value: value.into(),
+        };
+        f.identifiers = Some(vec![
+            row("http://hl7.org/fhir/sid/us-npi", "1234567893"),
+            row("", ""),
+            row("urn:staff", ""),
+            row("my system", "7"),
+            row("http://hl7.org/fhir/sid/us-npi", " 1234567893 "),
+        ]);
+        let errors = f.parse().expect_err("three bad rows");
+        assert_eq!(
+            errors.get("identifier[2].value"),
+            Some("Identifier 3: enter its value")
+        );
+        assert!(errors.get("identifier[3].system").is_some());
+        assert_eq!(
+            errors.get("identifier[4].value"),
+            Some("Identifier 5: the same system and value are already listed")
+        );
+        f.identifiers = Some(vec![row("", "  A-17 "), row("", "")]);
+        let update = f.parse().expect("a value alone is an identifier");
+        assert_eq!(
+            update.identifiers,
+            Some(vec![Identifier {
+                system: String::new(),
+                value: "A-17".into()
+            }])
+        );
+        f.identifiers = None;
+        assert_eq!(f.parse().expect("valid").identifiers, None);
     }
 
     #[test]

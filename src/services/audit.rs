@@ -77,6 +77,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("member.promoted", "Promoted to admin"),
     ("member.demoted", "Admin rights removed"),
     ("member.policy_changed", "Access policy changed"),
+    ("member.profile_updated", "Profile edited by admin"),
     ("member.suspended", "Member suspended"),
     ("member.reactivated", "Member reactivated"),
     ("member.removed", "Member removed"),

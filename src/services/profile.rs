@@ -8,7 +8,7 @@ use crate::db::models::{Membership, Profile};
 use crate::db::schema::{memberships, profiles, users};
 use crate::db::{self, DbConn};
 use crate::domain::ReadAccess;
-use crate::domain::profile_form::{ProfileUpdate, Qualification};
+use crate::domain::profile_form::{Identifier, ProfileUpdate, Qualification};
 
 pub fn qualifications_of(profile: &Profile) -> Vec<Qualification> {
     serde_json::from_str(&profile.qualifications).unwrap_or_default()
@@ -31,24 +31,52 @@ pub fn save(
     profile_id: &str,
     update: ProfileUpdate,
 ) -> Result<(), ServiceError> {
-    let qualifications = serde_json::to_string(&update.qualifications)
-        .map_err(|e| anyhow::anyhow!("qualifications: {e}"))?;
     db::transaction(conn, |conn| {
-        let at = now();
         let mut profile = get(conn, profile_id)?;
-        super::users::rename_profile(conn, &mut profile, &update.first_name, &update.last_name)?;
-        diesel::update(profiles::table.find(profile_id))
-            .set((
-                profiles::prefix.eq(&update.prefix),
-                profiles::suffix.eq(&update.suffix),
-                profiles::phone.eq(&update.phone),
-                profiles::gender.eq(&update.gender),
-                profiles::birth_date.eq(&update.birth_date),
-                profiles::language.eq(&update.language),
-                profiles::qualifications.eq(&qualifications),
-                profiles::updated_at.eq(at),
-            ))
-            .execute(conn)?;
+        write(conn, &mut profile, &update, Some(user_id))
+    })
+}
+
+pub fn identifiers_of(profile: &Profile) -> Vec<Identifier> {
+    serde_json::from_str(&profile.identifiers).unwrap_or_default()
+}
+
+/// Writes `update` over `profile` (inside the caller's transaction). The names go onto the
+/// account `rename_account` too, when given; identifiers stay as saved when the update has
+/// none.
+pub(crate) fn write(
+    conn: &mut DbConn,
+    profile: &mut Profile,
+    update: &ProfileUpdate,
+    rename_account: Option<&str>,
+) -> Result<(), ServiceError> {
+    let json = |what: &str, r: serde_json::Result<String>| {
+        r.map_err(|e| ServiceError::Internal(anyhow::anyhow!("{what}: {e}")))
+    };
+    let qualifications = json(
+        "qualifications",
+        serde_json::to_string(&update.qualifications),
+    )?;
+    let identifiers = match &update.identifiers {
+        Some(list) => json("identifiers", serde_json::to_string(list))?,
+        None => profile.identifiers.clone(),
+    };
+    let at = now();
+    super::users::rename_profile(conn, profile, &update.first_name, &update.last_name)?;
+    diesel::update(profiles::table.find(&profile.id))
+        .set((
+            profiles::prefix.eq(&update.prefix),
+            profiles::suffix.eq(&update.suffix),
+            profiles::phone.eq(&update.phone),
+            profiles::gender.eq(&update.gender),
+            profiles::birth_date.eq(&update.birth_date),
+            profiles::language.eq(&update.language),
+            profiles::qualifications.eq(&qualifications),
+            profiles::identifiers.eq(&identifiers),
+            profiles::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    if let Some(user_id) = rename_account {
         diesel::update(users::table.find(user_id))
             .set((
                 users::first_name.eq(&update.first_name),
@@ -56,8 +84,42 @@ pub fn save(
                 users::updated_at.eq(at),
             ))
             .execute(conn)?;
-        Ok(())
-    })
+    }
+    Ok(())
+}
+
+/// The labels of what `update` changes in `profile`, for the audit log.
+pub fn changed_fields(profile: &Profile, update: &ProfileUpdate) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut note = |label, differs: bool| {
+        if differs {
+            changed.push(label);
+        }
+    };
+    note(
+        "name",
+        profile.first_name != update.first_name || profile.last_name != update.last_name,
+    );
+    note(
+        "prefix or suffix",
+        profile.prefix != update.prefix || profile.suffix != update.suffix,
+    );
+    note("phone", profile.phone != update.phone);
+    note("gender", profile.gender != update.gender);
+    note("birth date", profile.birth_date != update.birth_date);
+    note("language", profile.language != update.language);
+    note(
+        "qualifications",
+        qualifications_of(profile) != update.qualifications,
+    );
+    note(
+        "identifiers",
+        update
+            .identifiers
+            .as_ref()
+            .is_some_and(|ids| *ids != identifiers_of(profile)),
+    );
+    changed
 }
 
 #[tracing::instrument(skip_all, fields(profile = %profile_id))]

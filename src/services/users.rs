@@ -96,6 +96,7 @@ pub fn new_profile(
         sort_first: keys.sort_first,
         sort_last: keys.sort_last,
         search_text: keys.search_text,
+        identifiers: "[]".into(),
     }
 }
 

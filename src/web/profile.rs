@@ -21,7 +21,8 @@ use super::session;
 use crate::db::models::Profile;
 use crate::domain::FieldErrors;
 use crate::domain::profile_form::{
-    GENDERS, LANGUAGES, ProfileFields, QUALIFICATIONS_MAX, QualificationRow,
+    GENDERS, IDENTIFIERS_MAX, IdentifierRow, LANGUAGES, ProfileFields, QUALIFICATIONS_MAX,
+    QualificationRow,
 };
 use crate::services::photo::{self, MAX_BYTES};
 use crate::services::profile;
@@ -36,8 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/profiles/{id}/photo").route(web::get().to(serve_photo)));
 }
 
-/// The form filled with the saved profile.
-fn fields_of(p: &Profile) -> ProfileFields {
+/// The form filled with the saved profile; with its identifiers when the form shows them
+/// (admins' edit form).
+pub(crate) fn fields_of(p: &Profile, with_identifiers: bool) -> ProfileFields {
     let date = |d: Option<NaiveDate>| {
         d.map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default()
@@ -60,6 +62,15 @@ fn fields_of(p: &Profile) -> ProfileFields {
                 end: date(q.end),
             })
             .collect(),
+        identifiers: with_identifiers.then(|| {
+            profile::identifiers_of(p)
+                .into_iter()
+                .map(|i| IdentifierRow {
+                    system: i.system,
+                    value: i.value,
+                })
+                .collect()
+        }),
     }
 }
 
@@ -73,6 +84,8 @@ struct AccountPage<'a> {
     photo_version: Option<i64>,
     fields: ProfileFields,
     errors: FieldErrors,
+    /// Always `None` here: a member's own names are theirs (the admin form shares the partial).
+    names_locked: Option<String>,
     photo_error: Option<String>,
     languages: &'a [(&'a str, &'a str)],
     genders: &'a [(&'a str, &'a str)],
@@ -104,7 +117,8 @@ async fn render(
         profile_id,
         resource_type: current.resource_type.to_string(),
         photo_version: current.photo_updated_at.map(|t| t.and_utc().timestamp()),
-        fields: fields.unwrap_or_else(|| fields_of(&current)),
+        fields: fields.unwrap_or_else(|| fields_of(&current, false)),
+        names_locked: None,
         errors,
         photo_error,
         languages: LANGUAGES,
@@ -129,12 +143,15 @@ async fn account(
     render(&req, &state, &user, None, FieldErrors::new(), None).await
 }
 
-fn parse_fields(body: &[u8]) -> Result<(ProfileFields, String), AppError> {
+/// Reads the profile form: its fields, and which button was pressed (`save` unless one of
+/// the row buttons was).
+pub(crate) fn parse_fields(body: &[u8]) -> Result<(ProfileFields, String), AppError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| AppError::BadRequest("The form could not be read".into()))?;
     let mut f = ProfileFields::default();
     let mut button = "save".to_owned();
     let mut rows: BTreeMap<usize, QualificationRow> = BTreeMap::new();
+    let mut ids: Option<BTreeMap<usize, IdentifierRow>> = None;
     for (key, value) in pairs {
         match key.as_str() {
             "firstName" => f.first_name = value,
@@ -146,6 +163,10 @@ fn parse_fields(body: &[u8]) -> Result<(ProfileFields, String), AppError> {
             "birthDate" => f.birth_date = value,
             "language" => f.language = value,
             "button" => button = value,
+            // The admin form says it carries identifiers, so that none left means none.
+            "identifiers" => {
+                ids.get_or_insert_default();
+            }
             _ => {
                 if let Some((index, field)) =
                     indexed_field("qualification", &key, QUALIFICATIONS_MAX)
@@ -158,12 +179,53 @@ fn parse_fields(body: &[u8]) -> Result<(ProfileFields, String), AppError> {
                         "end" => row.end = value,
                         _ => {}
                     }
+                } else if let Some((index, field)) =
+                    indexed_field("identifier", &key, IDENTIFIERS_MAX)
+                {
+                    let row = ids.get_or_insert_default().entry(index).or_default();
+                    match field {
+                        "system" => row.system = value,
+                        "value" => row.value = value,
+                        _ => {}
+                    }
                 }
             }
         }
     }
     f.qualifications = rows.into_values().collect();
+    f.identifiers = ids.map(|rows| rows.into_values().collect());
     Ok((f, button))
+}
+
+/// Applies a row button (add or remove a qualification or an identifier) to the form; `false`
+/// when `button` is not one, and the form is to be saved.
+pub(crate) fn apply_row_button(fields: &mut ProfileFields, button: &str) -> bool {
+    let index = |prefix: &str| {
+        button
+            .strip_prefix(prefix)
+            .and_then(|i| i.parse::<usize>().ok())
+    };
+    if button == "add-qualification" {
+        if fields.qualifications.len() < QUALIFICATIONS_MAX {
+            fields.qualifications.push(QualificationRow::default());
+        }
+    } else if button == "add-identifier" {
+        let rows = fields.identifiers.get_or_insert_default();
+        if rows.len() < IDENTIFIERS_MAX {
+            rows.push(IdentifierRow::default());
+        }
+    } else if let Some(i) = index("remove-identifier-") {
+        if let Some(rows) = fields.identifiers.as_mut().filter(|r| i < r.len()) {
+            rows.remove(i);
+        }
+    } else if let Some(i) = index("remove-") {
+        if i < fields.qualifications.len() {
+            fields.qualifications.remove(i);
+        }
+    } else {
+        return false;
+    }
+    true
 }
 
 async fn save(
@@ -174,17 +236,10 @@ async fn save(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (mut fields, button) = parse_fields(&body)?;
-    if button == "add-qualification" && fields.qualifications.len() < QUALIFICATIONS_MAX {
-        fields.qualifications.push(QualificationRow::default());
-        return render(&req, &state, &user, Some(fields), FieldErrors::new(), None).await;
-    }
-    if let Some(index) = button
-        .strip_prefix("remove-")
-        .and_then(|i| i.parse::<usize>().ok())
-    {
-        if index < fields.qualifications.len() {
-            fields.qualifications.remove(index);
-        }
+    let row_button = apply_row_button(&mut fields, &button);
+    // A member's own form never carries identifiers: those are their admins' to keep.
+    fields.identifiers = None;
+    if row_button {
         return render(&req, &state, &user, Some(fields), FieldErrors::new(), None).await;
     }
     let update = match fields.parse() {

@@ -417,6 +417,10 @@ impl TestApp {
         self.get(path).await.text().await.unwrap()
     }
 
+    pub async fn get_html_with(&self, client: &reqwest::Client, path: &str) -> String {
+        self.get_with(client, path).await.text().await.unwrap()
+    }
+
     /// Opens `page` like a browser, then submits its form to `action` with `fields` and the
     /// page's CSRF token.
     pub async fn submit(

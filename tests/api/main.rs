@@ -18,6 +18,7 @@ mod invite_bulk;
 mod lifecycle;
 mod mail;
 mod member_list;
+mod member_profile;
 mod ownership;
 mod projects;
 mod register;

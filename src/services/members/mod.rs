@@ -11,6 +11,7 @@ mod cursor;
 mod list;
 pub mod ownership;
 pub mod pending;
+mod record;
 mod search;
 
 use diesel::prelude::*;
@@ -32,6 +33,7 @@ pub use list::{
     Filters, ListQuery, MemberKind, MemberPage, MemberRow, SEARCH_COUNT_CAP, Total, ids_matching,
     list,
 };
+pub use record::{edit_profile, names_locked};
 
 pub const PAGE_SIZE: i64 = 50;
 

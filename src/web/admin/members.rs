@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use super::{Admin, Tab};
 use crate::domain::FieldErrors;
+use crate::domain::profile_form::Identifier;
 use crate::services::members::{self, MemberDetail};
-use crate::services::{ServiceError, authority, policies};
+use crate::services::{ServiceError, authority, policies, profile};
 use crate::web::errors::AppError;
 use crate::web::htmx::is_htmx;
 
@@ -41,6 +42,7 @@ struct MemberPageView {
     is_self: bool,
     /// This project may act on the account's password and two-factor settings.
     credentials: bool,
+    identifiers: Vec<Identifier>,
 }
 
 async fn load_member(
@@ -88,6 +90,7 @@ async fn render_member(admin: &Admin, id: String, shown: Shown) -> Result<HttpRe
         }),
         is_self: detail.user.id == admin.current.ctx.user.id,
         credentials: authority::governs_credentials(&admin.acting(), &admin.project, &detail.user),
+        identifiers: profile::identifiers_of(&detail.profile),
         detail,
         policies,
         errors: shown.errors,

@@ -13,6 +13,7 @@ mod member_bulk;
 mod member_email;
 mod member_export;
 mod member_list;
+mod member_profile;
 mod members;
 mod policies;
 mod project;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(member_bulk::configure)
         .configure(member_email::configure)
         .configure(member_export::configure)
+        .configure(member_profile::configure)
         .configure(member_list::configure)
         .configure(members::configure)
         .configure(invite_bulk::configure)
