@@ -71,6 +71,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("project.created", "Project created"),
     ("project.updated", "Project settings changed"),
     ("project.ownership_transferred", "Ownership transferred"),
+    ("project.deleted", "Project deleted"),
     ("member.invited", "Member invited"),
     ("member.invite_resent", "Invite resent"),
     ("member.updated", "Member updated"),
@@ -114,18 +115,22 @@ pub struct AuditPage {
 }
 
 /// Newest first; `before` is the cursor of the previous page, `limit` at most `PAGE_SIZE`
-/// for pages (the CSV export asks for more).
+/// for pages (the CSV export asks for more). `project_id` `None`: the server's own events
+/// (a deleted project, a server-wide account's changes), for super admins.
 pub fn list(
     conn: &mut DbConn,
-    project_id: &str,
+    project_id: Option<&str>,
     action: Option<&str>,
     before: Option<&str>,
     limit: i64,
 ) -> Result<AuditPage, ServiceError> {
     let mut query = audit_events::table
-        .filter(audit_events::project_id.eq(project_id))
         .select(AuditEvent::as_select())
         .into_boxed();
+    query = match project_id {
+        Some(id) => query.filter(audit_events::project_id.eq(id)),
+        None => query.filter(audit_events::project_id.is_null()),
+    };
     if let Some(action) = action.filter(|a| !a.is_empty()) {
         query = query.filter(audit_events::action.eq(action));
     }

@@ -19,6 +19,7 @@ pub mod passwords;
 pub mod photo;
 pub mod policies;
 pub mod profile;
+pub mod project_removal;
 pub mod projects;
 pub mod recovery;
 pub mod registration;

@@ -385,11 +385,14 @@ async fn choose_project_form(
         return Err(AppError::Forbidden);
     }
     if all.is_empty() && suspended.is_empty() {
-        // Someone removed from their last project lands here too: say why.
-        session::set_flash(
-            &session,
-            "You are not a member of any project. Create your own, or ask a project's admin to invite you.",
-        )?;
+        // Someone removed from their last project lands here too: say why, after what
+        // brought them here (a project just deleted or left).
+        let why = "You are not a member of any project. Create your own, or ask a project's admin to invite you.";
+        let message = match session::take_flash(&session) {
+            Some(before) => format!("{before}. {why}"),
+            None => why.to_owned(),
+        };
+        session::set_flash(&session, &message)?;
         return Ok(see_other(&req, "/register/project"));
     }
     let q = query.q.clone().unwrap_or_default();

@@ -20,6 +20,7 @@ mod mail;
 mod member_list;
 mod member_profile;
 mod ownership;
+mod project_delete;
 mod projects;
 mod register;
 mod reset;

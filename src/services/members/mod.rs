@@ -89,7 +89,7 @@ pub fn get(
 /// Serialises admin changes within one project: on PostgreSQL by locking the project row (so
 /// two admins demoting each other cannot both pass the last-admin check); SQLite's
 /// `BEGIN IMMEDIATE` already lets one writer in at a time.
-pub(super) fn lock_project(conn: &mut DbConn, project_id: &str) -> Result<(), ServiceError> {
+pub(crate) fn lock_project(conn: &mut DbConn, project_id: &str) -> Result<(), ServiceError> {
     if let DbConn::Postgres(pg) = conn {
         projects::table
             .find(project_id)

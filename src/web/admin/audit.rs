@@ -23,6 +23,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct AuditQuery {
     action: Option<String>,
     before: Option<String>,
+    /// `server`: the server's own events (super admins only).
+    scope: Option<String>,
+}
+
+impl AuditQuery {
+    /// `Ok(true)` for the server's events; a 403 for anyone but a super admin asking for them.
+    fn server(&self, admin: &Admin) -> Result<bool, AppError> {
+        match self.scope.as_deref() {
+            Some("server") if admin.current.ctx.user.super_admin => Ok(true),
+            Some("server") => Err(AppError::Forbidden),
+            _ => Ok(false),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -35,6 +48,9 @@ struct AuditView<'a> {
     next_href: Option<String>,
     csv_href: String,
     paged: bool,
+    /// Showing the server's events; `super_admin` may switch.
+    server: bool,
+    super_admin: bool,
 }
 
 impl AuditView<'_> {
@@ -44,13 +60,15 @@ impl AuditView<'_> {
 }
 
 async fn audit_log(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
+    let server = query.server(&admin)?;
+    let scope = if server { "server" } else { "" };
     let action = query.action.clone().unwrap_or_default();
     let (filter, before) = (action.clone(), query.before.clone());
     let result = admin
         .run(move |conn, project, _| {
             audit::list(
                 conn,
-                &project.id,
+                (!server).then_some(project.id.as_str()),
                 Some(&filter),
                 before.as_deref(),
                 audit::PAGE_SIZE,
@@ -63,11 +81,16 @@ async fn audit_log(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpRe
         next_href: result.next.as_ref().map(|n| {
             format!(
                 "/admin/audit{}",
-                query_string(&[("action", &action), ("before", n)])
+                query_string(&[("scope", scope), ("action", &action), ("before", n)])
             )
         }),
-        csv_href: format!("/admin/audit.csv{}", query_string(&[("action", &action)])),
+        csv_href: format!(
+            "/admin/audit.csv{}",
+            query_string(&[("scope", scope), ("action", &action)])
+        ),
         paged: query.before.is_some(),
+        server,
+        super_admin: admin.current.ctx.user.super_admin,
         action: action.clone(),
         page: result,
     };
@@ -110,10 +133,12 @@ fn csv_body(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
 }
 
 async fn audit_csv(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
+    let server = query.server(&admin)?;
     let action = query.action.clone();
     let result = admin
         .run(move |conn, project, _| {
-            audit::list(conn, &project.id, action.as_deref(), None, CSV_LIMIT)
+            let project_id = (!server).then_some(project.id.as_str());
+            audit::list(conn, project_id, action.as_deref(), None, CSV_LIMIT)
         })
         .await?;
     let body = csv_body(&result.events)?;

@@ -17,6 +17,7 @@ mod member_profile;
 mod members;
 mod policies;
 mod project;
+mod project_delete;
 
 use actix_session::Session;
 use actix_web::dev::Payload;
@@ -38,7 +39,8 @@ use crate::services::audit::Acting;
 use crate::services::{RequestMeta, ServiceError, projects};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(project::configure)
+    cfg.configure(project_delete::configure)
+        .configure(project::configure)
         .configure(member_bulk::configure)
         .configure(member_email::configure)
         .configure(member_export::configure)
