@@ -166,6 +166,121 @@ pub fn describe_device(user_agent: &str) -> String {
     }
 }
 
+/// The names of the projects the account is in (invitations included), and of those it
+/// owns: what deleting it would leave, and what stops it.
+pub fn projects_of(
+    conn: &mut DbConn,
+    user_id: &str,
+) -> Result<(Vec<String>, Vec<String>), ServiceError> {
+    use crate::db::schema::{memberships, projects};
+    let member_of: Vec<String> = memberships::table
+        .inner_join(projects::table)
+        .filter(memberships::user_id.eq(user_id))
+        .select(projects::name)
+        .order(projects::name.asc())
+        .load(conn)?;
+    let owned: Vec<String> = projects::table
+        .filter(projects::owner_id.eq(user_id))
+        .select(projects::name)
+        .order(projects::name.asc())
+        .load(conn)?;
+    Ok((member_of, owned))
+}
+
+/// Deletes the person's own account: every membership (invitations included) goes with it,
+/// their profiles stay in each project for the record. Refused while they own a project or
+/// are the last admin of one. Each project's audit log records it, and so does the server's;
+/// the address is told. Returns the names of the projects they left.
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+pub fn delete_own(
+    conn: &mut DbConn,
+    user: &User,
+    by: &Acting,
+) -> Result<Vec<String>, ServiceError> {
+    use crate::db::models::Membership;
+    use crate::db::schema::{memberships, profiles, projects};
+    use crate::domain::MembershipStatus;
+    db::transaction(conn, |conn| {
+        let (_, owned) = projects_of(conn, &user.id)?;
+        if !owned.is_empty() {
+            return Err(ServiceError::Conflict(Conflict::OwnsProjects(owned)));
+        }
+        /// A membership, its project's name, and the names on its profile.
+        type Theirs = (Membership, String, Option<(String, String)>);
+        let theirs: Vec<Theirs> = memberships::table
+            .inner_join(projects::table)
+            .left_join(profiles::table)
+            .filter(memberships::user_id.eq(&user.id))
+            .select((
+                Membership::as_select(),
+                projects::name,
+                (profiles::first_name, profiles::last_name).nullable(),
+            ))
+            .load(conn)?;
+        let mut last_admin_of = Vec::new();
+        for (m, project_name, _) in &theirs {
+            if m.admin && m.active && m.status == MembershipStatus::Active {
+                super::members::lock_project(conn, &m.project_id)?;
+                if super::members::other_admins(conn, &m.project_id, &m.id)? == 0 {
+                    last_admin_of.push(project_name.clone());
+                }
+            }
+        }
+        if !last_admin_of.is_empty() {
+            last_admin_of.sort();
+            return Err(ServiceError::Conflict(Conflict::LastAdminOf(last_admin_of)));
+        }
+        let name = user.display_name();
+        for (m, _, profile_name) in &theirs {
+            let display = profile_name
+                .as_ref()
+                .map_or(name.clone(), |(f, l)| format!("{f} {l}"));
+            audit::record(
+                conn,
+                Some(&m.project_id),
+                by,
+                "member.account_deleted",
+                Some(audit::Target {
+                    kind: "ProjectMembership",
+                    id: &m.id,
+                    display: &display,
+                }),
+                &user.email,
+            )?;
+        }
+        diesel::delete(memberships::table.filter(memberships::user_id.eq(&user.id)))
+            .execute(conn)?;
+        diesel::delete(users::table.find(&user.id)).execute(conn)?;
+        audit::record(
+            conn,
+            None,
+            by,
+            "user.deleted",
+            Some(audit::Target {
+                kind: "User",
+                id: &user.id,
+                display: &name,
+            }),
+            &user.email,
+        )?;
+        let mut left: Vec<String> = theirs.into_iter().map(|(_, p, _)| p).collect();
+        left.sort();
+        left.dedup();
+        if !user.email.is_empty() {
+            outbox::enqueue(
+                conn,
+                &emails::account_deleted(
+                    &user.email,
+                    &user.first_name,
+                    by.meta.ip.as_deref(),
+                    &left,
+                )?,
+            )?;
+        }
+        Ok(left)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::describe_device;

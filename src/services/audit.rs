@@ -83,6 +83,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("member.reactivated", "Member reactivated"),
     ("member.removed", "Member removed"),
     ("member.left", "Member left the project"),
+    ("member.account_deleted", "Member deleted their account"),
+    ("user.deleted", "Account deleted"),
     ("members.exported", "Member list exported"),
     ("invitation.cancelled", "Invitation cancelled"),
     ("member.accepted", "Invitation accepted"),

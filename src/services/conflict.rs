@@ -40,4 +40,10 @@ pub enum Conflict {
     OwnerMustHandOver,
     #[error("The project's owner changed meanwhile: reload the page")]
     OwnerChanged,
+    /// The names of the projects the account owns.
+    #[error("You own {}: hand each project over to another admin, or delete it, from its Details tab first", .0.join(", "))]
+    OwnsProjects(Vec<String>),
+    /// The names of the projects the account is the last admin of.
+    #[error("You are the last admin of {}: make someone else an admin there first, so no project is left without one", .0.join(", "))]
+    LastAdminOf(Vec<String>),
 }

@@ -263,6 +263,44 @@ pub fn password_changed(
     )
 }
 
+struct AccountDeleted<'a> {
+    first_name: &'a str,
+    ip: &'a str,
+    projects: &'a [String],
+}
+
+#[derive(Template)]
+#[template(path = "emails/account_deleted.txt")]
+struct AccountDeletedText<'a> {
+    e: &'a AccountDeleted<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "emails/account_deleted.html")]
+struct AccountDeletedHtml<'a> {
+    e: &'a AccountDeleted<'a>,
+}
+
+/// The record of a deleted account, to the address it had.
+pub fn account_deleted(
+    to: &str,
+    first_name: &str,
+    ip: Option<&str>,
+    projects: &[String],
+) -> Result<Email, ServiceError> {
+    let e = AccountDeleted {
+        first_name,
+        ip: ip.unwrap_or("an unknown address"),
+        projects,
+    };
+    email(
+        to,
+        "Your Rollcall account was deleted".into(),
+        &AccountDeletedText { e: &e },
+        &AccountDeletedHtml { e: &e },
+    )
+}
+
 struct Ownership<'a> {
     first_name: &'a str,
     project_name: &'a str,

@@ -95,15 +95,15 @@ pub struct PasswordForm {
 /// Checks the current password typed into `field`, adding its error there. Every attempt
 /// is counted first (one limit for all the Security page's forms), so parallel guesses
 /// cannot slip through.
-async fn check_current_password(
+pub(crate) async fn check_current_password(
     state: &AppState,
-    user: &CurrentUser,
+    user: &crate::db::models::User,
     field: &str,
     typed: &str,
     errors: &mut FieldErrors,
 ) -> Result<(), AppError> {
     let limits = &state.settings.limits;
-    let key = format!("password-change:{}", user.ctx.user.id);
+    let key = format!("password-change:{}", user.id);
     state
         .throttle
         .hit_and_check(
@@ -116,7 +116,7 @@ async fn check_current_password(
         errors.add(field, "Enter your current password");
     } else if !state
         .hasher
-        .verify(user.ctx.user.password_hash.as_deref(), typed)
+        .verify(user.password_hash.as_deref(), typed)
         .await?
     {
         errors.add(field, "Your current password is not right");
@@ -136,7 +136,7 @@ async fn change_password(
     let mut errors = FieldErrors::new();
     check_current_password(
         &state,
-        &user,
+        &user.ctx.user,
         "oldPassword",
         &form.old_password,
         &mut errors,
@@ -224,7 +224,7 @@ async fn change_email(
     let email = errors.take("newEmail", EmailAddress::parse_new(&form.new_email));
     check_current_password(
         &state,
-        &user,
+        &user.ctx.user,
         "emailPassword",
         &form.email_password,
         &mut errors,

@@ -1,6 +1,7 @@
 //! The HTML side: routes, extractors, CSRF, errors, htmx helpers, one module per area.
 
 pub mod account;
+mod account_delete;
 pub mod admin;
 pub mod assets;
 pub mod auth;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(assets::configure)
         .configure(admin::configure)
         .configure(account::configure)
+        .configure(account_delete::configure)
         .configure(mfa::configure)
         .configure(profile::configure)
         .configure(home::configure)

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod account_delete;
 mod account_profile;
 mod account_security;
 mod admin_access;

@@ -101,7 +101,7 @@ pub(crate) fn lock_project(conn: &mut DbConn, project_id: &str) -> Result<(), Se
 }
 
 /// Admins who can act: people (not clients) whose membership is active and accepted.
-pub(super) fn other_admins(
+pub(crate) fn other_admins(
     conn: &mut DbConn,
     project_id: &str,
     membership_id: &str,
