@@ -68,8 +68,10 @@ pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
         Backend::Sqlite => DbConn::Sqlite(SqliteConnection::establish(sqlite_path(url))?),
     };
     conn.set_instrumentation(|event: diesel::connection::InstrumentationEvent<'_>| {
-        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
             STATEMENTS.with(|n| n.set(n.get() + 1));
+            // `RUST_LOG=rollcall::sql=trace` shows every statement (with `?` for values).
+            tracing::trace!(target: "rollcall::sql", "{query}");
         }
     });
     Ok(conn)
