@@ -140,8 +140,13 @@ pub fn build_pool(url: &str, max_size: u32) -> Result<DbPool, anyhow::Error> {
         let mut c = SqliteConnection::establish(sqlite_path(url))?;
         c.batch_execute("PRAGMA journal_mode = WAL;")?;
     }
+    // A PostgreSQL connection can go stale (a restart, a network cut), so each is checked as
+    // it leaves the pool; a SQLite connection is a file handle that cannot, and the check
+    // would be one statement more per trip.
+    let check_out_test = manager.backend == Backend::Postgres;
     let pool = Pool::builder()
         .max_size(max_size)
+        .test_on_check_out(check_out_test)
         .min_idle(Some(1))
         .idle_timeout(Some(Duration::from_secs(120)))
         .connection_timeout(Duration::from_secs(10))

@@ -168,29 +168,43 @@ pub fn describe_device(user_agent: &str) -> String {
 
 /// The names of the projects the account is in (invitations included), and of those it
 /// owns: what deleting it would leave, and what stops it.
-pub fn projects_of(
-    conn: &mut DbConn,
-    user_id: &str,
-) -> Result<(Vec<String>, Vec<String>), ServiceError> {
+pub struct ProjectsOf {
+    /// Accepted memberships (suspended ones included).
+    pub member_of: Vec<String>,
+    /// Invitations not answered yet.
+    pub invited_to: Vec<String>,
+    pub owned: Vec<String>,
+}
+
+pub fn projects_of(conn: &mut DbConn, user_id: &str) -> Result<ProjectsOf, ServiceError> {
     use crate::db::schema::{memberships, projects};
-    let member_of: Vec<String> = memberships::table
+    use crate::domain::MembershipStatus;
+    let all: Vec<(String, MembershipStatus)> = memberships::table
         .inner_join(projects::table)
         .filter(memberships::user_id.eq(user_id))
-        .select(projects::name)
+        .select((projects::name, memberships::status))
         .order(projects::name.asc())
         .load(conn)?;
+    let (invited, accepted): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|(_, status)| *status == MembershipStatus::Invited);
     let owned: Vec<String> = projects::table
         .filter(projects::owner_id.eq(user_id))
         .select(projects::name)
         .order(projects::name.asc())
         .load(conn)?;
-    Ok((member_of, owned))
+    Ok(ProjectsOf {
+        member_of: accepted.into_iter().map(|(name, _)| name).collect(),
+        invited_to: invited.into_iter().map(|(name, _)| name).collect(),
+        owned,
+    })
 }
 
 /// Deletes the person's own account: every membership (invitations included) goes with it,
 /// their profiles stay in each project for the record. Refused while they own a project or
 /// are the last admin of one. Each project's audit log records it, and so does the server's;
-/// the address is told. Returns the names of the projects they left.
+/// the address is told, and invitation emails not sent yet are withdrawn. Returns the names
+/// of the projects they were a member of.
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub fn delete_own(
     conn: &mut DbConn,
@@ -201,9 +215,11 @@ pub fn delete_own(
     use crate::db::schema::{memberships, profiles, projects};
     use crate::domain::MembershipStatus;
     db::transaction(conn, |conn| {
-        let (_, owned) = projects_of(conn, &user.id)?;
-        if !owned.is_empty() {
-            return Err(ServiceError::Conflict(Conflict::OwnsProjects(owned)));
+        let projects_of = projects_of(conn, &user.id)?;
+        if !projects_of.owned.is_empty() {
+            return Err(ServiceError::Conflict(Conflict::OwnsProjects(
+                projects_of.owned,
+            )));
         }
         /// A membership, its project's name, and the names on its profile.
         type Theirs = (Membership, String, Option<(String, String)>);
@@ -232,6 +248,13 @@ pub fn delete_own(
         }
         let name = user.display_name();
         for (m, _, profile_name) in &theirs {
+            let email_id: Option<String> = memberships::table
+                .find(&m.id)
+                .select(memberships::invitation_email_id)
+                .first(conn)?;
+            if let Some(email_id) = email_id {
+                outbox::cancel_unsent(conn, &email_id)?;
+            }
             let display = profile_name
                 .as_ref()
                 .map_or(name.clone(), |(f, l)| format!("{f} {l}"));
@@ -263,9 +286,7 @@ pub fn delete_own(
             }),
             &user.email,
         )?;
-        let mut left: Vec<String> = theirs.into_iter().map(|(_, p, _)| p).collect();
-        left.sort();
-        left.dedup();
+        let left = projects_of.member_of;
         if !user.email.is_empty() {
             outbox::enqueue(
                 conn,

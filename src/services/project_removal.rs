@@ -12,6 +12,9 @@ use crate::db::models::Project;
 use crate::db::schema::{member_counts, memberships, outbox as outbox_table, projects, users};
 use crate::db::{self, DbConn};
 
+/// Values per statement when a list of ids is sent.
+const CHUNK: usize = 500;
+
 /// What went with the project, for the confirmation page and the audit event.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Removed {
@@ -20,13 +23,16 @@ pub struct Removed {
     pub clients: i64,
     /// Accounts that existed only in this project.
     pub project_accounts: i64,
+    /// Server-wide accounts this project's invitations made that were never used (no
+    /// password, no other project): they go too, as when an invitation is cancelled.
+    pub unused_accounts: i64,
 }
 
 impl Removed {
     pub fn describe(&self) -> String {
         format!(
-            "{} memberships, {} client applications and {} project-scoped accounts deleted; server-wide accounts kept",
-            self.memberships, self.clients, self.project_accounts
+            "{} memberships, {} client applications, {} project-scoped accounts and {} unused invited accounts deleted; server-wide accounts kept",
+            self.memberships, self.clients, self.project_accounts, self.unused_accounts
         )
     }
 }
@@ -56,7 +62,36 @@ pub fn preview(conn: &mut DbConn, project_id: &str) -> Result<Removed, ServiceEr
         memberships: people,
         clients,
         project_accounts,
+        unused_accounts: unused_accounts(conn, project_id)?.len() as i64,
     })
+}
+
+/// Server-wide accounts never used (no password) whose only membership is in this project:
+/// made by its invitations, they would otherwise stay behind, holding the names and address
+/// its admins typed.
+fn unused_accounts(conn: &mut DbConn, project_id: &str) -> Result<Vec<String>, ServiceError> {
+    let candidates: Vec<String> = memberships::table
+        .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
+        .filter(memberships::project_id.eq(project_id))
+        .filter(users::project_id.is_null())
+        .filter(users::password_hash.is_null())
+        .filter(users::super_admin.eq(false))
+        .select(users::id)
+        .load(conn)?;
+    let mut elsewhere = std::collections::HashSet::new();
+    // In chunks: a statement may carry only so many values.
+    for chunk in candidates.chunks(CHUNK) {
+        let found: Vec<String> = memberships::table
+            .filter(memberships::project_id.ne(project_id))
+            .filter(memberships::user_id.eq_any(chunk))
+            .select(memberships::user_id.assume_not_null())
+            .load(conn)?;
+        elsewhere.extend(found);
+    }
+    Ok(candidates
+        .into_iter()
+        .filter(|id| !elsewhere.contains(id))
+        .collect())
 }
 
 /// Deletes the project if `typed_name` is its name exactly (as shown; surrounding spaces
@@ -95,6 +130,7 @@ pub fn delete(
             return Err(ServiceError::Conflict(super::Conflict::OwnerChanged));
         }
         let removed = preview(conn, &project.id)?;
+        let unused = unused_accounts(conn, &project.id)?;
         diesel::update(
             outbox_table::table
                 .filter(
@@ -114,6 +150,9 @@ pub fn delete(
             .execute(conn)?;
         diesel::delete(member_counts::table.filter(member_counts::project_id.eq(&project.id)))
             .execute(conn)?;
+        for chunk in unused.chunks(CHUNK) {
+            diesel::delete(users::table.filter(users::id.eq_any(chunk))).execute(conn)?;
+        }
         diesel::delete(projects::table.find(&project.id)).execute(conn)?;
         audit::record(
             conn,

@@ -33,8 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct DeletePage {
     csrf: String,
     email: String,
-    /// The projects the person is a member of (or invited to).
+    /// The projects the person is a member of, and those they are invited to.
     projects: Vec<String>,
+    invitations: Vec<String>,
     /// Why deleting is refused now, if it is.
     refusal: Option<String>,
     errors: FieldErrors,
@@ -49,7 +50,11 @@ async fn show(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let user_id = ctx.user.id.clone();
-    let (projects, owned) = state
+    let account::ProjectsOf {
+        member_of: projects,
+        invited_to: invitations,
+        owned,
+    } = state
         .db
         .run(move |conn| account::projects_of(conn, &user_id))
         .await?;
@@ -61,6 +66,7 @@ async fn show(
         csrf: csrf_of(req),
         email: ctx.user.email.clone(),
         projects,
+        invitations,
         refusal,
         errors,
     };

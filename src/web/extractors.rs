@@ -5,7 +5,7 @@ use std::future::{Ready, ready};
 
 use actix_session::SessionExt;
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use super::AppState;
@@ -52,16 +52,32 @@ fn to_signin(req: &HttpRequest) -> AppError {
     }
 }
 
+/// Loads the session. A full page (a GET that is not htmx's) also reads what the top bar
+/// shows in the same trip to the database, and leaves it for `render::page`.
 async fn load(req: &HttpRequest) -> Result<Option<SessionContext>, AppError> {
     let Some(login_id) = session::login_id(&req.get_session()) else {
         return Ok(None);
     };
     let state = state(req)?;
     let policy = state.session_policy;
-    Ok(state
+    let full_page = req.method() == actix_web::http::Method::GET && !htmx::is_htmx(req);
+    let (ctx, chrome) = state
         .db
-        .run(move |conn| auth::load_session(conn, &login_id, &policy))
-        .await?)
+        .run(move |conn| {
+            let ctx = auth::load_session(conn, &login_id, &policy)?;
+            let chrome = match &ctx {
+                Some(ctx) if full_page && ctx.mfa_verified => {
+                    Some(super::render::ChromeData::load(conn, &ctx.user.id)?)
+                }
+                _ => None,
+            };
+            Ok((ctx, chrome))
+        })
+        .await?;
+    if let Some(chrome) = chrome {
+        req.extensions_mut().insert(chrome);
+    }
+    Ok(ctx)
 }
 
 fn here(req: &HttpRequest) -> String {

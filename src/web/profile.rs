@@ -198,8 +198,11 @@ pub(crate) fn parse_fields(body: &[u8]) -> Result<(ProfileFields, String), AppEr
 }
 
 /// Applies a row button (add or remove a qualification or an identifier) to the form; `false`
-/// when `button` is not one, and the form is to be saved.
+/// for `save`. Any other button (a malformed one included) shows the form again unsaved.
 pub(crate) fn apply_row_button(fields: &mut ProfileFields, button: &str) -> bool {
+    if button == "save" {
+        return false;
+    }
     let index = |prefix: &str| {
         button
             .strip_prefix(prefix)
@@ -222,8 +225,6 @@ pub(crate) fn apply_row_button(fields: &mut ProfileFields, button: &str) -> bool
         if i < fields.qualifications.len() {
             fields.qualifications.remove(i);
         }
-    } else {
-        return false;
     }
     true
 }

@@ -12,7 +12,7 @@ use super::errors::AppError;
 use super::htmx;
 use super::session;
 use crate::services::auth::{self, MembershipChoice, SessionContext};
-use crate::services::{authority, invitations};
+use crate::services::{ServiceError, authority, invitations};
 
 pub struct ChromeUser {
     pub name: String,
@@ -70,6 +70,24 @@ fn initials(first: &str, last: &str) -> String {
         .to_uppercase()
 }
 
+/// What the top bar lists for a signed-in person: their projects and waiting invitations.
+#[derive(Clone)]
+pub struct ChromeData {
+    user_id: String,
+    projects: Vec<MembershipChoice>,
+    invitations: i64,
+}
+
+impl ChromeData {
+    pub fn load(conn: &mut crate::db::DbConn, user_id: &str) -> Result<ChromeData, ServiceError> {
+        Ok(ChromeData {
+            user_id: user_id.to_owned(),
+            projects: auth::memberships_of(conn, user_id, None)?,
+            invitations: invitations::count_pending(conn, user_id)?,
+        })
+    }
+}
+
 async fn chrome(
     req: &HttpRequest,
     state: &AppState,
@@ -77,16 +95,27 @@ async fn chrome(
 ) -> Result<Chrome, AppError> {
     let user = match ctx {
         Some(ctx) => {
-            let user_id = ctx.user.id.clone();
-            let (projects, invitations) = state
-                .db
-                .run(move |conn| {
-                    Ok((
-                        auth::memberships_of(conn, &user_id, None)?,
-                        invitations::count_pending(conn, &user_id)?,
-                    ))
-                })
-                .await?;
+            // Read with the session when this request loaded it for a full page (and the
+            // person is the same: a page rendered after signing in someone else is not).
+            let loaded = req
+                .extensions()
+                .get::<ChromeData>()
+                .filter(|c| c.user_id == ctx.user.id)
+                .cloned();
+            let ChromeData {
+                projects,
+                invitations,
+                ..
+            } = match loaded {
+                Some(data) => data,
+                None => {
+                    let user_id = ctx.user.id.clone();
+                    state
+                        .db
+                        .run(move |conn| ChromeData::load(conn, &user_id))
+                        .await?
+                }
+            };
             Some(ChromeUser {
                 name: ctx.user.display_name(),
                 email: ctx.user.email.clone(),

@@ -48,10 +48,11 @@ async fn a_member_deletes_their_account_with_their_password() {
     let security = app.get_html_with(&grace, "/account/security").await;
     assert!(security.contains(&format!("href=\"{PAGE}\"")));
     let page = app.get_html_with(&grace, PAGE).await;
+    let text = text_of(&page, "#delete-text").unwrap();
+    assert!(text.contains("You leave Clinic;"), "{text}");
     assert!(
-        text_of(&page, "#delete-text")
-            .unwrap()
-            .contains("Clinic, Elsewhere")
+        text.contains("Your pending invitations to Elsewhere are declined"),
+        "{text}"
     );
 
     for (typed, message) in [

@@ -120,6 +120,8 @@ async fn the_owner_deletes_a_project_and_shared_accounts_stay() {
     assert_eq!(count_users(&app, ADMIN_EMAIL), 1);
     assert_eq!(count_users(&app, "grace@example.com"), 1);
     assert_eq!(count_users(&app, "pat@example.com"), 0);
+    // Ivy's account, made by the project's invitation and never used, goes with it.
+    assert_eq!(count_users(&app, "ivy@example.com"), 0);
     // Recorded at server level; the project's own log went with it.
     let (action, detail): (String, String) = audit_events::table
         .filter(audit_events::project_id.is_null())
@@ -129,7 +131,9 @@ async fn the_owner_deletes_a_project_and_shared_accounts_stay() {
         .unwrap();
     assert_eq!(action, "project.deleted");
     assert!(
-        detail.starts_with("4 memberships, 1 client applications and 1 project-scoped"),
+        detail.starts_with(
+            "4 memberships, 1 client applications, 1 project-scoped accounts and 1 unused invited"
+        ),
         "{detail}"
     );
     let left: i64 = audit_events::table
@@ -157,6 +161,27 @@ async fn the_owner_deletes_a_project_and_shared_accounts_stay() {
         html.contains("Clinic was deleted. You are not a member of any project."),
         "{html}"
     );
+
+    // The deleted people are gone from search too: a new project's members, given the
+    // freed index keys, are found by their own names only.
+    let r = app
+        .submit(
+            "/register/project",
+            "/register/project",
+            &[("projectName", "Second")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for (first, email) in [("Zed", "zed@example.com"), ("Yan", "yan@example.com")] {
+        app.invite_person(first, "Zulu", email, &[("projectScoped", "on")])
+            .await;
+    }
+    for gone in ["ient", "hopper", "ivy"] {
+        let html = app.get_html(&format!("/admin/users?q={gone}")).await;
+        assert!(!html.contains("Zulu"), "{gone} found a Zulu");
+    }
+    let html = app.get_html("/admin/users?q=zulu").await;
+    assert!(html.contains("Zed") && html.contains("Yan"));
 }
 
 #[tokio::test]

@@ -8,15 +8,19 @@ use crate::db::models::{Project, User};
 use crate::db::{self, DbConn};
 use crate::domain::FieldErrors;
 use crate::domain::profile_form::ProfileUpdate;
-use crate::services::{ServiceError, audit, authority, profile};
+use crate::services::{ServiceError, audit, profile};
 
-/// Why the names of this member's account are not the admin's to change, if they are not.
+/// Why the names of this member's account are not the admin's to change, if they are not:
+/// only an account of this project's own is (the owner's only to the owner). A super admin is
+/// no exception: a server-wide account's names are its holder's.
 pub fn names_locked(by: &Acting, project: &Project, user: &User) -> Option<String> {
-    if authority::governs_credentials(by, project, user) {
+    let own_account = user.project_id.as_deref() == Some(project.id.as_str());
+    let is_self = by.user_id.as_deref() == Some(user.id.as_str());
+    if own_account && (user.id != project.owner_id || is_self) {
         return None;
     }
-    Some(if by.user_id.as_deref() == Some(user.id.as_str()) {
-        "Your account is shared with other projects: change your name in Account settings.".into()
+    Some(if is_self {
+        "Your name belongs to your account: change it in Account settings.".into()
     } else if user.id == project.owner_id {
         "This is the project owner's account: only they can change its name.".into()
     } else {

@@ -36,7 +36,7 @@ use crate::db::DbConn;
 use crate::db::models::Project;
 use crate::domain::{FieldErrors, ProfileType};
 use crate::services::audit::Acting;
-use crate::services::{RequestMeta, ServiceError, projects};
+use crate::services::{RequestMeta, ServiceError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(project_delete::configure)
@@ -172,11 +172,8 @@ impl FromRequest for Admin {
                 .app_data::<web::Data<AppState>>()
                 .cloned()
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?;
-            let project_id = current.membership.project_id.clone();
-            let project = state
-                .db
-                .run(move |conn| projects::get(conn, &project_id))
-                .await?;
+            // Read with the session, in the same trip to the database.
+            let project = current.membership.project.clone();
             Ok(Admin {
                 display: current.ctx.user.display_name(),
                 meta: request_meta(&req),
