@@ -512,6 +512,14 @@ test('with JavaScript off, sign-up, invite, removal, cancelling an invitation an
   assert.match(await page.textContent('#bulk-summary'), /2 members were changed/);
   await page.goto(rc.base + '/admin/users?q=nora');
   assert.equal(await page.locator('#member-results tbody tr').count(), 1, 'search works as a plain GET');
+  await page.goto(rc.base + '/admin/users?q=batch1');
+  await page.click('#member-results a:has-text("Batch One")');
+  await page.click('a:has-text("Edit profile")');
+  await page.click('button:has-text("Add an identifier")');
+  await page.fill('#identifier\\[0\\]\\.value', 'NS-7');
+  await page.click('button:has-text("Save profile")');
+  await page.waitForSelector('.flash');
+  assert.match(await page.textContent('dl'), /NS-7/);
   await page.goto(rc.base + '/account');
   await page.fill('#suffix', 'MD');
   await page.click('button:has-text("Save profile")');
