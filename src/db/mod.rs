@@ -213,16 +213,17 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
 
 /// Keeps the query planner's statistics current. SQLite has none until asked, and without
 /// them it plans the member lists as a sort of every member instead of an index walk.
-/// `full` re-analyses everything (after a bulk load); otherwise SQLite's `optimize` decides
-/// which tables changed enough to need it. PostgreSQL's autovacuum does this on its own, so
-/// only `full` runs there.
+/// `full` re-analyses everything (after a bulk load; on PostgreSQL it also vacuums, so the
+/// counters' old row versions do not wait for autovacuum, which may be off); otherwise
+/// SQLite's `optimize` decides which tables changed enough to need it. PostgreSQL's
+/// autovacuum does this on its own, so only `full` runs there.
 pub fn refresh_statistics(conn: &mut DbConn, full: bool) -> Result<(), diesel::result::Error> {
     match (conn, full) {
         (DbConn::Sqlite(c), true) => c.batch_execute("ANALYZE;"),
         (DbConn::Sqlite(c), false) => {
             c.batch_execute("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
         }
-        (DbConn::Postgres(c), true) => c.batch_execute("ANALYZE;"),
+        (DbConn::Postgres(c), true) => c.batch_execute("VACUUM ANALYZE;"),
         (DbConn::Postgres(_), false) => Ok(()),
     }
 }

@@ -208,6 +208,29 @@ fn matching<'a>(project_id: &str, query: &ListQuery, search: &Search) -> Matchin
     found
 }
 
+/// The list in `sort`'s order. Typed, so that the statement is prepared once per connection
+/// and kept (an SQL fragment would make it be parsed and planned on every request); the last
+/// sign-in's `NULLS FIRST`, which not every backend's query builder spells, stays SQL.
+fn ordered(rows: Matching<'_>, sort: SortKey, ascending: bool) -> Matching<'_> {
+    use memberships::{email, id, sort_first, sort_last, status};
+    macro_rules! by {
+        ($($column:expr),+) => {
+            if ascending {
+                rows$(.then_order_by($column.asc()))+.then_order_by(id.asc())
+            } else {
+                rows$(.then_order_by($column.desc()))+.then_order_by(id.desc())
+            }
+        };
+    }
+    match sort {
+        SortKey::Name => by!(sort_first),
+        SortKey::LastName => by!(sort_last),
+        SortKey::Email => by!(email),
+        SortKey::Status => by!(status, sort_first),
+        SortKey::LastSignin => rows.order(sql::<Text>(&sort.order_by(ascending))),
+    }
+}
+
 /// One page of the list, and where the pages around it start.
 pub fn list(
     conn: &mut DbConn,
@@ -230,10 +253,8 @@ pub fn list(
     {
         rows = rows.filter(past);
     }
-    let order = query.sort.order_by(ascending);
-    let mut loaded: Vec<Listed> = rows
+    let mut loaded: Vec<Listed> = ordered(rows, query.sort, ascending)
         .select(listed())
-        .order(sql::<Text>(&order))
         .limit(query.limit + 1)
         .load(conn)?;
     let more = loaded.len() as i64 > query.limit;

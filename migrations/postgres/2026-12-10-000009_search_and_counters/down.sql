@@ -1,0 +1,1 @@
+ALTER TABLE member_counts RESET (fillfactor);
