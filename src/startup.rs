@@ -50,7 +50,8 @@ pub fn open_database(settings: &Settings) -> Result<Db, anyhow::Error> {
         tracing::info!(folded, "member names folded for sorting and search");
     }
     db::refresh_statistics(&mut conn, false)?;
-    Ok(Db::new(pool))
+    let backend = db::Backend::from_url(settings.database_url());
+    Ok(Db::new(pool, backend))
 }
 
 /// The session signing key: from settings, else kept in the data folder (generated once),

@@ -76,14 +76,36 @@ pub struct Db {
     pool: DbPool,
     /// SQL statements sent through `run` since start (for tests and the benchmark).
     statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// On SQLite, the turn of the writers that go through `write`: one at a time, waiting
+    /// here (off the blocking pool, holding no connection) instead of in SQLite's busy
+    /// handler, which sleeps between retries while the thread and the connection stay taken.
+    /// Only an order within this process: the database's own lock still decides.
+    writers: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Db {
-    pub fn new(pool: DbPool) -> Self {
+    pub fn new(pool: DbPool, backend: crate::db::Backend) -> Self {
         Db {
             pool,
             statements: Default::default(),
+            writers: (backend == crate::db::Backend::Sqlite)
+                .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))),
         }
+    }
+
+    /// Runs `f` in one write transaction (see `run`). Short, frequent writes that arrive in
+    /// crowds (sign-in counters) go through here, so that on SQLite they queue in order
+    /// rather than hold the blocking pool's threads and the connections pages need.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ServiceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _turn = match &self.writers {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        self.run(move |conn| crate::db::transaction(conn, f)).await
     }
 
     /// SQL statements sent through `run` so far.

@@ -39,7 +39,7 @@ pub async fn with_password(
             attempt.meta.ip.clone(),
             limits.clone(),
         );
-        db.run(move |conn| {
+        db.write(move |conn| {
             let candidate = auth::signin_account(conn, &email, hint.as_deref())?;
             let account = candidate
                 .as_ref()
@@ -62,7 +62,7 @@ pub async fn with_password(
         return Ok(None);
     };
     let signed_in = db
-        .run(move |conn| {
+        .write(move |conn| {
             keys.succeeded(conn)?;
             let membership_id =
                 auth::default_membership(conn, &user.id, attempt.project_hint.as_deref())?;
