@@ -51,6 +51,12 @@ struct WelcomeHtml<'a> {
     e: &'a Welcome<'a>,
 }
 
+/// The link that opens a project: straight in when signed in (switching to it), after
+/// signing in otherwise.
+pub fn project_url(base_url: &str, project_id: &str) -> String {
+    format!("{base_url}/signin?project={project_id}")
+}
+
 pub fn welcome(
     to: &str,
     first_name: &str,

@@ -72,6 +72,22 @@ pub fn pending(conn: &mut DbConn, user_id: &str) -> Result<Vec<PendingInvitation
         .collect())
 }
 
+/// Whether an invitation of this project waits for the user's answer.
+pub fn is_invited_to(
+    conn: &mut DbConn,
+    user_id: &str,
+    project_id: &str,
+) -> Result<bool, ServiceError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        memberships::table
+            .filter(memberships::user_id.eq(user_id))
+            .filter(memberships::project_id.eq(project_id))
+            .filter(memberships::status.eq(MembershipStatus::Invited))
+            .filter(memberships::active.eq(true)),
+    ))
+    .get_result(conn)?)
+}
+
 pub fn count_pending(conn: &mut DbConn, user_id: &str) -> Result<i64, ServiceError> {
     Ok(memberships::table
         .filter(memberships::user_id.eq(user_id))

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use crate::domain::MembershipStatus;
 
 use super::audit::{self, Acting};
-use super::auth::new_security_stamp;
+use super::auth::{self, NewSession, SessionPolicy, new_security_stamp};
 use super::emails;
 use super::outbox;
 use super::{RequestMeta, ServiceError, constant_time_eq, hash_secret, new_id, now, random_secret};
@@ -212,6 +212,9 @@ pub fn check_any_link(conn: &mut DbConn, id: &str, secret: &str) -> Result<LinkI
 pub struct PasswordSet {
     pub user_id: String,
     pub project_id: Option<String>,
+    /// An invitation's link signs the person in (a new session, in the project they were
+    /// invited to); a reset link leaves them to sign in with the new password.
+    pub login_id: Option<String>,
 }
 
 /// Uses the link once (atomically: of two concurrent uses one wins), sets the password,
@@ -223,6 +226,7 @@ pub fn set_password(
     secret: &str,
     password_hash: &str,
     meta: &RequestMeta,
+    policy: &SessionPolicy,
 ) -> Result<PasswordSet, LinkError> {
     db::transaction(conn, |conn| {
         let LinkInfo { request, user } = check_link(conn, id, secret)?;
@@ -238,11 +242,12 @@ pub fn set_password(
         if claimed != 1 {
             return Err(LinkError::Problem(LinkProblem::Used));
         }
+        let stamp = new_security_stamp();
         diesel::update(users::table.find(&user.id))
             .set((
                 users::password_hash.eq(Some(password_hash)),
                 users::email_verified.eq(true),
-                users::security_stamp.eq(new_security_stamp()),
+                users::security_stamp.eq(&stamp),
                 users::updated_at.eq(at),
             ))
             .execute(conn)?;
@@ -288,9 +293,31 @@ pub fn set_password(
             None,
             "",
         )?;
+        // The link proved the address; a second factor, where the account has one, is
+        // still asked for before anything else.
+        let login_id = if request.kind == KIND_INVITE {
+            let user = User {
+                security_stamp: stamp,
+                ..user.clone()
+            };
+            let membership_id =
+                auth::default_membership(conn, &user.id, request.project_id.as_deref())?;
+            let new = NewSession {
+                user: &user,
+                method: "invite",
+                remember: false,
+                membership_id,
+                mfa_verified: !user.mfa_enrolled,
+                meta,
+            };
+            Some(auth::create_login(conn, new, policy)?)
+        } else {
+            None
+        };
         Ok(PasswordSet {
             user_id: user.id,
             project_id: request.project_id,
+            login_id,
         })
     })
 }

@@ -131,7 +131,7 @@ pub fn create_project(
             &owner.email,
             &owner.first_name,
             &project.name,
-            &format!("{base_url}/"),
+            &emails::project_url(base_url, &project.id),
         )?;
         outbox::enqueue(conn, &email)?;
         Ok(CreatedProject {

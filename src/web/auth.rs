@@ -15,7 +15,7 @@ use super::session;
 use crate::config::Registration;
 use crate::domain::{EmailAddress, FieldErrors, Password, PersonName};
 use crate::services::ServiceError;
-use crate::services::auth::{self, MembershipChoice};
+use crate::services::auth::{self, MembershipChoice, SessionContext};
 use crate::services::registration::{self, NewAccount};
 use crate::services::signin::{self, PasswordSignin, SignedIn as SignedInNow};
 use crate::services::{authority, invitations};
@@ -203,6 +203,9 @@ async fn register(
 struct SigninPage {
     csrf: String,
     errors: FieldErrors,
+    /// What went wrong that belongs to no one field (the email or the password is wrong: one
+    /// answer for both), shown at the top of the form.
+    problem: Option<String>,
     email: String,
     remember: bool,
     next: String,
@@ -229,23 +232,89 @@ pub struct SigninForm {
 
 pub const INVALID_CREDENTIALS: &str = "Email or password is invalid";
 
+enum Opened {
+    Project,
+    Invitation,
+    NotAMember,
+}
+
+/// Makes the named project the session's current one when the person is an active member of
+/// it; else says whether an invitation to it waits for their answer.
+async fn open_project(
+    state: &AppState,
+    session: &Session,
+    ctx: &SessionContext,
+    project_id: String,
+) -> Result<Opened, AppError> {
+    let (login_id, user_id) = (ctx.login_id.clone(), ctx.user.id.clone());
+    let opened = state
+        .db
+        .run(move |conn| {
+            let choices = auth::memberships_of(conn, &user_id, None)?;
+            if let Some(c) = choices.iter().find(|c| c.project_id == project_id) {
+                let project = auth::select_membership(conn, &login_id, &user_id, &c.membership_id)?;
+                return Ok((Opened::Project, Some(project.name)));
+            }
+            let invited = invitations::is_invited_to(conn, &user_id, &project_id)?;
+            Ok((
+                if invited {
+                    Opened::Invitation
+                } else {
+                    Opened::NotAMember
+                },
+                None,
+            ))
+        })
+        .await?;
+    if let (Opened::Project, Some(name)) = &opened {
+        let switched = ctx
+            .membership
+            .as_ref()
+            .is_none_or(|m| &m.project_name != name);
+        if switched {
+            session::set_flash(session, &format!("You are now working in {name}"))?;
+        }
+    }
+    Ok(opened.0)
+}
+
 async fn signin_form(
     req: HttpRequest,
     state: web::Data<AppState>,
+    session: Session,
     who: MaybeSignedIn,
     query: web::Query<SigninQuery>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(query.next.as_deref());
-    if let Some(ctx) = &who.0
-        && ctx.membership.is_some()
-    {
-        return Ok(see_other(&req, next.as_deref().unwrap_or("/")));
+    let project = query.project.clone().filter(|p| !p.trim().is_empty());
+    let mut problem = None;
+    if let Some(ctx) = who.0.filter(|ctx| ctx.mfa_verified) {
+        match project {
+            // A link that names a project ("You were added to X"), followed while signed in.
+            Some(project) => match open_project(&state, &session, &ctx, project).await? {
+                Opened::Project => {
+                    return Ok(see_other(&req, next.as_deref().unwrap_or("/")));
+                }
+                Opened::Invitation => return Ok(see_other(&req, "/invitations")),
+                Opened::NotAMember => {
+                    problem = Some(format!(
+                        "You are signed in as {}, who is not a member of the project this link is for. Sign out, then sign in with the account the email was sent to.",
+                        ctx.user.email
+                    ));
+                }
+            },
+            None if ctx.membership.is_some() => {
+                return Ok(see_other(&req, next.as_deref().unwrap_or("/")));
+            }
+            None => return Ok(see_other(&req, &after_signin(false, next))),
+        }
     }
     let view = SigninPage {
         csrf: csrf_of(&req),
         next: next.unwrap_or_default(),
         project: query.project.clone().unwrap_or_default(),
         registration_open: state.settings.registration == Registration::Open,
+        problem,
         ..Default::default()
     };
     page(&req, &state, None, "Sign in", &view, StatusCode::OK).await
@@ -301,7 +370,7 @@ async fn signin(
         membership_id,
     }) = outcome
     else {
-        view.errors = FieldErrors::single("email", INVALID_CREDENTIALS);
+        view.problem = Some(INVALID_CREDENTIALS.to_owned());
         return refused(&req, &state, &view).await;
     };
     session::sign_in(&session, &login_id)?;
@@ -348,6 +417,8 @@ struct ChooseProjectPage {
     can_create_projects: bool,
     /// Projects where this person is suspended.
     suspended: Vec<String>,
+    /// How many projects they are an active member of (whatever the search shows).
+    member_of: usize,
 }
 
 #[derive(Deserialize)]
@@ -405,6 +476,7 @@ async fn choose_project_form(
     let view = ChooseProjectPage {
         csrf: csrf_of(&req),
         show_search: all.len() > SEARCH_THRESHOLD,
+        member_of: all.len(),
         choices,
         q,
         next: safe_next(query.next.as_deref()).unwrap_or_default(),

@@ -274,16 +274,22 @@ async fn set_password(
         .await;
     };
     let hash = state.hasher.hash(password.expose()).await?;
+    let policy = state.session_policy;
     let done = match state
         .db
-        .run_link(move |conn| recovery::set_password(conn, &id, &secret, &hash, &meta))
+        .run_link(move |conn| recovery::set_password(conn, &id, &secret, &hash, &meta, &policy))
         .await?
     {
         Ok(done) => done,
         Err(problem) => return link_problem(&req, &state, problem).await,
     };
-    // Every session of the user ended, this browser's too.
+    // Every session of the user ended, this browser's too; an invitation starts a new one.
     session::sign_out(&session);
+    if let Some(login_id) = &done.login_id {
+        session::sign_in(&session, login_id)?;
+        session::set_flash(&session, "Your password is set. Welcome!")?;
+        return Ok(see_other(&req, "/"));
+    }
     session::set_flash(&session, "Your password is set. Sign in with it now.")?;
     let location = match done.project_id {
         Some(p) => format!(

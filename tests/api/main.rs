@@ -15,6 +15,7 @@ mod api_invite;
 mod api_members;
 mod bulk;
 mod email_change;
+mod everyday;
 mod invite_bulk;
 mod lifecycle;
 mod mail;

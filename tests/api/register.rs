@@ -59,10 +59,46 @@ async fn the_welcome_email_names_the_project_and_links_to_it() {
     let mail = app.wait_for_mail("grace@example.com", "Compiler Lab").await;
     assert_eq!(mail.subject, "Your project Compiler Lab is ready");
     assert!(mail.text.contains("Hello Grace"));
-    assert_eq!(mail.link(), format!("{}/", app.address));
-    assert!(mail.html.contains(&format!("href=\"{}/\"", app.address)));
+    let project = app.project_id_of("Compiler Lab");
+    let link = format!("{}/signin?project={project}", app.address);
+    assert_eq!(mail.link(), link);
+    assert!(mail.html.contains(&format!("href=\"{link}\"")));
+    // Working in another project by the time it is read, the link still opens this one.
+    let r = app.create_project("/projects/new", "Second Lab").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let home = app.get_html("/").await;
+    assert_eq!(text_of(&home, "main h1").unwrap(), "Second Lab");
     let r = app.get(&mail.path()).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/");
+    let home = app.get_html("/").await;
+    assert_eq!(text_of(&home, "main h1").unwrap(), "Compiler Lab");
+    assert_eq!(
+        text_of(&home, ".flash").as_deref(),
+        Some("You are now working in Compiler Lab")
+    );
+    // Signed out, it asks for a sign-in and then opens the project, without a chooser.
+    let browser = new_client();
+    let page = app.get_html_with(&browser, &mail.path()).await;
+    assert_eq!(
+        attr_of(&page, "input[name=project]", "value").as_deref(),
+        Some(project.as_str())
+    );
+    let r = app
+        .submit_with(
+            &browser,
+            &mail.path(),
+            "/signin",
+            &[
+                ("email", "grace@example.com"),
+                ("password", PASSWORD),
+                ("project", &project),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/");
+    let home = app.get_html_with(&browser, "/").await;
+    assert_eq!(text_of(&home, "main h1").unwrap(), "Compiler Lab");
 }
 
 async fn register_errors(app: &TestApp, fields: &[(&str, &str)]) -> (StatusCode, String) {
@@ -158,7 +194,11 @@ async fn weak_overlong_and_email_based_passwords_are_refused() {
         (long.as_str(), "A password can be at most 256 characters"),
         (
             "my-alice.w-password-2024",
-            "A password cannot contain your email address",
+            "A password cannot contain the first part of your email address (“alice.w”)",
+        ),
+        (
+            "Alice1234",
+            "This password is easy to guess because it contains your name (“Alice”). Try a few unrelated words together",
         ),
         ("", "Enter a password"),
     ] {

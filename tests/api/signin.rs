@@ -39,13 +39,32 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
     assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let unknown = unknown.text().await.unwrap();
 
-    let message = |html: &str| text_of(html, ".error-summary li").unwrap();
+    // At the top of the form, against neither field (it could be either).
+    let message = |html: &str| text_of(html, ".error-summary p").unwrap();
     assert_eq!(message(&wrong), "Email or password is invalid");
     assert_eq!(message(&unknown), message(&wrong));
+    assert!(text_of(&wrong, "#email-error").is_none());
+    assert!(text_of(&wrong, "#password-error").is_none());
+    // The summary takes the focus; the email field does not claim it too.
+    assert_eq!(wrong.matches("autofocus").count(), 1);
     assert_eq!(
         attr_of(&unknown, "#email", "value").as_deref(),
         Some("nobody@example.com")
     );
+}
+
+#[tokio::test]
+async fn the_first_field_of_sign_in_is_focused_and_only_there() {
+    let app = spawn_app().await;
+    let html = app.get_html("/signin").await;
+    assert!(attr_of(&html, "#email", "autofocus").is_some());
+    assert_eq!(html.matches("autofocus").count(), 1);
+    let html = app.get_html("/register").await;
+    assert!(!html.contains("autofocus"), "not on other forms");
+    // With errors, the summary has the focus instead.
+    let html = app.sign_in("", "").await.text().await.unwrap();
+    assert!(attr_of(&html, "#email", "autofocus").is_none());
+    assert!(attr_of(&html, ".error-summary", "autofocus").is_some());
 }
 
 #[tokio::test]

@@ -81,7 +81,7 @@ pub fn invitation_email(
     let link = if accept {
         format!("{base_url}/invitations")
     } else {
-        format!("{base_url}/signin?project={}", project.id)
+        emails::project_url(base_url, &project.id)
     };
     emails::invite_existing(to, first_name, inviter, &project.name, &link, accept)
 }
