@@ -9,7 +9,9 @@ use crate::domain::{MembershipStatus, ProfileType};
 use super::{RequestMeta, ServiceError, new_id, now, random_secret};
 use crate::db::DbConn;
 use crate::db::models::{Login, Membership, Project, User};
-use crate::db::schema::{logins, memberships, profiles, projects, users};
+use crate::db::schema::{
+    access_policies, client_applications, logins, memberships, profiles, projects, users,
+};
 use crate::domain::EmailAddress;
 
 /// How long may pass between requests before `last_seen_at` is written again.
@@ -348,6 +350,48 @@ pub fn select_membership(
         .execute(conn)?;
     signed_in_to(conn, membership_id, now())?;
     Ok(project)
+}
+
+/// What an admin page's address can name.
+#[derive(Debug, Clone, Copy)]
+pub enum Held {
+    Member,
+    Policy,
+    Client,
+}
+
+/// The person's own admin membership of the project that holds `id`, when they have one: a
+/// page of another of their projects can offer to switch. Nothing is said of a project they
+/// do not administer.
+pub fn admin_membership_holding(
+    conn: &mut DbConn,
+    user_id: &str,
+    held: Held,
+    id: &str,
+) -> Result<Option<MembershipChoice>, ServiceError> {
+    let project_id: Option<String> = match held {
+        Held::Member => memberships::table
+            .find(id)
+            .select(memberships::project_id)
+            .first(conn)
+            .optional()?,
+        Held::Policy => access_policies::table
+            .find(id)
+            .select(access_policies::project_id)
+            .first(conn)
+            .optional()?,
+        Held::Client => client_applications::table
+            .find(id)
+            .select(client_applications::project_id)
+            .first(conn)
+            .optional()?,
+    };
+    let Some(project_id) = project_id else {
+        return Ok(None);
+    };
+    Ok(memberships_of(conn, user_id, None)?
+        .into_iter()
+        .find(|c| c.project_id == project_id && c.admin))
 }
 
 /// The membership a fresh sign-in should start in: the hinted project's, or the only one.

@@ -63,6 +63,12 @@ pub async fn csrf_guard(
         }
     };
     req.extensions_mut().insert(CsrfToken(token.clone()));
+    // The error page renders after the session middleware has packed the session away: it
+    // finds who is signed in here.
+    if let Some(login_id) = crate::http::session::login_id(&session) {
+        req.extensions_mut()
+            .insert(super::render::SessionLogin(login_id));
+    }
 
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {

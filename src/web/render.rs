@@ -29,6 +29,72 @@ pub struct ChromeUser {
     pub can_create_projects: bool,
 }
 
+impl ChromeUser {
+    fn new(ctx: &SessionContext, projects: Vec<MembershipChoice>, invitations: i64) -> ChromeUser {
+        ChromeUser {
+            name: ctx.user.display_name(),
+            email: ctx.user.email.clone(),
+            initials: initials(&ctx.user.first_name, &ctx.user.last_name),
+            project_name: ctx.membership.as_ref().map(|m| m.project_name.clone()),
+            membership_id: ctx.membership.as_ref().map(|m| m.id.clone()),
+            admin: ctx.membership.as_ref().is_some_and(|m| m.admin),
+            photo_url: ctx.membership.as_ref().and_then(|m| m.photo_url.clone()),
+            projects,
+            invitations,
+            can_create_projects: authority::may_create_projects(&ctx.user),
+        }
+    }
+}
+
+/// The session's login, noted while the session could still be read.
+pub struct SessionLogin(pub String);
+
+/// The top bar of a signed-in person for an error page (which runs after the handler, so
+/// it loads the session itself), and, when the page was another of their projects' admin
+/// page, their membership there to switch to.
+pub async fn error_chrome(
+    req: &HttpRequest,
+    held: Option<(auth::Held, String)>,
+) -> Option<(ChromeUser, Option<MembershipChoice>)> {
+    let login_id = req.extensions().get::<SessionLogin>()?.0.clone();
+    let state = req.app_data::<actix_web::web::Data<AppState>>()?.clone();
+    let policy = state.session_policy;
+    let loaded = state
+        .db
+        .run(move |conn| {
+            let Some(ctx) = auth::load_session(conn, &login_id, &policy)? else {
+                return Ok(None);
+            };
+            if !ctx.mfa_verified {
+                return Ok(None);
+            }
+            let data = ChromeData::load(conn, &ctx.user.id)?;
+            let switch = match held {
+                Some((held, id)) => {
+                    auth::admin_membership_holding(conn, &ctx.user.id, held, &id)?
+                        // Already there: the page was refused for another reason.
+                        .filter(|c| {
+                            ctx.membership.as_ref().map(|m| &m.id) != Some(&c.membership_id)
+                        })
+                }
+                None => None,
+            };
+            Ok(Some((ctx, data, switch)))
+        })
+        .await;
+    match loaded {
+        Ok(Some((ctx, data, switch))) => Some((
+            ChromeUser::new(&ctx, data.projects, data.invitations),
+            switch,
+        )),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "error page rendered without the top bar");
+            None
+        }
+    }
+}
+
 /// What the layout shows around every page: top bar, status message, CSRF token.
 pub struct Chrome {
     pub csrf: String,
@@ -116,18 +182,7 @@ async fn chrome(
                         .await?
                 }
             };
-            Some(ChromeUser {
-                name: ctx.user.display_name(),
-                email: ctx.user.email.clone(),
-                initials: initials(&ctx.user.first_name, &ctx.user.last_name),
-                project_name: ctx.membership.as_ref().map(|m| m.project_name.clone()),
-                membership_id: ctx.membership.as_ref().map(|m| m.id.clone()),
-                admin: ctx.membership.as_ref().is_some_and(|m| m.admin),
-                photo_url: ctx.membership.as_ref().and_then(|m| m.photo_url.clone()),
-                projects,
-                invitations,
-                can_create_projects: authority::may_create_projects(&ctx.user),
-            })
+            Some(ChromeUser::new(ctx, projects, invitations))
         }
         None => None,
     };

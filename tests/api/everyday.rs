@@ -152,3 +152,121 @@ async fn an_invitation_link_signs_the_new_member_in_but_a_reset_link_does_not() 
     let r = app.get_with(&grace, "/").await;
     assert!(location(&r).starts_with("/signin"));
 }
+
+#[tokio::test]
+async fn error_pages_keep_the_signed_in_top_bar_and_a_way_back() {
+    let app = admin_app().await;
+    let r = app
+        .client
+        .get(app.url("/no/such/page"))
+        .header("Referer", app.url("/admin/users?q=a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let html = r.text().await.unwrap();
+    assert_eq!(text_of(&html, "main h1").unwrap(), "Page not found");
+    assert_eq!(text_of(&html, ".account-name").unwrap(), "Ada Tester");
+    assert!(!html.contains("href=\"/register\""), "no signed-out links");
+    assert_eq!(
+        attr_of(&html, ".error-page .actions a", "href").as_deref(),
+        Some("/admin/users?q=a")
+    );
+    assert!(
+        text_of(&html, ".error-page .actions")
+            .unwrap()
+            .contains("Go to Clinic")
+    );
+    // A page of another site is not offered as the way back.
+    let r = app
+        .client
+        .get(app.url("/no/such/page"))
+        .header("Referer", "https://evil.example/admin/users")
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("Back to the previous page"));
+    // A member who is not an admin gets 403 with their own top bar too.
+    let (_, grace) = app
+        .member("Grace", "Hopper", "grace@example.com", &[], PASSWORD)
+        .await;
+    let r = app.get_with(&grace, "/admin/users").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let html = r.text().await.unwrap();
+    assert_eq!(text_of(&html, ".account-name").unwrap(), "Grace Hopper");
+    // htmx gets the message alone, for #main.
+    let r = app
+        .client
+        .get(app.url("/no/such/page"))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["hx-retarget"], "#main");
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<header"));
+    // Signed out, the top bar offers sign-in as before.
+    let r = app.get_with(&new_client(), "/no/such/page").await;
+    let html = r.text().await.unwrap();
+    assert!(html.contains("href=\"/signin\""));
+}
+
+#[tokio::test]
+async fn a_member_page_of_another_of_your_projects_offers_to_switch_and_nobody_else_learns_it() {
+    let app = admin_app().await;
+    let grace = app
+        .invite_person("Grace", "Hopper", "grace@example.com", &[])
+        .await;
+    let policy = app
+        .create_policy(&[("name", "Nurses"), ("rule[0].resourceType", "Patient")])
+        .await;
+    let r = app.create_project("/projects/new", "Second").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for path in [
+        format!("/admin/members/{grace}"),
+        format!("/admin/members/{grace}/profile"),
+        format!("/admin/access-policies/{policy}"),
+    ] {
+        let r = app.get(&path).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        let html = r.text().await.unwrap();
+        assert_eq!(
+            text_of(&html, "main h1").unwrap(),
+            "This page is in another of your projects",
+            "{path}"
+        );
+        assert_eq!(
+            text_of(&html, ".error-page p:nth-of-type(2)").unwrap(),
+            "It belongs to Clinic. You are working in Second; switch to open it there."
+        );
+        assert_eq!(
+            attr_of(&html, ".error-page input[name=next]", "value").as_deref(),
+            Some(path.as_str())
+        );
+    }
+    let page = app.get_html(&format!("/admin/members/{grace}")).await;
+    let membership = attr_of(&page, ".error-page input[name=membership]", "value").unwrap();
+    let r = app
+        .submit(
+            &format!("/admin/members/{grace}"),
+            "/signin/project",
+            &[
+                ("membership", &membership),
+                ("next", &format!("/admin/members/{grace}")),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), format!("/admin/members/{grace}"));
+    let r = app.get(&format!("/admin/members/{grace}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // An admin of another project only learns that there is no such page.
+    let mallory = other_admin(&app).await;
+    let r = app
+        .get_with(&mallory, &format!("/admin/members/{grace}"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let html = r.text().await.unwrap();
+    assert_eq!(text_of(&html, "main h1").unwrap(), "Page not found");
+    assert!(!html.contains("Clinic"));
+}
