@@ -46,7 +46,7 @@ async fn a_new_practitioner_is_invited_sets_a_password_and_lands_in_the_project(
     assert!(
         text_of(&users_tab, "tbody")
             .unwrap()
-            .contains("Grace Hopper grace@example.com Practitioner No None Invited")
+            .contains("Grace Hopper grace@example.com Practitioner No Full access Invited")
     );
 
     let grace = app
@@ -58,7 +58,7 @@ async fn a_new_practitioner_is_invited_sets_a_password_and_lands_in_the_project(
     assert!(
         text_of(&users_tab, "tbody")
             .unwrap()
-            .contains("grace@example.com Practitioner No None Active")
+            .contains("grace@example.com Practitioner No Full access Active")
     );
     // Invited by the admin; server-scoped by default.
     let (invited_by, scope): (Option<String>, Option<String>) = memberships::table

@@ -34,7 +34,10 @@ async fn the_member_page_shows_the_person_and_saves_admin_and_policy() {
     assert!(about.contains("Invited, has not accepted yet"));
     // A server-wide account: the membership is the project's, the credentials are not.
     assert!(html.contains("Resend invite"));
-    assert!(!html.contains("Send password reset email") && !html.contains("Reset MFA"));
+    assert!(
+        !html.contains("Send password reset email")
+            && !html.contains("Reset two-factor authentication")
+    );
     assert!(html.contains("shared with other projects"));
 
     let r = app

@@ -270,3 +270,172 @@ async fn a_member_page_of_another_of_your_projects_offers_to_switch_and_nobody_e
     assert_eq!(text_of(&html, "main h1").unwrap(), "Page not found");
     assert!(!html.contains("Clinic"));
 }
+
+/// A confirmation page: its title, the form's action, and where focus starts.
+fn confirmation(html: &str) -> (String, String, String) {
+    let doc = scraper::Html::parse_document(html);
+    let focused: Vec<String> = doc
+        .select(&scraper::Selector::parse("[autofocus]").unwrap())
+        .map(|e| e.text().collect::<String>())
+        .collect();
+    assert_eq!(focused.len(), 1, "one autofocus: {focused:?}");
+    (
+        text_of(html, "#confirm-title").expect("a confirmation"),
+        attr_of(html, "main form", "action").unwrap(),
+        focused[0].clone(),
+    )
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_first_with_focus_on_cancel_as_page_and_dialog() {
+    let app = admin_app().await;
+    let (grace, grace_browser) = app
+        .member(
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            &[("projectScoped", "on")],
+            PASSWORD,
+        )
+        .await;
+    let client = app.create_client("Lab feed", &[]).await;
+    let policy = app
+        .create_policy(&[("name", "Nurses"), ("rule[0].resourceType", "Patient")])
+        .await;
+    // Grace has no second factor yet: nothing to reset, and no button offering it.
+    let member_page = app.get_html(&format!("/admin/members/{grace}")).await;
+    assert!(!member_page.contains("Reset two-factor authentication"));
+    let r = app.get(&format!("/admin/members/{grace}/reset-mfa")).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    enrol(&app, &grace_browser, "/account/mfa").await;
+    let member_page = app.get_html(&format!("/admin/members/{grace}")).await;
+    assert_eq!(
+        attr_of(&member_page, "a[hx-get$=reset-mfa]", "hx-target").as_deref(),
+        Some("#dialog-slot")
+    );
+
+    for (page, title, action, says) in [
+        (
+            format!("/admin/members/{grace}/reset-mfa"),
+            "Reset two-factor authentication for Grace Hopper?",
+            format!("/admin/members/{grace}/reset-mfa"),
+            "They are told by email",
+        ),
+        (
+            format!("/admin/members/{grace}/remove"),
+            "Remove Grace Hopper?",
+            format!("/admin/members/{grace}/remove"),
+            "will lose access to this project",
+        ),
+        (
+            format!("/admin/clients/{}/rotate", client.id),
+            "Rotate the secret of Lab feed?",
+            format!("/admin/clients/{}/rotate", client.id),
+            &*format!("every integration using client ID {}", client.id),
+        ),
+        (
+            format!("/admin/clients/{}/remove", client.id),
+            "Remove Lab feed?",
+            format!("/admin/clients/{}/remove", client.id),
+            "stops working at once",
+        ),
+        (
+            format!("/admin/access-policies/{policy}/delete"),
+            "Delete the access policy Nurses?",
+            format!("/admin/access-policies/{policy}/delete"),
+            "This cannot be undone",
+        ),
+    ] {
+        let html = app.get_html(&page).await;
+        let (shown_title, shown_action, focus) = confirmation(&html);
+        assert_eq!(shown_title, title);
+        assert_eq!(shown_action, action);
+        assert_eq!(focus, "Cancel", "{page}");
+        assert!(
+            text_of(&html, "#confirm-text").unwrap().contains(says),
+            "{page}"
+        );
+        // With htmx: the same, as a modal dialog.
+        let r = app
+            .client
+            .get(app.url(&page))
+            .header("HX-Request", "true")
+            .send()
+            .await
+            .unwrap();
+        let partial = r.text().await.unwrap();
+        assert!(
+            partial.starts_with("\n<dialog") || partial.starts_with("<dialog"),
+            "{page}"
+        );
+        assert!(!partial.contains("<header"));
+        // Another project's admin learns nothing from the address.
+    }
+    // The actions still work after the confirmation, and nothing happened before it.
+    assert!(exists(&app, &grace));
+    let r = app
+        .submit(
+            &format!("/admin/access-policies/{policy}/delete"),
+            &format!("/admin/access-policies/{policy}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get(&format!("/admin/access-policies/{policy}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn what_cannot_be_done_is_not_offered_and_its_confirmation_refuses() {
+    let app = admin_app().await;
+    let owner = app.membership_of(ADMIN_EMAIL);
+    let page = app.get_html(&format!("/admin/members/{owner}")).await;
+    assert!(!page.contains("Remove user"));
+    assert!(
+        text_of(&page, "#owner-note")
+            .unwrap()
+            .contains("hands the project over to another admin")
+    );
+    let r = app.get(&format!("/admin/members/{owner}/remove")).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("owner"));
+    // A policy in use is refused at the confirmation, naming who uses it.
+    let policy = app
+        .create_policy(&[("name", "Nurses"), ("rule[0].resourceType", "Patient")])
+        .await;
+    app.invite_person(
+        "Grace",
+        "Hopper",
+        "grace@example.com",
+        &[("accessPolicy", &policy)],
+    )
+    .await;
+    let r = app
+        .get(&format!("/admin/access-policies/{policy}/delete"))
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("Grace Hopper"));
+    // Resetting two-factor authentication of an account shared with other projects is the
+    // account holder's business: refused at the confirmation too.
+    let other = other_admin(&app).await;
+    app.invite_person("Mallory", "M", "mallory@example.com", &[])
+        .await;
+    let shared = membership_in(&app, "Clinic");
+    let r = app.get(&format!("/admin/members/{shared}/reset-mfa")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // And the other project's admin reaches none of these confirmations.
+    for page in [
+        format!("/admin/members/{shared}/remove"),
+        format!("/admin/access-policies/{policy}/delete"),
+    ] {
+        assert_eq!(
+            app.get_with(&other, &page).await.status(),
+            StatusCode::NOT_FOUND,
+            "{page}"
+        );
+    }
+}

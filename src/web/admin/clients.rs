@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, Tab};
+use super::{Admin, Confirm, Tab};
 use crate::domain::FieldErrors;
 use crate::services::ServiceError;
 use crate::services::clients::{self, ClientDetail, NewClient};
@@ -29,7 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(show))
                 .route(web::post().to(save_access)),
         )
-        .service(web::resource("/admin/clients/{id}/rotate").route(web::post().to(rotate)))
+        .service(
+            web::resource("/admin/clients/{id}/rotate")
+                .route(web::get().to(confirm_rotate))
+                .route(web::post().to(rotate)),
+        )
         .service(
             web::resource("/admin/clients/{id}/remove")
                 .route(web::get().to(confirm_remove))
@@ -297,23 +301,42 @@ async fn rotate(
     Ok(see_other(admin.req(), &format!("/admin/clients/{id}")))
 }
 
-#[derive(Template)]
-#[template(path = "pages/admin/client_remove.html")]
-struct RemovePage<'a> {
-    csrf: String,
-    detail: &'a ClientDetail,
+/// The client named in the path, for a confirmation.
+async fn client_of(admin: &Admin, id: String) -> Result<ClientDetail, AppError> {
+    Ok(admin
+        .run(move |conn, project, _| clients::get(conn, &project.id, &id))
+        .await?)
 }
 
 async fn confirm_remove(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let detail = admin
-        .run(move |conn, project, _| clients::get(conn, &project.id, &id))
-        .await?;
-    let view = RemovePage {
-        csrf: admin.csrf(),
-        detail: &detail,
-    };
+    let detail = client_of(&admin, path.into_inner()).await?;
+    let (id, name) = (&detail.client.id, &detail.client.name);
+    let view = Confirm::new(
+        &admin,
+        format!("Remove {name}?"),
+        format!(
+            "The client application {name} and its membership are deleted. Every integration using client ID {id} stops working at once: its tokens end and it cannot get new ones."
+        ),
+        format!("/admin/clients/{id}/remove"),
+    )
+    .cancel(format!("/admin/clients/{id}"));
     admin.show("Remove client application", &view).await
+}
+
+async fn confirm_rotate(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let detail = client_of(&admin, path.into_inner()).await?;
+    let (id, name) = (&detail.client.id, &detail.client.name);
+    let view = Confirm::new(
+        &admin,
+        format!("Rotate the secret of {name}?"),
+        format!(
+            "A new secret is made and shown once. The current one stops working at once: {name}, and every integration using client ID {id}, loses its tokens and cannot get new ones until it is given the new secret."
+        ),
+        format!("/admin/clients/{id}/rotate"),
+    )
+    .button("Rotate secret")
+    .cancel(format!("/admin/clients/{id}"));
+    admin.show("Rotate client secret", &view).await
 }
 
 async fn remove(

@@ -6,13 +6,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Admin, Tab};
+use super::{Admin, Confirm, Tab};
 use crate::domain::FieldErrors;
 use crate::domain::profile_form::Identifier;
 use crate::services::members::{self, MemberDetail};
-use crate::services::{ServiceError, authority, policies, profile};
+use crate::services::{Conflict, ServiceError, authority, policies, profile};
 use crate::web::errors::AppError;
-use crate::web::htmx::is_htmx;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -25,7 +24,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(confirm_remove))
             .route(web::post().to(remove)),
     )
-    .service(web::resource("/admin/members/{id}/{action}").route(web::post().to(member_action)));
+    .service(
+        web::resource("/admin/members/{id}/{action}")
+            .route(web::get().to(confirm_action))
+            .route(web::post().to(member_action)),
+    );
 }
 
 #[derive(Template)]
@@ -159,23 +162,68 @@ async fn save_member(
     }
 }
 
-#[derive(Template)]
-#[template(path = "pages/admin/confirm_remove.html")]
-struct ConfirmRemovePage<'a> {
-    csrf: String,
-    detail: &'a MemberDetail,
-    dialog: bool,
+/// The confirmation step of Remove: a page without JavaScript, a dialog with htmx. The
+/// owner is never offered it (the member page says why); asked for anyway, the answer is
+/// that refusal.
+async fn confirm_remove(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let (detail, _) = load_member(&admin, id.clone()).await?;
+    if detail.is_owner {
+        return refused(&admin, id, ServiceError::Conflict(Conflict::OwnerRemoval)).await;
+    }
+    let name = format!("{} {}", detail.profile.first_name, detail.profile.last_name);
+    let email = match detail.user.email.as_str() {
+        "" => String::new(),
+        email => format!(" ({email})"),
+    };
+    let view = Confirm::new(
+        &admin,
+        format!("Remove {name}?"),
+        format!(
+            "{name}{email} will lose access to this project at their next request. Their {} record is kept.",
+            detail.profile.resource_type
+        ),
+        format!("/admin/members/{id}/remove"),
+    )
+    .cancel(format!("/admin/members/{id}"));
+    admin.show("Remove member", &view).await
 }
 
-/// The confirmation step: a page without JavaScript, a dialog with htmx.
-async fn confirm_remove(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let (detail, _) = load_member(&admin, path.into_inner()).await?;
-    let view = ConfirmRemovePage {
-        csrf: admin.csrf(),
-        detail: &detail,
-        dialog: is_htmx(admin.req()),
+/// `GET /admin/members/{id}/reset-mfa`: the confirmation before resetting two-factor
+/// authentication, offered only when the member has it on and this project governs the
+/// account.
+async fn confirm_action(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    if action != "reset-mfa" {
+        return Err(AppError::NotFound);
+    }
+    let (detail, _) = load_member(&admin, id.clone()).await?;
+    if let Err(e) = authority::require_credentials(&admin.acting(), &admin.project, &detail.user) {
+        return refused(&admin, id, e).await;
+    }
+    if !detail.user.mfa_enrolled {
+        return refused(&admin, id, ServiceError::Conflict(Conflict::MfaNotOn)).await;
+    }
+    let name = format!("{} {}", detail.profile.first_name, detail.profile.last_name);
+    let required = if admin.project.require_mfa || detail.membership.mfa_required {
+        " This project requires it, so they are asked to set it up again at their next sign-in."
+    } else {
+        ""
     };
-    admin.show("Remove member", &view).await
+    let view = Confirm::new(
+        &admin,
+        format!("Reset two-factor authentication for {name}?"),
+        format!(
+            "Their authenticator app stops working for Rollcall and they sign in with their password alone until they set up two-factor authentication again.{required} They are told by email. Do this only when you are sure it is them asking (a lost phone, a new device)."
+        ),
+        format!("/admin/members/{id}/reset-mfa"),
+    )
+    .button("Reset two-factor authentication")
+    .cancel(format!("/admin/members/{id}"));
+    admin.show("Reset two-factor authentication", &view).await
 }
 
 async fn remove(

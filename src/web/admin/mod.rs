@@ -149,6 +149,47 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
     }
 }
 
+/// A second thought before an action that cannot be undone (or breaks something): a page
+/// without JavaScript, a dialog with htmx. Focus starts on Cancel.
+#[derive(Template)]
+#[template(path = "pages/admin/confirm.html")]
+pub struct Confirm {
+    pub title: String,
+    pub text: String,
+    /// Where the form posts: the action itself.
+    pub action: String,
+    pub button: String,
+    pub cancel_href: String,
+    pub danger: bool,
+    csrf: String,
+    dialog: bool,
+}
+
+impl Confirm {
+    pub fn new(admin: &Admin, title: String, text: String, action: String) -> Confirm {
+        Confirm {
+            button: title.trim_end_matches('?').to_owned(),
+            title,
+            text,
+            action,
+            cancel_href: String::new(),
+            danger: true,
+            csrf: admin.csrf(),
+            dialog: super::htmx::is_htmx(admin.req()),
+        }
+    }
+
+    pub fn button(mut self, label: impl Into<String>) -> Confirm {
+        self.button = label.into();
+        self
+    }
+
+    pub fn cancel(mut self, href: impl Into<String>) -> Confirm {
+        self.cancel_href = href.into();
+        self
+    }
+}
+
 /// An admin of the current project, their project, and the request they made.
 pub struct Admin {
     pub current: CurrentUser,

@@ -5,10 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::{Admin, Tab};
+use super::{Admin, Confirm, Tab};
 use crate::domain::{Criteria, FieldErrors, RuleInput, parse_policy};
-use crate::services::ServiceError;
 use crate::services::policies::{self, PolicySummary, PolicyUser};
+use crate::services::{Conflict, ServiceError};
 use crate::web::errors::AppError;
 use crate::web::forms::indexed_field;
 
@@ -26,7 +26,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(edit_form))
                 .route(web::post().to(update)),
         )
-        .service(web::resource("/admin/access-policies/{id}/delete").route(web::post().to(delete)));
+        .service(
+            web::resource("/admin/access-policies/{id}/delete")
+                .route(web::get().to(confirm_delete))
+                .route(web::post().to(delete)),
+        );
 }
 
 #[derive(Template)]
@@ -252,6 +256,29 @@ async fn update(
     // Unknown or foreign ids are "not found" before anything else.
     load_shown(&admin, id.clone()).await?;
     submit(admin, session, Some(id), body).await
+}
+
+/// The confirmation before deleting; a policy still in use is refused at once (its page
+/// lists who uses it).
+async fn confirm_delete(admin: Admin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let mut shown = load_shown(&admin, id.clone()).await?;
+    if !shown.used_by.is_empty() {
+        let names = shown.used_by.iter().map(|u| u.name.clone()).collect();
+        shown.problem = Some(Conflict::PolicyInUse(names).to_string());
+        shown.status = StatusCode::CONFLICT;
+        return render(&admin, shown).await;
+    }
+    let name = shown.name.clone();
+    let view = Confirm::new(
+        &admin,
+        format!("Delete the access policy {name}?"),
+        format!("{name} and its rules are deleted. Nobody uses it now. This cannot be undone."),
+        format!("/admin/access-policies/{id}/delete"),
+    )
+    .button("Delete policy")
+    .cancel(format!("/admin/access-policies/{id}"));
+    admin.show("Delete access policy", &view).await
 }
 
 async fn delete(
