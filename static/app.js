@@ -48,6 +48,21 @@
     dialog.close();
   });
 
+  // The invite form: the admin tab bar follows the kind of person being invited (Patients
+  // for a patient, Users for everyone else).
+  document.addEventListener("change", function (event) {
+    var radio = event.target;
+    if (!radio.matches || !radio.matches('input[name=resourceType][type=radio]')) return;
+    var wanted = radio.value === "Patient" ? "/admin/patients" : "/admin/users";
+    document.querySelectorAll("nav.tabs a").forEach(function (a) {
+      var href = a.getAttribute("href");
+      if (href === "/admin/patients" || href === "/admin/users") {
+        if (href === wanted) a.setAttribute("aria-current", "page");
+        else a.removeAttribute("aria-current");
+      }
+    });
+  });
+
   // Close an open menu with Escape, returning focus to its button.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;

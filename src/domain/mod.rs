@@ -8,6 +8,7 @@ mod password;
 mod policy_rule;
 pub mod profile_form;
 mod profile_type;
+pub mod resource_types;
 pub(crate) mod text_column;
 
 pub use email::EmailAddress;

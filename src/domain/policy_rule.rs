@@ -66,10 +66,7 @@ impl PolicyRule {
             message: message.to_owned(),
         };
         let t = resource_type.trim();
-        let valid = t == "*"
-            || (t.len() <= 64
-                && t.starts_with(|c: char| c.is_ascii_uppercase())
-                && t.chars().all(|c| c.is_ascii_alphanumeric()));
+        let valid = t == "*" || (t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric()));
         if t.is_empty() {
             return Err(on_type("Enter a resource type, or * for all types"));
         }
@@ -78,6 +75,17 @@ impl PolicyRule {
                 "A resource type is a FHIR type name such as Patient, or * for all types",
             ));
         }
+        let t = match t {
+            "*" => "*",
+            t => super::resource_types::lookup(t).map_err(|suggestion| match suggestion {
+                Some(known) => on_type(&format!(
+                    "{t} is not a FHIR resource type. Did you mean {known}?"
+                )),
+                None => on_type(&format!(
+                    "{t} is not a FHIR resource type. Pick one from the list, or * for all types"
+                )),
+            })?,
+        };
         Ok(PolicyRule {
             resource_type: t.to_owned(),
             read_only,

@@ -328,7 +328,26 @@ async fn an_empty_patients_tab_invites_the_first_patient() {
         text_of(&html, ".empty-state h2").unwrap(),
         "No one here yet"
     );
-    assert!(html.contains("href=\"/admin/invite?resourceType=Patient\""));
+    // One call to action: the page's own button, which the empty state points to.
+    assert_eq!(
+        html.matches("href=\"/admin/invite?resourceType=Patient\"").count(),
+        1
+    );
+    assert_eq!(
+        text_of(&html, ".page-header .button-primary").unwrap(),
+        "Invite new patient"
+    );
+    assert!(
+        text_of(&html, ".empty-state p")
+            .unwrap()
+            .contains("with Invite new patient above")
+    );
+    // The invite form opened for a patient highlights the Patients tab.
+    let form = app.get_html("/admin/invite?resourceType=Patient").await;
+    assert_eq!(
+        text_of(&form, "nav.tabs a[aria-current=page]").unwrap(),
+        "Patients"
+    );
 }
 
 #[tokio::test]
@@ -343,6 +362,8 @@ async fn access_policies_are_validated_listed_edited_and_deleted_only_when_unuse
                 ("rule[0].resourceType", "patient"),
                 ("rule[1].resourceType", "Observation"),
                 ("rule[1].criteria", "name=Smith"),
+                ("rule[2].resourceType", "Spaceship"),
+                ("rule[3].resourceType", "Pat ient"),
             ],
         )
         .await;
@@ -350,10 +371,20 @@ async fn access_policies_are_validated_listed_edited_and_deleted_only_when_unuse
     let html = r.text().await.unwrap();
     let summary = text_of(&html, ".error-summary").unwrap();
     assert!(summary.contains("Enter a name for the policy"));
-    assert!(summary.contains("Rule 1: A resource type is a FHIR type name"));
+    assert!(summary.contains("Rule 1: patient is not a FHIR resource type. Did you mean Patient?"));
     assert!(
         summary
             .contains("Rule 2: Criteria must be empty, _id=%profile.id or _compartment=%patient")
+    );
+    assert!(summary.contains(
+        "Rule 3: Spaceship is not a FHIR resource type. Pick one from the list, or * for all types"
+    ));
+    assert!(summary.contains("Rule 4: A resource type is a FHIR type name"));
+    // The form offers the known types as a list.
+    assert!(html.contains("<option value=\"MedicationRequest\">"));
+    assert_eq!(
+        attr_of(&html, "input[name='rule[0].resourceType']", "list").as_deref(),
+        Some("resource-types")
     );
 
     // "Add rule" without JavaScript re-renders the form with one more row.

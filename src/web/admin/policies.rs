@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::{Admin, Confirm, Tab};
+use crate::domain::resource_types::RESOURCE_TYPES;
 use crate::domain::{Criteria, FieldErrors, RuleInput, parse_policy};
 use crate::services::policies::{self, PolicySummary, PolicyUser};
 use crate::services::{Conflict, ServiceError};
@@ -64,6 +65,7 @@ struct PolicyPage {
     used_by: Vec<PolicyUser>,
     errors: FieldErrors,
     problem: Option<String>,
+    resource_types: &'static [&'static str],
 }
 
 struct Shown {
@@ -96,6 +98,7 @@ async fn render(admin: &Admin, shown: Shown) -> Result<HttpResponse, AppError> {
         used_by: shown.used_by,
         errors: shown.errors,
         problem: shown.problem,
+        resource_types: RESOURCE_TYPES,
     };
     admin.render(title, &view, shown.status).await
 }
