@@ -63,6 +63,60 @@
     });
   });
 
+  // Copy buttons: shown only when this script runs (without it, the field stays selectable
+  // by hand). They copy the target's data-copy-value, value or text, and say so.
+  function copyText(text, fallbackField) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    return new Promise(function (resolve, reject) {
+      var field = fallbackField;
+      if (!field || field.value === undefined) {
+        field = document.createElement("textarea");
+        field.value = text;
+        field.setAttribute("readonly", "");
+        field.className = "visually-hidden";
+        document.body.appendChild(field);
+      }
+      field.select();
+      var ok = document.execCommand("copy");
+      if (field !== fallbackField) field.remove();
+      if (ok) resolve(); else reject(new Error("copy refused"));
+    });
+  }
+  function setUpCopyButtons(root) {
+    root.querySelectorAll("button.copy-button[hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.copy-button");
+    if (!button) return;
+    var target = document.getElementById(button.getAttribute("data-copy"));
+    if (!target) return;
+    var text = target.getAttribute("data-copy-value") || (target.value !== undefined ? target.value : target.textContent.trim());
+    var label = button.firstChild;
+    copyText(text, target.value !== undefined ? target : null).then(function () {
+      label.textContent = "Copied";
+      button.classList.add("copied");
+      setTimeout(function () { label.textContent = "Copy"; button.classList.remove("copied"); }, 2000);
+    }, function () {
+      label.textContent = "Select and copy by hand";
+      if (target.select) target.select();
+    });
+  });
+
+  // "I have stored it": hides the one-time secret without a trip to the server (the link
+  // reloads the page without it when this script does not run).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-dismiss]");
+    if (!link) return;
+    var card = document.getElementById(link.getAttribute("data-dismiss"));
+    if (!card) return;
+    event.preventDefault();
+    card.remove();
+    var heading = document.querySelector("main h1");
+    if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+  });
+
   // Close an open menu with Escape, returning focus to its button.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
@@ -151,7 +205,8 @@
     } catch (e) { /* private mode */ }
   }
   clearSelections();
-  document.addEventListener("DOMContentLoaded", setUpBulk);
-  document.addEventListener("htmx:afterSettle", setUpBulk);
-  if (document.readyState !== "loading") setUpBulk();
+  function setUp() { setUpBulk(); setUpCopyButtons(document); }
+  document.addEventListener("DOMContentLoaded", setUp);
+  document.addEventListener("htmx:afterSettle", setUp);
+  if (document.readyState !== "loading") setUp();
 })();

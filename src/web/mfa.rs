@@ -150,6 +150,18 @@ struct EnrollPage {
     errors: FieldErrors,
 }
 
+impl EnrollPage {
+    /// The key in groups of four, for typing it into an app by hand.
+    fn grouped_secret(&self) -> String {
+        self.secret
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 async fn enrolment_page(
     req: &HttpRequest,
     state: &AppState,

@@ -330,7 +330,8 @@ async fn an_empty_patients_tab_invites_the_first_patient() {
     );
     // One call to action: the page's own button, which the empty state points to.
     assert_eq!(
-        html.matches("href=\"/admin/invite?resourceType=Patient\"").count(),
+        html.matches("href=\"/admin/invite?resourceType=Patient\"")
+            .count(),
         1
     );
     assert_eq!(

@@ -91,7 +91,7 @@ async fn an_existing_account_is_invited_and_becomes_a_member_only_when_it_accept
         "Invitation sent to an existing account"
     );
     assert!(
-        attr_of(&html, "#invite-link", "value").is_none(),
+        text_of(&html, "#invite-link").is_none(),
         "no set-password link for an account that existed"
     );
     let mail = app
@@ -217,7 +217,7 @@ async fn a_patient_is_project_scoped_gets_the_default_policy_and_a_copyable_link
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("No email was sent"));
-    let link = attr_of(&html, "#invite-link", "value").expect("a copyable invite link");
+    let link = text_of(&html, "#invite-link").expect("a copyable invite link");
     assert!(link.starts_with(&format!("{}/setpassword/", app.address)));
 
     let (scope, policy, profile_type): (Option<String>, Option<String>, String) =

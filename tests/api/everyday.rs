@@ -439,3 +439,73 @@ async fn what_cannot_be_done_is_not_offered_and_its_confirmation_refuses() {
         );
     }
 }
+
+#[tokio::test]
+async fn what_people_copy_has_a_copy_button_that_waits_for_the_script_beside_a_selectable_field() {
+    let app = admin_app().await;
+    let hidden_button_for = |html: &str, id: &str| {
+        let selector = format!("button.copy-button[data-copy={id}]");
+        assert_eq!(
+            attr_of(html, &selector, "hidden").as_deref(),
+            Some(""),
+            "{id}: hidden until the script shows it"
+        );
+        assert!(
+            html.contains(&format!("id=\"{id}\"")),
+            "{id}: the field it copies"
+        );
+    };
+    let details = app.get_html("/admin/project").await;
+    hidden_button_for(&details, "project-id");
+    assert_eq!(text_of(&details, "#project-id").unwrap(), app.project_id());
+
+    // The one-time secret: copy, and a way to put it away that works without the script.
+    let r = app
+        .submit(
+            "/admin/clients/new",
+            "/admin/clients/new",
+            &[("name", "Lab feed")],
+        )
+        .await;
+    let page = location(&r);
+    let html = app.get_html(&page).await;
+    hidden_button_for(&html, "client-secret");
+    hidden_button_for(&html, "client-id");
+    assert_eq!(
+        attr_of(&html, "a[data-dismiss=secret-card]", "href").as_deref(),
+        Some(page.as_str())
+    );
+    let again = app.get_html(&page).await;
+    assert!(!again.contains("id=\"client-secret\""), "shown once");
+
+    // An invitation link handed over by hand: a field that wraps instead of cutting it off.
+    let r = app
+        .invite(&[
+            ("resourceType", "Patient"),
+            ("firstName", "Pat"),
+            ("lastName", "Ient"),
+            ("email", "pat@example.com"),
+        ])
+        .await;
+    let html = r.text().await.unwrap();
+    hidden_button_for(&html, "invite-link");
+    assert!(html.contains("<textarea id=\"invite-link\""));
+    assert!(
+        text_of(&html, "#invite-link")
+            .unwrap()
+            .contains("/setpassword/")
+    );
+
+    // The authenticator key, in groups of four for typing; copied whole.
+    let html = app.get_html("/account/mfa").await;
+    hidden_button_for(&html, "mfa-secret");
+    let key = attr_of(&html, "#mfa-secret", "data-copy-value").unwrap();
+    let shown = text_of(&html, "#mfa-secret").unwrap();
+    let groups: Vec<&str> = shown.split(' ').collect();
+    assert!(groups.len() > 4);
+    assert!(
+        groups[..groups.len() - 1].iter().all(|g| g.len() == 4),
+        "{shown}"
+    );
+    assert_eq!(groups.concat(), key);
+}

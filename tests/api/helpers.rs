@@ -74,7 +74,12 @@ pub fn code(secret: &str, steps: i64) -> String {
 pub async fn enrol(app: &TestApp, client: &reqwest::Client, page: &str) -> String {
     let html = app.get_with(client, page).await.text().await.unwrap();
     assert!(html.contains("<svg"), "a QR code is shown inline");
-    let secret = text_of(&html, "#mfa-secret").unwrap();
+    let secret = attr_of(&html, "#mfa-secret", "data-copy-value").unwrap();
+    assert_eq!(
+        text_of(&html, "#mfa-secret").unwrap().replace(' ', ""),
+        secret,
+        "shown in groups of four"
+    );
     remember_secret(&secret);
     let r = app
         .submit_with(client, page, page, &[("token", "000000")])

@@ -66,7 +66,7 @@ async fn an_invite_never_reveals_a_link_for_an_account_another_project_created()
     let r = app.invite(&person("Victor", "victor@example.com")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
-    assert!(attr_of(&html, "#invite-link", "value").is_none());
+    assert!(text_of(&html, "#invite-link").is_none());
     assert!(!html.contains("/setpassword/"));
     assert_eq!(
         membership_in(&app, "victor@example.com", "Clinic").1,
@@ -150,7 +150,7 @@ async fn a_passwordless_super_admin_cannot_be_reached_through_an_invite() {
     let r = app.invite(&person("Root", "root@example.com")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
-    assert!(attr_of(&html, "#invite-link", "value").is_none());
+    assert!(text_of(&html, "#invite-link").is_none());
     let token = app.token(&app.admin_client().await).await;
     let a = app
         .api_invite(
@@ -175,7 +175,7 @@ async fn setting_a_password_by_any_path_cancels_every_older_link() {
     let app = admin_app().await;
     let r = app.invite(&person("Olga", "olga@example.com")).await;
     let html = r.text().await.unwrap();
-    let invite_link = attr_of(&html, "#invite-link", "value").expect("a new account's link");
+    let invite_link = text_of(&html, "#invite-link").expect("a new account's link");
     let invite_path = invite_link[invite_link.find("/setpassword/").unwrap()..].to_owned();
 
     // Olga sets her password through "Forgot password" instead.
@@ -643,7 +643,7 @@ async fn no_secret_reaches_the_log() {
     let app = admin_app().await;
     let r = app.invite(&person("Lena", "lena@example.com")).await;
     let html = r.text().await.unwrap();
-    let link = attr_of(&html, "#invite-link", "value").unwrap();
+    let link = text_of(&html, "#invite-link").unwrap();
     let path = link[link.find("/setpassword/").unwrap()..].to_owned();
     let secret = path.rsplit('/').next().unwrap().to_owned();
     remember_secret(&secret);

@@ -85,7 +85,7 @@ async function invite(page, { type = 'Practitioner', first, last, email, sendEma
 }
 
 test('a visitor registers, creates a project and lands on its home page', async () => {
-  admin = await newPage();
+  admin = await newPage({ permissions: ['clipboard-read', 'clipboard-write'] });
   await admin.goto(rc.base + '/register');
   await accessible(admin, 'sign-up');
   await shoot(admin, 'register');
@@ -157,9 +157,23 @@ test('an existing account is invited, sees the invitation and accepts it', async
 });
 
 test('a patient is invited without email and the link can be copied', async () => {
+  // The tab bar follows the kind of person picked on the form.
+  await admin.goto(rc.base + '/admin/invite');
+  assert.equal(await admin.textContent('nav.tabs a[aria-current=page]'), 'Users');
+  await admin.check('#resourceType-Patient');
+  assert.equal(await admin.textContent('nav.tabs a[aria-current=page]'), 'Patients');
+  await admin.check('#resourceType-Practitioner');
+  assert.equal(await admin.textContent('nav.tabs a[aria-current=page]'), 'Users');
   await invite(admin, { type: 'Patient', first: 'Pat', last: 'Ient', email: 'pat@example.com', sendEmail: false });
   const link = await admin.inputValue('#invite-link');
   assert.match(link, /\/setpassword\//);
+  // The whole link is visible (it wraps), and Copy puts it on the clipboard.
+  const box = await admin.$eval('#invite-link', (t) => ({ scroll: t.scrollWidth, client: t.clientWidth }));
+  assert.ok(box.scroll <= box.client, 'the link is not cut off');
+  await admin.click('button.copy-button[data-copy=invite-link]');
+  await admin.waitForSelector('button.copy-button.copied');
+  assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), link);
+  await accessible(admin, 'invite result with its link');
   const pat = await newPage();
   await pat.goto(link);
   assert.match(await pat.textContent('h1'), /Choose a password/);
@@ -367,7 +381,10 @@ test('an authenticator is enrolled, sign-in asks for its code, and an old sessio
   await accessible(admin, 'security');
   await admin.click('text=Set up two-factor authentication');
   await accessible(admin, 'enrol authenticator');
-  const secret = (await admin.textContent('#mfa-secret')).trim();
+  const secret = await admin.getAttribute('#mfa-secret', 'data-copy-value');
+  assert.match(await admin.textContent('#mfa-secret'), /^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$/, 'the key in groups of four');
+  await admin.click('button.copy-button[data-copy=mfa-secret]');
+  assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), secret, 'copied without the spaces');
   await admin.fill('#token', totp(secret));
   await admin.click('button:has-text("Turn on")');
   await admin.waitForSelector('.flash');
@@ -547,6 +564,12 @@ test('an API client is created on the Clients tab and its secret is shown once',
   assert.match(client.secret, /^[0-9a-f]{64}$/);
   await accessible(admin, 'client with its new secret');
   await shoot(admin, 'client');
+  await admin.click('button.copy-button[data-copy=client-secret]');
+  assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), client.secret);
+  await admin.click('a:has-text("I have stored it")');
+  assert.equal(await admin.locator('#client-secret').count(), 0, 'dismissed');
+  await admin.click('button.copy-button[data-copy=client-id]');
+  assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), client.id);
   await admin.reload();
   assert.equal(await admin.locator('#client-secret').count(), 0, 'the secret is not shown again');
   await admin.click('a:has-text("Rotate secret")');
@@ -633,5 +656,5 @@ test('the remaining pages have no accessibility violations', async () => {
   await admin.click('button:has-text("Save policy")');
   await admin.waitForSelector('.error-summary');
   await accessible(admin, 'access policy with errors');
-  assert.equal(checked.length, 51, `axe ran on ${checked.length} pages and states`);
+  assert.equal(checked.length, 52, `axe ran on ${checked.length} pages and states`);
 });
