@@ -23,6 +23,8 @@ pub struct User {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub last_signin_at: Option<NaiveDateTime>,
+    /// `light`, `dark`, or `None` to follow the device.
+    pub theme: Option<String>,
 }
 
 impl User {

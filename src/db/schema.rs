@@ -17,6 +17,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         last_signin_at -> Nullable<Timestamp>,
+        theme -> Nullable<Text>,
     }
 }
 
@@ -210,6 +211,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recovery_codes (id) {
+        id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> profiles (profile_id));
 diesel::joinable!(memberships -> access_policies (access_policy_id));
@@ -233,4 +244,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     rate_limits,
     member_counts,
+    recovery_codes,
 );

@@ -128,6 +128,41 @@ pub fn revoke_session(
     Ok(())
 }
 
+/// Signs every other device of the user out; how many there were.
+#[tracing::instrument(skip_all, fields(user = %user_id))]
+pub fn revoke_other_sessions(
+    conn: &mut DbConn,
+    user_id: &str,
+    current: &str,
+) -> Result<usize, ServiceError> {
+    Ok(diesel::update(
+        logins::table
+            .filter(logins::user_id.eq(user_id))
+            .filter(logins::id.ne(current))
+            .filter(logins::revoked_at.is_null()),
+    )
+    .set(logins::revoked_at.eq(Some(now())))
+    .execute(conn)?)
+}
+
+/// The appearances a person may choose; `system` follows the device.
+pub const THEMES: [&str; 3] = ["system", "light", "dark"];
+
+/// Remembers the account's appearance (`system` forgets the choice).
+pub fn set_theme(conn: &mut DbConn, user_id: &str, theme: &str) -> Result<(), ServiceError> {
+    if !THEMES.contains(&theme) {
+        return Err(ServiceError::invalid(
+            "theme",
+            "Choose system, light or dark",
+        ));
+    }
+    let stored = (theme != "system").then_some(theme);
+    diesel::update(users::table.find(user_id))
+        .set(users::theme.eq(stored))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// "Firefox on Windows" from a User-Agent header: enough for a person to recognise a device.
 pub fn describe_device(user_agent: &str) -> String {
     let ua = user_agent;

@@ -91,6 +91,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("member.declined", "Invitation declined"),
     ("member.password_reset_sent", "Password reset sent by admin"),
     ("member.mfa_reset", "Two-factor reset by admin"),
+    ("user.recovery_code_used", "Recovery code used"),
     ("client.created", "Client application created"),
     ("client.secret_rotated", "Client secret rotated"),
     ("client.removed", "Client application removed"),

@@ -272,6 +272,7 @@ impl Person {
             created_at: at,
             updated_at: at,
             last_signin_at: None,
+            theme: None,
         };
         let profile = users::new_profile(project_id, kind, first, last, Some(&email));
         let signed_in = !invited && rng.random_range(0..100) < 85;

@@ -41,6 +41,7 @@ pub fn insert(conn: &mut DbConn, new: NewUser<'_>) -> Result<User, diesel::resul
         created_at: at,
         updated_at: at,
         last_signin_at: None,
+        theme: None,
     };
     diesel::insert_into(users::table)
         .values(&user)

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::errors::AppError;
-use super::extractors::{CurrentUser, Meta};
-use super::htmx::see_other;
+use super::extractors::{CurrentUser, Meta, SignedIn};
+use super::htmx::{referer_path, see_other};
 use super::render::{csrf_of, page};
 use super::session;
 use crate::domain::{EmailAddress, FieldErrors, Password};
@@ -20,7 +20,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/account/security").route(web::get().to(security)))
         .service(web::resource("/account/password").route(web::post().to(change_password)))
         .service(web::resource("/account/email").route(web::post().to(change_email)))
-        .service(web::resource("/account/sessions/{id}/revoke").route(web::post().to(revoke)));
+        .service(web::resource("/account/sessions/{id}/revoke").route(web::post().to(revoke)))
+        .service(
+            web::resource("/account/sessions/revoke-others").route(web::post().to(revoke_others)),
+        )
+        .service(web::resource("/account/theme").route(web::post().to(set_theme)));
 }
 
 #[derive(Template)]
@@ -31,6 +35,8 @@ struct SecurityPage {
     mfa_enrolled: bool,
     mfa_required: bool,
     sessions: Vec<SessionRow>,
+    /// Unused recovery codes.
+    recovery_left: i64,
     email: String,
     new_email: String,
 }
@@ -52,9 +58,14 @@ async fn render_security_with(
     new_email: String,
 ) -> Result<HttpResponse, AppError> {
     let (user_id, login_id) = (user.ctx.user.id.clone(), user.ctx.login_id.clone());
-    let sessions = state
+    let (sessions, recovery_left) = state
         .db
-        .run(move |conn| account::sessions_of(conn, &user_id, &login_id))
+        .run(move |conn| {
+            Ok((
+                account::sessions_of(conn, &user_id, &login_id)?,
+                crate::services::mfa::recovery_codes_left(conn, &user_id)?,
+            ))
+        })
         .await?;
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -67,6 +78,7 @@ async fn render_security_with(
         mfa_enrolled: user.ctx.user.mfa_enrolled,
         mfa_required: user.membership.mfa_required,
         sessions,
+        recovery_left,
         email: user.ctx.user.email.clone(),
         new_email,
     };
@@ -263,4 +275,46 @@ async fn change_email(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+async fn revoke_others(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    let (user_id, current) = (user.ctx.user.id.clone(), user.ctx.login_id.clone());
+    let ended = state
+        .db
+        .run(move |conn| account::revoke_other_sessions(conn, &user_id, &current))
+        .await?;
+    let message = match ended {
+        0 => "You were not signed in on any other device".to_owned(),
+        1 => "1 other device was signed out".to_owned(),
+        n => format!("{n} other devices were signed out"),
+    };
+    session::set_flash(&session, &message)?;
+    Ok(see_other(&req, "/account/security"))
+}
+
+#[derive(Deserialize)]
+pub struct ThemeForm {
+    #[serde(default)]
+    theme: String,
+}
+
+/// The account menu's appearance choice; back to the page it was made on.
+async fn set_theme(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SignedIn(ctx): SignedIn,
+    form: web::Form<ThemeForm>,
+) -> Result<HttpResponse, AppError> {
+    let (user_id, theme) = (ctx.user.id.clone(), form.into_inner().theme);
+    state
+        .db
+        .run(move |conn| account::set_theme(conn, &user_id, &theme))
+        .await?;
+    let back = referer_path(&req).unwrap_or_else(|| "/".to_owned());
+    Ok(see_other(&req, &back))
 }

@@ -12,7 +12,6 @@ use tracing_actix_web::RequestId;
 
 use super::errors::AppError;
 use super::htmx;
-use super::htmx::safe_next;
 use super::render::{self, Chrome, Layout, csrf_of};
 use crate::services::auth::Held;
 
@@ -95,13 +94,8 @@ fn held_by(path: &str) -> Option<(Held, String)> {
     Some((held, id.to_owned()))
 }
 
-/// The page the person came from, when it is this site's.
 fn came_from(req: &HttpRequest) -> Option<String> {
-    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
-    let info = req.connection_info();
-    let origin = format!("{}://{}", info.scheme(), info.host());
-    let path = referer.strip_prefix(&origin)?;
-    safe_next(Some(path)).filter(|p| p != &here(req))
+    htmx::referer_path(req).filter(|p| p != &here(req))
 }
 
 fn here(req: &HttpRequest) -> String {

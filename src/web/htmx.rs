@@ -43,6 +43,18 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     ok.then(|| next.to_owned())
 }
 
+/// The page of this site the request came from (its `Referer`), as a local path.
+pub fn referer_path(req: &HttpRequest) -> Option<String> {
+    let referer = req
+        .headers()
+        .get(actix_web::http::header::REFERER)?
+        .to_str()
+        .ok()?;
+    let info = req.connection_info();
+    let origin = format!("{}://{}", info.scheme(), info.host());
+    safe_next(referer.strip_prefix(&origin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;

@@ -1,7 +1,7 @@
 //! Two-factor authentication pages: the second step of signing in, enrolment (forced when a
 //! project requires it, or chosen from the Security page), and turning it off.
 
-use actix_session::Session;
+use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::errors::AppError;
-use super::extractors::{CurrentUser, PendingSession};
+use super::extractors::{CurrentUser, Meta, PendingSession};
 use super::htmx::{safe_next, see_other};
 use super::render::{csrf_of, page};
 use super::session;
@@ -34,12 +34,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(chosen_enrolment))
             .route(web::post().to(confirm_chosen)),
     )
-    .service(web::resource("/account/mfa/disable").route(web::post().to(disable)));
+    .service(web::resource("/account/mfa/disable").route(web::post().to(disable)))
+    .service(web::resource("/account/mfa/recovery-codes").route(web::post().to(regenerate_codes)));
 }
 
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    recovery: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +49,52 @@ pub struct CodeForm {
     #[serde(default)]
     token: String,
     next: Option<String>,
+    /// "I have stored my recovery codes" (enrolment only).
+    stored: Option<String>,
+    /// The sign-in form asked for a recovery code.
+    recovery: Option<String>,
+}
+
+/// Where the recovery codes shown during an enrolment wait (in the encrypted session
+/// cookie) until the enrolment is confirmed: a page shown again shows the same codes.
+const PENDING_CODES_KEY: &str = "mfa_recovery";
+
+#[derive(serde::Serialize, Deserialize)]
+struct PendingCodes {
+    user_id: String,
+    codes: Vec<String>,
+}
+
+/// The codes this enrolment shows: the ones already shown, or fresh ones.
+fn pending_codes(session: &Session, user_id: &str) -> Result<(Vec<String>, bool), AppError> {
+    if let Ok(Some(held)) = session.get::<PendingCodes>(PENDING_CODES_KEY)
+        && held.user_id == user_id
+    {
+        return Ok((held.codes, false));
+    }
+    let codes = mfa::new_recovery_codes();
+    session
+        .insert(
+            PENDING_CODES_KEY,
+            PendingCodes {
+                user_id: user_id.to_owned(),
+                codes: codes.clone(),
+            },
+        )
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
+    Ok((codes, true))
+}
+
+/// The codes as a text file to download (a `data:` link: no second trip to the server).
+pub fn codes_download(email: &str, codes: &[String]) -> String {
+    let text = format!(
+        "Rollcall recovery codes for {email}\n\nEach code signs you in once when your authenticator app is not at hand.\nKeep them somewhere safe, apart from your password.\n\n{}\n",
+        codes.join("\n")
+    );
+    format!(
+        "data:text/plain;charset=utf-8,{}",
+        percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC)
+    )
 }
 
 #[derive(Template)]
@@ -55,6 +103,23 @@ struct CodePage {
     csrf: String,
     next: String,
     errors: FieldErrors,
+    /// Asks for a recovery code instead of the app's.
+    recovery: bool,
+}
+
+impl CodePage {
+    /// `next=...`, for links that keep where the sign-in is headed.
+    fn next_param(&self) -> String {
+        serde_urlencoded::to_string([("next", &self.next)]).unwrap_or_default()
+    }
+
+    fn next_query(&self) -> String {
+        if self.next.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", self.next_param())
+        }
+    }
 }
 
 async fn code_form(
@@ -71,6 +136,7 @@ async fn code_form(
         csrf: csrf_of(&req),
         next: next.unwrap_or_default(),
         errors: FieldErrors::new(),
+        recovery: query.recovery.is_some(),
     };
     page(
         &req,
@@ -91,6 +157,8 @@ fn code_key(ctx: &SessionContext) -> String {
 async fn check_code(
     req: HttpRequest,
     state: web::Data<AppState>,
+    session: Session,
+    Meta(meta): Meta,
     PendingSession(ctx): PendingSession,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -104,18 +172,42 @@ async fn check_code(
         .throttle
         .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
         .await?;
-    let (user_id, login_id, code) = (
-        ctx.user.id.clone(),
-        ctx.login_id.clone(),
-        form.token.clone(),
-    );
-    match state
+    let recovery = form.recovery.is_some() || mfa::is_recovery_code(&form.token);
+    let (user, login_id, code) = (ctx.user.clone(), ctx.login_id.clone(), form.token.clone());
+    let project_id = ctx.membership.as_ref().map(|m| m.project_id.clone());
+    let outcome = state
         .db
-        .run(move |conn| mfa::verify_signin(conn, &user_id, &login_id, &code))
-        .await
-    {
-        Ok(()) => {
+        .run(move |conn| {
+            if recovery {
+                mfa::verify_with_recovery_code(
+                    conn,
+                    &user,
+                    &login_id,
+                    &code,
+                    project_id.as_deref(),
+                    &meta,
+                )
+                .map(Some)
+            } else {
+                mfa::verify_signin(conn, &user.id, &login_id, &code).map(|()| None)
+            }
+        })
+        .await;
+    match outcome {
+        Ok(left) => {
             state.throttle.reset(&key).await?;
+            if let Some(left) = left {
+                let message = match left {
+                    0 => {
+                        "You used your last recovery code. Make new ones on the Security page now."
+                            .to_owned()
+                    }
+                    1 => "You used a recovery code; 1 is left. Make new ones on the Security page."
+                        .to_owned(),
+                    n => format!("You used a recovery code; {n} are left."),
+                };
+                session::set_flash(&session, &message)?;
+            }
             Ok(see_other(&req, next.as_deref().unwrap_or("/")))
         }
         Err(ServiceError::Invalid(errors)) => {
@@ -123,6 +215,7 @@ async fn check_code(
                 csrf: csrf_of(&req),
                 next: next.unwrap_or_default(),
                 errors,
+                recovery,
             };
             page(
                 &req,
@@ -148,6 +241,8 @@ struct EnrollPage {
     secret: String,
     qr_svg: String,
     errors: FieldErrors,
+    recovery_codes: Vec<String>,
+    download: String,
 }
 
 impl EnrollPage {
@@ -180,6 +275,7 @@ async fn enrolment_page(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let (recovery_codes, _) = pending_codes(&req.get_session(), &ctx.user.id)?;
     let view = EnrollPage {
         csrf: csrf_of(req),
         action: req.path().to_owned(),
@@ -188,6 +284,8 @@ async fn enrolment_page(
         secret: enrolment.secret,
         qr_svg: enrolment.qr_svg,
         errors,
+        download: codes_download(&ctx.user.email, &recovery_codes),
+        recovery_codes,
     };
     // The forced step happens before the project opens: no project menus around it.
     let chrome = if forced { None } else { Some(ctx) };
@@ -204,9 +302,25 @@ async fn enrolment_page(
 
 async fn confirm(
     state: &AppState,
+    session: &Session,
     ctx: &SessionContext,
     form: CodeForm,
 ) -> Result<Result<(), FieldErrors>, AppError> {
+    // The codes must be stored before two-factor authentication turns on: without them a
+    // lost phone locks the person out.
+    if form.stored.as_deref().is_none_or(str::is_empty) {
+        return Ok(Err(FieldErrors::single(
+            "stored",
+            "Store your recovery codes, then tick the box to say so",
+        )));
+    }
+    let (recovery, fresh) = pending_codes(session, &ctx.user.id)?;
+    if fresh {
+        return Ok(Err(FieldErrors::single(
+            "stored",
+            "These recovery codes are new (the page had expired): store them, then tick the box again",
+        )));
+    }
     let key = code_key(ctx);
     let limits = &state.settings.limits;
     state
@@ -216,11 +330,12 @@ async fn confirm(
     let (user_id, login_id, code) = (ctx.user.id.clone(), ctx.login_id.clone(), form.token);
     match state
         .db
-        .run(move |conn| mfa::confirm_enrolment(conn, &user_id, &login_id, &code))
+        .run(move |conn| mfa::confirm_enrolment(conn, &user_id, &login_id, &code, &recovery))
         .await
     {
         Ok(()) => {
             state.throttle.reset(&key).await?;
+            session.remove(PENDING_CODES_KEY);
             Ok(Ok(()))
         }
         Err(ServiceError::Invalid(errors)) => Ok(Err(errors)),
@@ -251,7 +366,7 @@ async fn confirm_forced(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
-    match confirm(&state, &ctx, form).await? {
+    match confirm(&state, &session, &ctx, form).await? {
         Ok(()) => {
             session::set_flash(&session, "Two-factor authentication is set up")?;
             Ok(see_other(&req, next.as_deref().unwrap_or("/")))
@@ -288,7 +403,7 @@ async fn confirm_chosen(
     user: CurrentUser,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    match confirm(&state, &user.ctx, form.into_inner()).await? {
+    match confirm(&state, &session, &user.ctx, form.into_inner()).await? {
         Ok(()) => {
             session::set_flash(&session, "Two-factor authentication is set up")?;
             Ok(see_other(&req, "/account/security"))
@@ -329,6 +444,58 @@ async fn disable(
             Ok(see_other(&req, "/account/security"))
         }
         Err(ServiceError::Invalid(errors)) => {
+            super::account::render_security(&req, &state, &user, errors).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/recovery_codes.html")]
+struct RecoveryCodesPage {
+    codes: Vec<String>,
+    download: String,
+}
+
+/// New recovery codes from the Security page (a current code from the app is needed); the
+/// old ones stop working.
+async fn regenerate_codes(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    let key = code_key(&user.ctx);
+    let limits = &state.settings.limits;
+    state
+        .throttle
+        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
+        .await?;
+    let (user_id, code) = (user.ctx.user.id.clone(), form.token.clone());
+    match state
+        .db
+        .run(move |conn| mfa::regenerate_recovery_codes(conn, &user_id, &code))
+        .await
+    {
+        Ok(codes) => {
+            state.throttle.reset(&key).await?;
+            let view = RecoveryCodesPage {
+                download: codes_download(&user.ctx.user.email, &codes),
+                codes,
+            };
+            page(
+                &req,
+                &state,
+                Some(&user.ctx),
+                "Your new recovery codes",
+                &view,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            let message = errors.get("token").unwrap_or(mfa::WRONG_CODE).to_owned();
+            let errors = FieldErrors::single("recoveryToken", message);
             super::account::render_security(&req, &state, &user, errors).await
         }
         Err(e) => Err(e.into()),

@@ -27,6 +27,15 @@ pub struct ChromeUser {
     pub invitations: i64,
     /// A project-scoped account cannot create projects.
     pub can_create_projects: bool,
+    /// `light` or `dark` when the person chose one; else the device decides.
+    pub theme: Option<String>,
+}
+
+impl ChromeUser {
+    /// Whether `choice` (system, light, dark) is the person's current appearance setting.
+    pub fn theme_is(&self, choice: &str) -> bool {
+        self.theme.as_deref().unwrap_or("system") == choice
+    }
 }
 
 impl ChromeUser {
@@ -42,6 +51,7 @@ impl ChromeUser {
             projects,
             invitations,
             can_create_projects: authority::may_create_projects(&ctx.user),
+            theme: ctx.user.theme.clone(),
         }
     }
 }

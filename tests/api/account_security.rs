@@ -269,3 +269,245 @@ async fn after_an_admin_resets_mfa_sign_in_no_longer_asks_for_a_code() {
     assert_eq!(location(&r), "/");
     assert_eq!(app.get_with(&fresh, "/").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn recovery_codes_sign_in_once_each_are_audited_counted_and_regenerated() {
+    let app = admin_app().await;
+    let (secret, codes) = enrol_with_codes(&app, &app.client, "/account/mfa").await;
+    // The codes shown at enrolment can be downloaded as a text file.
+    let security = app.get_html("/account/security").await;
+    assert_eq!(
+        text_of(&security, "#recovery-left").unwrap(),
+        "10 of 10 left. Each signs you in once when the app is not at hand."
+    );
+    let browser = new_client();
+    app.sign_in_with(&browser, ADMIN_EMAIL, PASSWORD).await;
+    assert!(location(&app.get_with(&browser, "/").await).starts_with("/signin/mfa"));
+    let page = app.get_html_with(&browser, "/signin/mfa").await;
+    assert_eq!(
+        attr_of(&page, ".form-footer a", "href").as_deref(),
+        Some("/signin/mfa?recovery=1")
+    );
+    let page = app.get_html_with(&browser, "/signin/mfa?recovery=1").await;
+    assert_eq!(text_of(&page, "label[for=token]").unwrap(), "Recovery code");
+    // Typed in capitals with spaces: still the code.
+    let typed = codes[3].to_uppercase().replace('-', " ");
+    let r = app
+        .submit_with(
+            &browser,
+            "/signin/mfa?recovery=1",
+            "/signin/mfa",
+            &[("token", &typed), ("recovery", "1")],
+        )
+        .await;
+    assert_eq!(location(&r), "/");
+    let home = app.get_html_with(&browser, "/").await;
+    assert_eq!(
+        text_of(&home, ".flash").unwrap(),
+        "You used a recovery code; 9 are left."
+    );
+    assert_eq!(audited(&app, "user.recovery_code_used"), 1);
+    // Used once: a second sign-in cannot use it again.
+    let again = new_client();
+    app.sign_in_with(&again, ADMIN_EMAIL, PASSWORD).await;
+    let r = app
+        .submit_with(
+            &again,
+            "/signin/mfa",
+            "/signin/mfa",
+            &[("token", &codes[3])],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text_of(&r.text().await.unwrap(), "#token-error").unwrap(),
+        "Error: That recovery code is not valid or was already used"
+    );
+    let security = app.get_html("/account/security").await;
+    assert!(
+        text_of(&security, "#recovery-left")
+            .unwrap()
+            .starts_with("9 of 10 left")
+    );
+
+    // New codes need a current code from the app; then the old ones die.
+    let r = app
+        .submit(
+            "/account/security",
+            "/account/mfa/recovery-codes",
+            &[("token", "000000")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text_of(&r.text().await.unwrap(), "#recoveryToken-error").is_some());
+    let fresh = code_at_step(&secret, last_used_step(&app) + 1);
+    let r = app
+        .submit(
+            "/account/security",
+            "/account/mfa/recovery-codes",
+            &[("token", &fresh)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    let new_codes: Vec<String> = scraper::Html::parse_document(&html)
+        .select(&scraper::Selector::parse("#recovery-codes code").unwrap())
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(new_codes.len(), 10);
+    assert!(new_codes.iter().all(|c| !codes.contains(c)));
+    let download = attr_of(&html, "a[download]", "href").unwrap();
+    assert!(download.starts_with("data:text/plain;charset=utf-8,"));
+    let text = percent_encoding::percent_decode_str(&download)
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    assert!(new_codes.iter().all(|c| text.contains(c.as_str())), "{text}");
+    let r = app
+        .submit_with(
+            &again,
+            "/signin/mfa",
+            "/signin/mfa",
+            &[("token", &codes[5])],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "an old code");
+    let r = app
+        .submit_with(
+            &again,
+            "/signin/mfa",
+            "/signin/mfa",
+            &[("token", &new_codes[5])],
+        )
+        .await;
+    assert_eq!(location(&r), "/");
+    // Only hashes are stored.
+    use rollcall::db::schema::recovery_codes;
+    let stored: Vec<String> = recovery_codes::table
+        .select(recovery_codes::code_hash)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(stored.len(), 10);
+    assert!(stored.iter().all(|h| {
+        h.len() == 64
+            && !new_codes
+                .iter()
+                .any(|c| h.contains(&c[..4]) && h.contains(&c[5..9]))
+    }));
+}
+
+#[tokio::test]
+async fn without_two_factor_there_are_no_recovery_codes_to_make_or_use() {
+    let app = admin_app().await;
+    let r = app
+        .submit(
+            "/account/security",
+            "/account/mfa/recovery-codes",
+            &[("token", "123456")],
+        )
+        .await;
+    assert!(r.status().is_client_error());
+    // Turning two-factor authentication off forgets the codes.
+    let (secret, _) = enrol_with_codes(&app, &app.client, "/account/mfa").await;
+    let fresh = code_at_step(&secret, last_used_step(&app) + 1);
+    let r = app
+        .submit(
+            "/account/security",
+            "/account/mfa/disable",
+            &[("token", &fresh)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    use rollcall::db::schema::recovery_codes;
+    let left: i64 = recovery_codes::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn sign_out_all_other_devices_keeps_this_one() {
+    let app = admin_app().await;
+    let phone = new_client();
+    app.sign_in_with(&phone, ADMIN_EMAIL, PASSWORD).await;
+    let laptop = new_client();
+    app.sign_in_with(&laptop, ADMIN_EMAIL, PASSWORD).await;
+    let html = app.get_html("/account/security").await;
+    assert!(html.contains("Sign out all other devices"));
+    let r = app
+        .submit("/account/security", "/account/sessions/revoke-others", &[])
+        .await;
+    assert_eq!(location(&r), "/account/security");
+    let html = app.get_html("/account/security").await;
+    assert_eq!(
+        text_of(&html, ".flash").unwrap(),
+        "2 other devices were signed out"
+    );
+    assert!(!html.contains("Sign out all other devices"), "none left");
+    for other in [&phone, &laptop] {
+        assert!(location(&app.get_with(other, "/").await).starts_with("/signin"));
+    }
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_chosen_appearance_is_remembered_per_account() {
+    let app = admin_app().await;
+    let home = app.get_html("/").await;
+    assert_eq!(
+        attr_of(&home, "html", "data-theme"),
+        None,
+        "follows the device"
+    );
+    assert_eq!(
+        attr_of(&home, ".theme-choice button[value=system]", "aria-pressed").as_deref(),
+        Some("true")
+    );
+    let r = app
+        .client
+        .post(app.url("/account/theme"))
+        .header("Referer", app.url("/admin/users"))
+        .form(&[("theme", "dark"), ("csrf_token", &csrf_in(&home))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/admin/users", "back where it was chosen");
+    let home = app.get_html("/").await;
+    assert_eq!(
+        attr_of(&home, "html", "data-theme").as_deref(),
+        Some("dark")
+    );
+    assert_eq!(
+        attr_of(&home, ".theme-choice button[value=dark]", "aria-pressed").as_deref(),
+        Some("true")
+    );
+    // Another browser of the same account gets it too.
+    let other = new_client();
+    app.sign_in_with(&other, ADMIN_EMAIL, PASSWORD).await;
+    let page = app.get_html_with(&other, "/account").await;
+    assert_eq!(
+        attr_of(&page, "html", "data-theme").as_deref(),
+        Some("dark")
+    );
+    // Nonsense is refused; signed out, nothing is stored.
+    let r = app
+        .submit("/", "/account/theme", &[("theme", "neon")])
+        .await;
+    assert!(r.status().is_client_error());
+    let r = app
+        .submit_with(
+            &new_client(),
+            "/signin",
+            "/account/theme",
+            &[("theme", "light")],
+        )
+        .await;
+    assert!(location(&r).starts_with("/signin"));
+    let r = app
+        .submit("/", "/account/theme", &[("theme", "system")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let home = app.get_html("/").await;
+    assert_eq!(attr_of(&home, "html", "data-theme"), None);
+}

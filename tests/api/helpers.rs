@@ -72,7 +72,21 @@ pub fn code(secret: &str, steps: i64) -> String {
 
 /// Sets up an authenticator on `page` for the signed-in `client`; returns its secret.
 pub async fn enrol(app: &TestApp, client: &reqwest::Client, page: &str) -> String {
+    enrol_with_codes(app, client, page).await.0
+}
+
+/// As `enrol`; also returns the recovery codes the page showed.
+pub async fn enrol_with_codes(
+    app: &TestApp,
+    client: &reqwest::Client,
+    page: &str,
+) -> (String, Vec<String>) {
     let html = app.get_with(client, page).await.text().await.unwrap();
+    let codes: Vec<String> = scraper::Html::parse_document(&html)
+        .select(&scraper::Selector::parse("#recovery-codes code").unwrap())
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes are shown");
     assert!(html.contains("<svg"), "a QR code is shown inline");
     let secret = attr_of(&html, "#mfa-secret", "data-copy-value").unwrap();
     assert_eq!(
@@ -82,14 +96,31 @@ pub async fn enrol(app: &TestApp, client: &reqwest::Client, page: &str) -> Strin
     );
     remember_secret(&secret);
     let r = app
-        .submit_with(client, page, page, &[("token", "000000")])
+        .submit_with(client, page, page, &[("token", "000000"), ("stored", "on")])
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Not before the codes are said to be stored (and the code is not used up by that).
     let r = app
         .submit_with(client, page, page, &[("token", &code(&secret, 0))])
         .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(text_of(&html, "#stored-error").is_some(), "{html}");
+    let shown_again: Vec<String> = scraper::Html::parse_document(&html)
+        .select(&scraper::Selector::parse("#recovery-codes code").unwrap())
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(shown_again, codes, "the same codes, shown again");
+    let r = app
+        .submit_with(
+            client,
+            page,
+            page,
+            &[("token", &code(&secret, 0)), ("stored", "on")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "enrolment confirmed");
-    secret
+    (secret, codes)
 }
 
 /// One message the SMTP sink received.

@@ -180,6 +180,7 @@ pub fn reset_mfa(
                     users::updated_at.eq(now()),
                 ))
                 .execute(conn)?;
+            crate::services::mfa::drop_recovery_codes(conn, &detail.user.id)?;
             if !detail.user.email.is_empty() {
                 let email = emails::mfa_reset(
                     &detail.user.email,

@@ -1,0 +1,2 @@
+DROP TABLE recovery_codes;
+ALTER TABLE users DROP COLUMN theme;
