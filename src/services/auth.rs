@@ -263,6 +263,8 @@ pub struct MembershipChoice {
     pub project_name: String,
     pub admin: bool,
     pub profile_type: ProfileType,
+    /// When this project's profile photo was last uploaded, and its address.
+    pub photo: Option<(NaiveDateTime, String)>,
 }
 
 /// The projects where this person's membership is suspended, by name: to tell them why a
@@ -296,6 +298,8 @@ pub fn memberships_of(
             projects::name,
             memberships::admin,
             profiles::resource_type.nullable(),
+            profiles::id.nullable(),
+            profiles::photo_updated_at.nullable(),
         ))
         .order((projects::name.asc(), projects::id.asc()))
         .into_boxed();
@@ -306,17 +310,30 @@ pub fn memberships_of(
                 .escape('\\'),
         );
     }
-    let rows: Vec<(String, String, String, bool, Option<ProfileType>)> =
-        query.limit(500).load(conn)?;
+    type Row = (
+        String,
+        String,
+        String,
+        bool,
+        Option<ProfileType>,
+        Option<String>,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = query.limit(500).load(conn)?;
     Ok(rows
         .into_iter()
         .map(
-            |(membership_id, project_id, project_name, admin, t)| MembershipChoice {
-                membership_id,
-                project_id,
-                project_name,
-                admin,
-                profile_type: t.unwrap_or_default(),
+            |(membership_id, project_id, project_name, admin, t, profile, photo_at)| {
+                MembershipChoice {
+                    membership_id,
+                    project_id,
+                    project_name,
+                    admin,
+                    profile_type: t.unwrap_or_default(),
+                    photo: profile
+                        .zip(photo_at)
+                        .map(|(id, at)| (at, photo_url(&id, at))),
+                }
             },
         )
         .collect())

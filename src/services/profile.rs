@@ -149,14 +149,30 @@ pub fn photo(
         .find(viewer_membership_id)
         .select(Membership::as_select())
         .first::<Membership>(conn)?;
-    let resource_type: String = profiles::table
-        .filter(profiles::id.eq(profile_id))
-        .filter(profiles::project_id.eq(&viewer.project_id))
-        .select(profiles::resource_type)
-        .first(conn)
-        .optional()?
-        .ok_or(ServiceError::NotFound)?;
-    if !viewer.admin
+    // A person's own photo in another of their projects: their avatar, shown in every one.
+    let own = match &viewer.user_id {
+        Some(user_id) => diesel::select(diesel::dsl::exists(
+            memberships::table
+                .filter(memberships::user_id.eq(user_id))
+                .filter(memberships::profile_id.eq(profile_id))
+                .filter(memberships::active.eq(true)),
+        ))
+        .get_result::<bool>(conn)?,
+        None => false,
+    };
+    let resource_type: String = if own {
+        String::new()
+    } else {
+        profiles::table
+            .filter(profiles::id.eq(profile_id))
+            .filter(profiles::project_id.eq(&viewer.project_id))
+            .select(profiles::resource_type)
+            .first(conn)
+            .optional()?
+            .ok_or(ServiceError::NotFound)?
+    };
+    if !own
+        && !viewer.admin
         && super::policies::read_access_of(conn, &viewer, &resource_type, profile_id)?
             != ReadAccess::Allowed
     {

@@ -47,7 +47,13 @@ impl ChromeUser {
             project_name: ctx.membership.as_ref().map(|m| m.project_name.clone()),
             membership_id: ctx.membership.as_ref().map(|m| m.id.clone()),
             admin: ctx.membership.as_ref().is_some_and(|m| m.admin),
-            photo_url: ctx.membership.as_ref().and_then(|m| m.photo_url.clone()),
+            // The account's avatar: the photo uploaded last, in whichever of its projects.
+            photo_url: projects
+                .iter()
+                .filter_map(|p| p.photo.as_ref())
+                .max_by_key(|(at, _)| *at)
+                .map(|(_, url)| url.clone())
+                .or_else(|| ctx.membership.as_ref().and_then(|m| m.photo_url.clone())),
             projects,
             invitations,
             can_create_projects: authority::may_create_projects(&ctx.user),

@@ -274,3 +274,71 @@ async fn bad_photos_get_a_clear_message() {
     let html = app.get_html("/account").await;
     assert!(html.contains("No photo yet"));
 }
+
+#[tokio::test]
+async fn the_latest_photo_is_the_accounts_avatar_in_every_project_while_profiles_keep_theirs() {
+    let app = admin_app().await;
+    let r = upload(
+        &app,
+        &app.client,
+        picture(300, 300, ImageFormat::Png),
+        "me.png",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let clinic_photo = attr_of(&app.get_html("/account").await, ".profile-photo", "src").unwrap();
+    // A second project, no photo of its own there yet: the top bar shows the account's.
+    let r = app.create_project("/projects/new", "Second").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let account = app.get_html("/account").await;
+    assert!(
+        account.contains("No photo yet"),
+        "this project's profile has none"
+    );
+    let avatar = attr_of(&account, "nav[aria-label=Account] img", "src").unwrap();
+    assert_eq!(avatar, clinic_photo);
+    assert_eq!(
+        app.get(&avatar).await.status(),
+        StatusCode::OK,
+        "their own photo"
+    );
+    // A photo uploaded here becomes the avatar everywhere; Clinic's profile keeps its own.
+    let r = upload(
+        &app,
+        &app.client,
+        picture(300, 300, ImageFormat::Jpeg),
+        "new.jpg",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let second_photo = attr_of(&app.get_html("/account").await, ".profile-photo", "src").unwrap();
+    assert_ne!(second_photo, clinic_photo);
+    let clinic = app.membership_of(ADMIN_EMAIL);
+    app.submit(
+        "/signin/project",
+        "/signin/project",
+        &[("membership", &clinic)],
+    )
+    .await;
+    let account = app.get_html("/account").await;
+    assert_eq!(
+        attr_of(&account, ".profile-photo", "src").unwrap(),
+        clinic_photo
+    );
+    assert_eq!(
+        attr_of(&account, "nav[aria-label=Account] img", "src").unwrap(),
+        second_photo
+    );
+    // Someone else in Clinic still cannot read the Second project's photo.
+    let (_, grace) = app
+        .member("Grace", "Hopper", "grace@example.com", &[], PASSWORD)
+        .await;
+    assert_eq!(
+        app.get_with(&grace, &clinic_photo).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get_with(&grace, &second_photo).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -362,7 +362,10 @@ async fn recovery_codes_sign_in_once_each_are_audited_counted_and_regenerated() 
         .decode_utf8()
         .unwrap()
         .into_owned();
-    assert!(new_codes.iter().all(|c| text.contains(c.as_str())), "{text}");
+    assert!(
+        new_codes.iter().all(|c| text.contains(c.as_str())),
+        "{text}"
+    );
     let r = app
         .submit_with(
             &again,
