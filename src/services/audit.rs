@@ -117,13 +117,28 @@ pub struct AuditPage {
     pub next: Option<String>,
 }
 
+/// What the audit log is narrowed to: an action, who acted and on whom (part of the name or
+/// email as recorded), and a range of days (both included, UTC).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub from: Option<chrono::NaiveDate>,
+    pub to: Option<chrono::NaiveDate>,
+}
+
+fn contains(text: &str) -> String {
+    format!("%{}%", super::auth::escape_like(text.trim()))
+}
+
 /// Newest first; `before` is the cursor of the previous page, `limit` at most `PAGE_SIZE`
 /// for pages (the CSV export asks for more). `project_id` `None`: the server's own events
 /// (a deleted project, a server-wide account's changes), for super admins.
 pub fn list(
     conn: &mut DbConn,
     project_id: Option<&str>,
-    action: Option<&str>,
+    filter: &AuditFilter,
     before: Option<&str>,
     limit: i64,
 ) -> Result<AuditPage, ServiceError> {
@@ -134,8 +149,28 @@ pub fn list(
         Some(id) => query.filter(audit_events::project_id.eq(id)),
         None => query.filter(audit_events::project_id.is_null()),
     };
-    if let Some(action) = action.filter(|a| !a.is_empty()) {
-        query = query.filter(audit_events::action.eq(action));
+    if let Some(action) = filter.action.as_deref().filter(|a| !a.is_empty()) {
+        query = query.filter(audit_events::action.eq(action.to_owned()));
+    }
+    if let Some(actor) = filter.actor.as_deref().filter(|a| !a.trim().is_empty()) {
+        query = query.filter(
+            audit_events::actor_display
+                .like(contains(actor))
+                .escape('\\'),
+        );
+    }
+    if let Some(target) = filter.target.as_deref().filter(|t| !t.trim().is_empty()) {
+        query = query.filter(
+            audit_events::target_display
+                .like(contains(target))
+                .escape('\\'),
+        );
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::created_at.ge(from.and_time(chrono::NaiveTime::MIN)));
+    }
+    if let Some(to) = filter.to.and_then(|d| d.succ_opt()) {
+        query = query.filter(audit_events::created_at.lt(to.and_time(chrono::NaiveTime::MIN)));
     }
     if let Some((at, id)) = before.and_then(|c| c.split_once('_')) {
         if let Ok(at) = chrono::NaiveDateTime::parse_from_str(at, "%Y%m%dT%H%M%S%.6f") {
@@ -161,4 +196,95 @@ pub fn list(
         _ => None,
     };
     Ok(AuditPage { events, next })
+}
+
+/// The members of the project that the events on a page name (as actor or target), by
+/// membership id: who can be linked to.
+pub struct Linked {
+    /// Target membership ids still in the project.
+    pub targets: std::collections::HashSet<String>,
+    /// Actor user id → their membership in the project.
+    pub actors: std::collections::HashMap<String, String>,
+}
+
+pub fn linkable(
+    conn: &mut DbConn,
+    project_id: &str,
+    events: &[AuditEvent],
+) -> Result<Linked, ServiceError> {
+    use crate::db::schema::memberships;
+    let target_ids: Vec<&str> = events
+        .iter()
+        .filter(|e| e.target_type.as_deref() == Some("ProjectMembership"))
+        .filter_map(|e| e.target_id.as_deref())
+        .collect();
+    let actor_ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.actor_id.as_deref())
+        .collect();
+    let rows: Vec<(String, Option<String>)> = memberships::table
+        .filter(memberships::project_id.eq(project_id))
+        .filter(
+            memberships::id
+                .eq_any(&target_ids)
+                .or(memberships::user_id.eq_any(&actor_ids)),
+        )
+        .select((memberships::id, memberships::user_id))
+        .load(conn)?;
+    let mut linked = Linked {
+        targets: Default::default(),
+        actors: Default::default(),
+    };
+    for (id, user_id) in rows {
+        if target_ids.contains(&id.as_str()) {
+            linked.targets.insert(id.clone());
+        }
+        if let Some(user_id) = user_id.filter(|u| actor_ids.contains(&u.as_str())) {
+            linked.actors.insert(user_id, id);
+        }
+    }
+    Ok(linked)
+}
+
+/// "just now", "5 minutes ago", "3 hours ago", "yesterday", "4 days ago", then the date.
+pub fn relative_time(at: chrono::NaiveDateTime, now: chrono::NaiveDateTime) -> String {
+    let seconds = (now - at).num_seconds().max(0);
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    match seconds {
+        0..60 => "just now".to_owned(),
+        60..3600 => plural(seconds / 60, "minute"),
+        3600..86_400 => plural(seconds / 3600, "hour"),
+        86_400..172_800 => "yesterday".to_owned(),
+        172_800..604_800 => plural(seconds / 86_400, "day"),
+        _ => at.format("%Y-%m-%d").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_time;
+    use chrono::{Duration, NaiveDate};
+
+    #[test]
+    fn times_read_relative_then_as_dates() {
+        let now = NaiveDate::from_ymd_opt(2026, 12, 7)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        let ago = |d: Duration| relative_time(now - d, now);
+        assert_eq!(ago(Duration::seconds(5)), "just now");
+        assert_eq!(ago(Duration::seconds(-5)), "just now");
+        assert_eq!(ago(Duration::minutes(1)), "1 minute ago");
+        assert_eq!(ago(Duration::minutes(59)), "59 minutes ago");
+        assert_eq!(ago(Duration::hours(2)), "2 hours ago");
+        assert_eq!(ago(Duration::hours(30)), "yesterday");
+        assert_eq!(ago(Duration::days(3)), "3 days ago");
+        assert_eq!(ago(Duration::days(30)), "2026-11-07");
+    }
 }

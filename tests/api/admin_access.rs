@@ -705,3 +705,96 @@ async fn seeding_adds_varied_people_that_the_tabs_count() {
         rollcall::services::seed::seed(&mut app.conn(), "No Such Project", 1, false).unwrap_err();
     assert!(matches!(err, rollcall::services::ServiceError::Invalid(_)));
 }
+
+#[tokio::test]
+async fn the_audit_log_filters_by_actor_target_and_days_links_members_and_reads_relative() {
+    let app = admin_app().await;
+    let grace = app
+        .invite_person("Grace", "Hopper", "grace@example.com", &[])
+        .await;
+    app.invite_person("Alan", "Turing", "alan@example.com", &[])
+        .await;
+    let rows = |html: &str| -> Vec<String> {
+        scraper::Html::parse_document(html)
+            .select(&scraper::Selector::parse("tbody tr").unwrap())
+            .map(|r| {
+                r.text()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    // By target: part of the name or the email.
+    let html = app.get_html("/admin/audit?target=hopper").await;
+    let found = rows(&html);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("Grace Hopper"));
+    // The target links to the member; whoever acted too.
+    assert_eq!(
+        attr_of(&html, "tbody td[data-label=Target] a", "href"),
+        Some(format!("/admin/members/{grace}"))
+    );
+    assert_eq!(
+        attr_of(&html, "tbody td[data-label=By] a", "href"),
+        Some(format!("/admin/members/{}", app.membership_of(ADMIN_EMAIL)))
+    );
+    // Times read relative, exact on hover and in the CSV.
+    assert_eq!(text_of(&html, "tbody time").unwrap(), "just now");
+    let exact = attr_of(&html, "tbody time", "title").unwrap();
+    assert!(exact.ends_with(" UTC") && exact.len() == 23, "{exact}");
+    // By actor: nobody called Mallory acted here.
+    let html = app.get_html("/admin/audit?actor=mallory").await;
+    assert!(rows(&html).is_empty());
+    assert!(
+        text_of(&html, ".empty-state h2")
+            .unwrap()
+            .contains("matches these filters")
+    );
+    let html = app
+        .get_html("/admin/audit?actor=ada&action=member.invited")
+        .await;
+    assert_eq!(rows(&html).len(), 2);
+    // LIKE's wildcards are matched as themselves.
+    assert!(rows(&app.get_html("/admin/audit?target=%25").await).is_empty());
+    // Days, both included; the future is empty; nonsense gets a message by the field.
+    let today = chrono::Utc::now().date_naive();
+    let html = app
+        .get_html(&format!(
+            "/admin/audit?from={today}&to={today}&target=turing"
+        ))
+        .await;
+    assert_eq!(rows(&html).len(), 1);
+    let tomorrow = today.succ_opt().unwrap();
+    assert!(rows(&app.get_html(&format!("/admin/audit?from={tomorrow}")).await).is_empty());
+    let r = app.get("/admin/audit?from=yesterday&to=2026-01-01").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert_eq!(
+        text_of(&html, "#from-error").unwrap(),
+        "Error: Enter a date as YYYY-MM-DD, for example 2026-12-01"
+    );
+    let r = app
+        .get(&format!("/admin/audit?from={today}&to=2020-01-01"))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // The export keeps the filters.
+    let html = app.get_html("/admin/audit?target=hopper").await;
+    let csv_href = attr_of(&html, "a[download]", "href").unwrap();
+    assert_eq!(csv_href, "/admin/audit.csv?target=hopper");
+    let body = app.get(&csv_href).await.text().await.unwrap();
+    assert_eq!(body.lines().count(), 2, "{body}");
+    assert!(body.contains("grace@example.com"));
+    // A removed member is no longer linked.
+    app.submit(
+        &format!("/admin/members/{grace}/remove"),
+        &format!("/admin/members/{grace}/remove"),
+        &[],
+    )
+    .await;
+    let html = app.get_html("/admin/audit?target=hopper").await;
+    assert_eq!(rows(&html).len(), 2);
+    assert!(attr_of(&html, "tbody td[data-label=Target] a", "href").is_none());
+}

@@ -671,3 +671,46 @@ test('the remaining pages have no accessibility violations', async () => {
   await accessible(admin, 'access policy with errors');
   assert.equal(checked.length, 53, `axe ran on ${checked.length} pages and states`);
 });
+
+test('dark mode (chosen in the account menu, or from the device) and the phone layout pass axe', async () => {
+  await admin.setViewportSize({ width: 1280, height: 860 });
+  await admin.goto(rc.base + '/admin/users');
+  await admin.click('nav[aria-label=Account] summary');
+  await admin.click('.theme-choice button:has-text("Dark")');
+  await admin.waitForURL('**/admin/users');
+  assert.equal(await admin.getAttribute('html', 'data-theme'), 'dark');
+  assert.equal(await admin.evaluate(() => getComputedStyle(document.body).colorScheme), 'dark');
+  const pages = ['/', '/admin/users', '/admin/patients', '/admin/invite', '/admin/invitations', '/admin/audit',
+    '/admin/clients/new', '/admin/access-policies/new', '/admin/project', '/account', '/account/security', '/no-such-page'];
+  for (const width of [1280, 375]) {
+    await admin.setViewportSize({ width, height: 860 });
+    for (const p of pages) {
+      await admin.goto(rc.base + p);
+      const violations = await axe(admin);
+      assert.deepEqual(violations, [], `dark ${p} at ${width}px: ${violations.join(' | ')}`);
+      if (width === 375) {
+        const wide = await admin.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(wide <= 375, `${p} scrolls sideways at 375 px (${wide})`);
+      }
+    }
+  }
+  // At 375 px the admin tabs wrap: the current one is on screen.
+  await admin.goto(rc.base + '/admin/audit');
+  const box = await admin.locator('nav.tabs a[aria-current=page]').boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 375, 'the active tab is visible');
+  await shoot(admin, 'audit-dark');
+  // Back to following the device, which here is dark too: signed-out pages in a dark device.
+  await admin.setViewportSize({ width: 1280, height: 860 });
+  await admin.click('nav[aria-label=Account] summary');
+  await admin.click('.theme-choice button:has-text("System")');
+  await admin.waitForLoadState();
+  assert.equal(await admin.getAttribute('html', 'data-theme'), null);
+  const visitor = await newPage({ colorScheme: 'dark' });
+  for (const p of ['/signin', '/register', '/resetpassword']) {
+    await visitor.goto(rc.base + p);
+    assert.equal(await visitor.evaluate(() => getComputedStyle(document.body).colorScheme), 'dark');
+    const violations = await axe(visitor);
+    assert.deepEqual(violations, [], `dark device ${p}: ${violations.join(' | ')}`);
+  }
+  await visitor.context().close();
+});

@@ -1,13 +1,16 @@
-//! The audit log, newest first, with a filter by action and a CSV export.
+//! The audit log, newest first, filtered by action, actor, target and days, with a CSV
+//! export of the same.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::{Admin, Tab, query_string};
 use crate::db::models::AuditEvent;
-use crate::services::audit::{self, ACTIONS, AuditPage};
+use crate::domain::FieldErrors;
+use crate::services::audit::{self, ACTIONS, AuditFilter, AuditPage, Linked};
 use crate::web::errors::AppError;
 use crate::web::spreadsheet;
 
@@ -22,12 +25,62 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 pub struct AuditQuery {
     action: Option<String>,
+    actor: Option<String>,
+    target: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     before: Option<String>,
     /// `server`: the server's own events (super admins only).
     scope: Option<String>,
 }
 
+fn day(errors: &mut FieldErrors, field: &str, value: Option<&str>) -> Option<NaiveDate> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let parsed = NaiveDate::parse_from_str(value, "%Y-%m-%d").ok();
+    if parsed.is_none() {
+        errors.add(field, "Enter a date as YYYY-MM-DD, for example 2026-12-01");
+    }
+    parsed
+}
+
 impl AuditQuery {
+    /// The filter, and what was wrong with the dates (a wrong date is left out).
+    fn filter(&self) -> (AuditFilter, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let from = day(&mut errors, "from", self.from.as_deref());
+        let mut to = day(&mut errors, "to", self.to.as_deref());
+        if let (Some(from), Some(until)) = (from, to)
+            && until < from
+        {
+            errors.add("to", "The last day comes after the first");
+            to = None;
+        }
+        let text = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        (
+            AuditFilter {
+                action: text(&self.action),
+                actor: text(&self.actor),
+                target: text(&self.target),
+                from,
+                to,
+            },
+            errors,
+        )
+    }
+
+    /// The filters as typed, for links that keep them.
+    fn pairs<'a>(&'a self, scope: &'a str) -> Vec<(&'a str, &'a str)> {
+        let v = |o: &'a Option<String>| o.as_deref().unwrap_or("");
+        vec![
+            ("scope", scope),
+            ("action", v(&self.action)),
+            ("actor", v(&self.actor)),
+            ("target", v(&self.target)),
+            ("from", v(&self.from)),
+            ("to", v(&self.to)),
+        ]
+    }
+
     /// `Ok(true)` for the server's events; a 403 for anyone but a super admin asking for them.
     fn server(&self, admin: &Admin) -> Result<bool, AppError> {
         match self.scope.as_deref() {
@@ -44,6 +97,14 @@ struct AuditView<'a> {
     tab: Tab,
     actions: &'a [(&'a str, &'a str)],
     action: String,
+    actor: String,
+    target: String,
+    from: String,
+    to: String,
+    errors: FieldErrors,
+    linked: Option<Linked>,
+    now: chrono::NaiveDateTime,
+    newest_href: String,
     page: AuditPage,
     next_href: Option<String>,
     csv_href: String,
@@ -57,44 +118,94 @@ impl AuditView<'_> {
     fn label<'b>(&self, action: &'b str) -> &'b str {
         audit::action_label(action)
     }
+
+    fn when(&self, at: &chrono::NaiveDateTime) -> String {
+        audit::relative_time(*at, self.now)
+    }
+
+    /// The member page of the event's target, while they are in the project.
+    fn target_href(&self, e: &AuditEvent) -> Option<String> {
+        let id = e.target_id.as_ref()?;
+        self.linked
+            .as_ref()?
+            .targets
+            .contains(id)
+            .then(|| format!("/admin/members/{id}"))
+    }
+
+    /// The member page of whoever acted, while they are in the project.
+    fn actor_href(&self, e: &AuditEvent) -> Option<String> {
+        let id = self.linked.as_ref()?.actors.get(e.actor_id.as_ref()?)?;
+        Some(format!("/admin/members/{id}"))
+    }
+
+    /// The two date fields: name, label, value as typed.
+    fn dates(&self) -> [(&'static str, &'static str, &str); 2] {
+        [("from", "From", &self.from), ("to", "To", &self.to)]
+    }
+
+    fn filtered(&self) -> bool {
+        [
+            &self.action,
+            &self.actor,
+            &self.target,
+            &self.from,
+            &self.to,
+        ]
+        .iter()
+        .any(|v| !v.is_empty())
+    }
 }
 
 async fn audit_log(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
     let server = query.server(&admin)?;
     let scope = if server { "server" } else { "" };
-    let action = query.action.clone().unwrap_or_default();
-    let (filter, before) = (action.clone(), query.before.clone());
-    let result = admin
+    let (filter, errors) = query.filter();
+    let before = query.before.clone();
+    let (result, linked) = admin
         .run(move |conn, project, _| {
-            audit::list(
+            let page = audit::list(
                 conn,
                 (!server).then_some(project.id.as_str()),
-                Some(&filter),
+                &filter,
                 before.as_deref(),
                 audit::PAGE_SIZE,
-            )
+            )?;
+            let linked = if server {
+                None
+            } else {
+                Some(audit::linkable(conn, &project.id, &page.events)?)
+            };
+            Ok((page, linked))
         })
         .await?;
+    let pairs = query.pairs(scope);
+    let with_cursor = |cursor: &str| {
+        let mut all = pairs.clone();
+        all.push(("before", cursor));
+        format!("/admin/audit{}", query_string(&all))
+    };
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let view = AuditView {
         tab: Tab::Audit,
         actions: ACTIONS,
-        next_href: result.next.as_ref().map(|n| {
-            format!(
-                "/admin/audit{}",
-                query_string(&[("scope", scope), ("action", &action), ("before", n)])
-            )
-        }),
-        csv_href: format!(
-            "/admin/audit.csv{}",
-            query_string(&[("scope", scope), ("action", &action)])
-        ),
+        next_href: result.next.as_deref().map(with_cursor),
+        csv_href: format!("/admin/audit.csv{}", query_string(&pairs)),
+        newest_href: format!("/admin/audit{}", query_string(&pairs)),
         paged: query.before.is_some(),
         server,
         super_admin: admin.current.ctx.user.super_admin,
-        action: action.clone(),
+        action: text(&query.action),
+        actor: text(&query.actor),
+        target: text(&query.target),
+        from: text(&query.from),
+        to: text(&query.to),
+        errors,
+        linked,
+        now: chrono::Utc::now().naive_utc(),
         page: result,
     };
-    admin.show("Audit log", &view).await
+    admin.form("Audit log", &view, &view.errors).await
 }
 
 fn csv_body(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
@@ -134,11 +245,14 @@ fn csv_body(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
 
 async fn audit_csv(admin: Admin, query: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
     let server = query.server(&admin)?;
-    let action = query.action.clone();
+    let (filter, errors) = query.filter();
+    if let Some((_, message)) = errors.iter().next() {
+        return Err(AppError::BadRequest(message.to_owned()));
+    }
     let result = admin
         .run(move |conn, project, _| {
             let project_id = (!server).then_some(project.id.as_str());
-            audit::list(conn, project_id, action.as_deref(), None, CSV_LIMIT)
+            audit::list(conn, project_id, &filter, None, CSV_LIMIT)
         })
         .await?;
     let body = csv_body(&result.events)?;
