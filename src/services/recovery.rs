@@ -265,7 +265,9 @@ pub fn set_password(
                 memberships::table
                     .filter(memberships::user_id.eq(&user.id))
                     .filter(memberships::project_id.eq(&project_id))
-                    .filter(memberships::status.eq(MembershipStatus::Invited)),
+                    .filter(memberships::status.eq(MembershipStatus::Invited))
+                    // A suspended invitation cannot be answered, by this path either.
+                    .filter(memberships::active.eq(true)),
             )
             .set((
                 memberships::status.eq(MembershipStatus::Active),

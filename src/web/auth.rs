@@ -233,55 +233,60 @@ pub struct SigninForm {
 pub const INVALID_CREDENTIALS: &str = "Email or password is invalid";
 
 enum Opened {
-    Project,
+    /// Already the session's project.
+    Current,
+    /// A project of theirs to switch to: its membership and name.
+    Other(String, String),
     Invitation,
     NotAMember,
 }
 
-/// Makes the named project the session's current one when the person is an active member of
-/// it; else says whether an invitation to it waits for their answer.
+/// What a link naming a project means for this signed-in person: their project (the current
+/// one or another), an invitation waiting for their answer, or neither.
 async fn open_project(
     state: &AppState,
-    session: &Session,
     ctx: &SessionContext,
     project_id: String,
 ) -> Result<Opened, AppError> {
-    let (login_id, user_id) = (ctx.login_id.clone(), ctx.user.id.clone());
-    let opened = state
+    let user_id = ctx.user.id.clone();
+    let current = ctx.membership.as_ref().map(|m| m.id.clone());
+    Ok(state
         .db
         .run(move |conn| {
             let choices = auth::memberships_of(conn, &user_id, None)?;
-            if let Some(c) = choices.iter().find(|c| c.project_id == project_id) {
-                let project = auth::select_membership(conn, &login_id, &user_id, &c.membership_id)?;
-                return Ok((Opened::Project, Some(project.name)));
+            if let Some(c) = choices.into_iter().find(|c| c.project_id == project_id) {
+                return Ok(if Some(&c.membership_id) == current.as_ref() {
+                    Opened::Current
+                } else {
+                    Opened::Other(c.membership_id, c.project_name)
+                });
             }
-            let invited = invitations::is_invited_to(conn, &user_id, &project_id)?;
-            Ok((
-                if invited {
+            Ok(
+                if invitations::is_invited_to(conn, &user_id, &project_id)? {
                     Opened::Invitation
                 } else {
                     Opened::NotAMember
                 },
-                None,
-            ))
+            )
         })
-        .await?;
-    if let (Opened::Project, Some(name)) = &opened {
-        let switched = ctx
-            .membership
-            .as_ref()
-            .is_none_or(|m| &m.project_name != name);
-        if switched {
-            session::set_flash(session, &format!("You are now working in {name}"))?;
-        }
-    }
-    Ok(opened.0)
+        .await?)
+}
+
+/// "Open this project?": switching is a POST from this page (a link from anywhere must not
+/// change which project the session's forms act on).
+#[derive(Template)]
+#[template(path = "pages/open_project.html")]
+struct OpenProjectPage {
+    csrf: String,
+    membership_id: String,
+    project_name: String,
+    current: Option<String>,
+    next: String,
 }
 
 async fn signin_form(
     req: HttpRequest,
     state: web::Data<AppState>,
-    session: Session,
     who: MaybeSignedIn,
     query: web::Query<SigninQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -291,9 +296,20 @@ async fn signin_form(
     if let Some(ctx) = who.0.filter(|ctx| ctx.mfa_verified) {
         match project {
             // A link that names a project ("You were added to X"), followed while signed in.
-            Some(project) => match open_project(&state, &session, &ctx, project).await? {
-                Opened::Project => {
+            Some(project) => match open_project(&state, &ctx, project).await? {
+                Opened::Current => {
                     return Ok(see_other(&req, next.as_deref().unwrap_or("/")));
+                }
+                Opened::Other(membership_id, project_name) => {
+                    let view = OpenProjectPage {
+                        csrf: csrf_of(&req),
+                        membership_id,
+                        current: ctx.membership.as_ref().map(|m| m.project_name.clone()),
+                        next: next.unwrap_or_else(|| "/".to_owned()),
+                        project_name,
+                    };
+                    let title = format!("Open {}", view.project_name);
+                    return page(&req, &state, Some(&ctx), &title, &view, StatusCode::OK).await;
                 }
                 Opened::Invitation => return Ok(see_other(&req, "/invitations")),
                 Opened::NotAMember => {

@@ -94,6 +94,12 @@ fn held_by(path: &str) -> Option<(Held, String)> {
     Some((held, id.to_owned()))
 }
 
+/// `/admin/{kind}/{id}` of an address below it.
+fn held_page(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.trim_start_matches('/').splitn(4, '/').collect();
+    (parts.len() >= 3).then(|| format!("/{}/{}/{}", parts[0], parts[1], parts[2]))
+}
+
 fn came_from(req: &HttpRequest) -> Option<String> {
     htmx::referer_path(req).filter(|p| p != &here(req))
 }
@@ -184,11 +190,19 @@ pub fn render_error_page<B: MessageBody + 'static>(
                 choice.project_name,
                 partial.project_name.as_deref().unwrap_or("no project")
             );
+            // After a refused action (a POST), the record's own page is where to go.
+            let next = match (
+                req.method() == actix_web::http::Method::GET,
+                held_page(req.path()),
+            ) {
+                (false, Some(page)) => page,
+                _ => here(&req),
+            };
             partial.switch = Some(Switch {
                 csrf: csrf_of(&req),
                 membership_id: choice.membership_id,
                 project_name: choice.project_name,
-                next: here(&req),
+                next,
             });
         }
         let body = partial.render().unwrap_or_else(|_| heading.to_owned());

@@ -33,7 +33,7 @@ async fn a_link_naming_a_project_opens_it_for_a_signed_in_member_or_their_invita
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{page}");
-    // Working in Elsewhere, the link switches to Clinic.
+    // Working in Elsewhere, the link offers to switch to Clinic (a POST from the page).
     app.submit_with(
         &mallory,
         "/signin/project",
@@ -43,12 +43,45 @@ async fn a_link_naming_a_project_opens_it_for_a_signed_in_member_or_their_invita
     .await;
     let home = app.get_html_with(&mallory, "/").await;
     assert_eq!(text_of(&home, "main h1").unwrap(), "Elsewhere");
+    let link = format!("/signin?project={clinic}");
+    let ask = app.get_html_with(&mallory, &link).await;
+    assert_eq!(text_of(&ask, "main h1").unwrap(), "Open Clinic?");
+    assert!(
+        text_of(&ask, ".lede")
+            .unwrap()
+            .starts_with("You are working in Elsewhere.")
+    );
+    assert_eq!(
+        attr_of(
+            &ask,
+            "form[action='/signin/project'] input[name=membership]",
+            "value"
+        ),
+        Some(membership_in(&app, "Clinic"))
+    );
+    let home = app.get_html_with(&mallory, "/").await;
+    assert_eq!(
+        text_of(&home, "main h1").unwrap(),
+        "Elsewhere",
+        "a GET switches nothing"
+    );
     let r = app
-        .get_with(&mallory, &format!("/signin?project={clinic}"))
+        .submit_with(
+            &mallory,
+            &link,
+            "/signin/project",
+            &[
+                ("membership", &membership_in(&app, "Clinic")),
+                ("next", "/"),
+            ],
+        )
         .await;
     assert_eq!(location(&r), "/");
     let home = app.get_html_with(&mallory, "/").await;
     assert_eq!(text_of(&home, "main h1").unwrap(), "Clinic");
+    // In the project already: straight in.
+    let r = app.get_with(&mallory, &link).await;
+    assert_eq!(location(&r), "/");
     assert_eq!(
         text_of(&home, ".flash").as_deref(),
         Some("You are now working in Clinic")
@@ -508,4 +541,66 @@ async fn what_people_copy_has_a_copy_button_that_waits_for_the_script_beside_a_s
         "{shown}"
     );
     assert_eq!(groups.concat(), key);
+}
+
+#[tokio::test]
+async fn a_suspended_invitation_is_not_accepted_by_its_link() {
+    use diesel::prelude::*;
+    use rollcall::db::schema::memberships;
+    let app = admin_app().await;
+    let r = app
+        .invite(&[
+            ("resourceType", "Practitioner"),
+            ("firstName", "Dan"),
+            ("lastName", "D"),
+            ("email", "dan@example.com"),
+        ])
+        .await;
+    let html = r.text().await.unwrap();
+    let link = text_of(&html, "#invite-link").unwrap();
+    let path = &link[link.find("/setpassword/").unwrap()..];
+    let dan = app.membership_of("dan@example.com");
+    app.submit(
+        &format!("/admin/members/{dan}"),
+        &format!("/admin/members/{dan}/suspend"),
+        &[],
+    )
+    .await;
+    let browser = new_client();
+    app.submit_with(
+        &browser,
+        path,
+        path,
+        &[("password", PASSWORD), ("confirmPassword", PASSWORD)],
+    )
+    .await;
+    let (status, active): (String, bool) = memberships::table
+        .find(&dan)
+        .select((memberships::status, memberships::active))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!((status.as_str(), active), ("invited", false));
+    assert!(location(&app.get_with(&browser, "/").await).starts_with("/signin/project"));
+}
+
+#[tokio::test]
+async fn after_a_refused_action_on_another_projects_member_the_switch_leads_to_its_page() {
+    let app = admin_app().await;
+    let grace = app
+        .invite_person("Grace", "Hopper", "grace@example.com", &[])
+        .await;
+    app.create_project("/projects/new", "Second").await;
+    let r = app
+        .submit(
+            &format!("/admin/members/{grace}"),
+            &format!("/admin/members/{grace}/suspend"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let html = r.text().await.unwrap();
+    assert_eq!(
+        attr_of(&html, ".error-page input[name=next]", "value"),
+        Some(format!("/admin/members/{grace}"))
+    );
 }

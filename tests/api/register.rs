@@ -68,8 +68,25 @@ async fn the_welcome_email_names_the_project_and_links_to_it() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let home = app.get_html("/").await;
     assert_eq!(text_of(&home, "main h1").unwrap(), "Second Lab");
+    // It asks first (a link from anywhere must not switch by itself), then opens it.
     let r = app.get(&mail.path()).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.status(), StatusCode::OK);
+    let ask = r.text().await.unwrap();
+    assert_eq!(text_of(&ask, "main h1").unwrap(), "Open Compiler Lab?");
+    let home = app.get_html("/").await;
+    assert_eq!(
+        text_of(&home, "main h1").unwrap(),
+        "Second Lab",
+        "nothing switched yet"
+    );
+    let membership = attr_of(&ask, "input[name=membership]", "value").unwrap();
+    let r = app
+        .submit(
+            &mail.path(),
+            "/signin/project",
+            &[("membership", &membership), ("next", "/")],
+        )
+        .await;
     assert_eq!(location(&r), "/");
     let home = app.get_html("/").await;
     assert_eq!(text_of(&home, "main h1").unwrap(), "Compiler Lab");
