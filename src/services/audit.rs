@@ -128,9 +128,16 @@ pub struct AuditFilter {
     pub to: Option<chrono::NaiveDate>,
 }
 
+/// `%text%` in lower case, for `lower(column) LIKE`: case-insensitive on both backends
+/// (PostgreSQL's LIKE is case-sensitive; SQLite's only for ASCII).
 fn contains(text: &str) -> String {
-    format!("%{}%", super::auth::escape_like(text.trim()))
+    format!(
+        "%{}%",
+        super::auth::escape_like(&text.trim().to_lowercase())
+    )
 }
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// Newest first; `before` is the cursor of the previous page, `limit` at most `PAGE_SIZE`
 /// for pages (the CSV export asks for more). `project_id` `None`: the server's own events
@@ -154,14 +161,14 @@ pub fn list(
     }
     if let Some(actor) = filter.actor.as_deref().filter(|a| !a.trim().is_empty()) {
         query = query.filter(
-            audit_events::actor_display
+            lower(audit_events::actor_display)
                 .like(contains(actor))
                 .escape('\\'),
         );
     }
     if let Some(target) = filter.target.as_deref().filter(|t| !t.trim().is_empty()) {
         query = query.filter(
-            audit_events::target_display
+            lower(audit_events::target_display.assume_not_null())
                 .like(contains(target))
                 .escape('\\'),
         );
