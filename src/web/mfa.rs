@@ -149,9 +149,17 @@ async fn code_form(
     .await
 }
 
-/// Wrong codes count per account: a fresh password sign-in must not bring fresh guesses.
-fn code_key(ctx: &SessionContext) -> String {
-    format!("mfa-code:{}", ctx.user.id)
+/// Counts one attempt at a code (from the app or a recovery code) for the account, refusing
+/// past the limit: a fresh password sign-in must not bring fresh guesses. The key, to reset
+/// after a right code.
+async fn count_code_attempt(state: &AppState, ctx: &SessionContext) -> Result<String, AppError> {
+    let key = format!("mfa-code:{}", ctx.user.id);
+    let limits = &state.settings.limits;
+    state
+        .throttle
+        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
+        .await?;
+    Ok(key)
 }
 
 async fn check_code(
@@ -166,12 +174,7 @@ async fn check_code(
     if ctx.mfa_verified {
         return Ok(see_other(&req, next.as_deref().unwrap_or("/")));
     }
-    let key = code_key(&ctx);
-    let limits = &state.settings.limits;
-    state
-        .throttle
-        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
-        .await?;
+    let key = count_code_attempt(&state, &ctx).await?;
     let recovery = form.recovery.is_some() || mfa::is_recovery_code(&form.token);
     let (user, login_id, code) = (ctx.user.clone(), ctx.login_id.clone(), form.token.clone());
     let project_id = ctx.membership.as_ref().map(|m| m.project_id.clone());
@@ -321,12 +324,7 @@ async fn confirm(
             "These recovery codes are new (the page had expired): store them, then tick the box again",
         )));
     }
-    let key = code_key(ctx);
-    let limits = &state.settings.limits;
-    state
-        .throttle
-        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
-        .await?;
+    let key = count_code_attempt(state, ctx).await?;
     let (user_id, login_id, code) = (ctx.user.id.clone(), ctx.login_id.clone(), form.token);
     match state
         .db
@@ -426,12 +424,7 @@ async fn disable(
         )?;
         return Ok(see_other(&req, "/account/security"));
     }
-    let key = code_key(&user.ctx);
-    let limits = &state.settings.limits;
-    state
-        .throttle
-        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
-        .await?;
+    let key = count_code_attempt(&state, &user.ctx).await?;
     let (user_id, code) = (user.ctx.user.id.clone(), form.token.clone());
     match state
         .db
@@ -465,12 +458,7 @@ async fn regenerate_codes(
     user: CurrentUser,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let key = code_key(&user.ctx);
-    let limits = &state.settings.limits;
-    state
-        .throttle
-        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
-        .await?;
+    let key = count_code_attempt(&state, &user.ctx).await?;
     let (user_id, code) = (user.ctx.user.id.clone(), form.token.clone());
     match state
         .db
