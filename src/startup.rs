@@ -21,11 +21,10 @@ use crate::services::auth::SessionPolicy;
 use crate::services::mail::{self, MailSignal, Mailer};
 use crate::services::passwords::Hasher;
 use crate::services::throttle::{self, Throttle};
-use crate::services::tokens::TokenSigner;
+use crate::services::keys::KeyRing;
 use crate::telemetry::RequestSpan;
 use crate::web::errors::AppError;
 use crate::web::{self as site, AppState, csrf, error_page};
-use sha2::{Digest, Sha256};
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
@@ -124,7 +123,7 @@ fn app_state(
     settings: Settings,
     db: Db,
     base_url: &str,
-    key: &Key,
+    tokens: KeyRing,
     mail: MailSignal,
 ) -> Result<web::Data<AppState>, anyhow::Error> {
     Ok(web::Data::new(AppState {
@@ -137,12 +136,7 @@ fn app_state(
             idle_timeout: chrono::Duration::from_std(settings.session_idle_timeout)?,
             lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
         },
-        // A key of its own, derived from the session key: tokens survive restarts
-        // exactly as sessions do.
-        tokens: TokenSigner::new(
-            &Sha256::digest([b"rollcall api tokens".as_slice(), key.master()].concat()),
-            base_url,
-        ),
+        tokens,
         settings: Arc::new(settings),
     }))
 }
@@ -216,7 +210,16 @@ impl Application {
         };
         let mail = start_workers(&settings, &db)?;
         let db_pool_size = settings.db_pool_size;
-        let state = app_state(settings, db.clone(), &base_url, &cookies.key, mail)?;
+        let tokens = {
+            let (db, issuer) = (db.clone(), base_url.clone());
+            web::block(move || -> Result<KeyRing, anyhow::Error> {
+                let mut conn = db.pool().get()?;
+                Ok(KeyRing::open(&mut conn, &issuer)?)
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("start-up task failed: {e}"))??
+        };
+        let state = app_state(settings, db.clone(), &base_url, tokens, mail)?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -205,3 +205,21 @@ pub struct ClientApplication {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+/// What an API sign-in or an app's authorization request asked for, and its code.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = login_grants)]
+pub struct LoginGrant {
+    pub login_id: String,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub code_hash: Option<String>,
+    pub code_expires_at: Option<NaiveDateTime>,
+    pub code_used_at: Option<NaiveDateTime>,
+    pub pending_until: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}

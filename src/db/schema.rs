@@ -221,16 +221,58 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (id) {
+        id -> Text,
+        private_key -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_grants (login_id) {
+        login_id -> Text,
+        client_id -> Nullable<Text>,
+        redirect_uri -> Nullable<Text>,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        code_challenge_method -> Nullable<Text>,
+        code_hash -> Nullable<Text>,
+        code_expires_at -> Nullable<Timestamp>,
+        code_used_at -> Nullable<Timestamp>,
+        pending_until -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        login_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> profiles (profile_id));
 diesel::joinable!(memberships -> access_policies (access_policy_id));
 diesel::joinable!(memberships -> client_applications (client_id));
 diesel::joinable!(access_policy_rules -> access_policies (policy_id));
 diesel::joinable!(logins -> users (user_id));
+diesel::joinable!(login_grants -> logins (login_id));
+diesel::joinable!(refresh_tokens -> logins (login_id));
 diesel::joinable!(logins -> memberships (membership_id));
 diesel::joinable!(security_requests -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    signing_keys,
+    login_grants,
+    refresh_tokens,
     users,
     projects,
     access_policies,

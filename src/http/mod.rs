@@ -10,7 +10,7 @@ use crate::services::auth::SessionPolicy;
 use crate::services::mail::MailSignal;
 use crate::services::passwords::Hasher;
 use crate::services::throttle::Throttle;
-use crate::services::tokens::TokenSigner;
+use crate::services::keys::KeyRing;
 use crate::services::{Db, RequestMeta};
 
 /// Everything handlers share, built once at start.
@@ -23,7 +23,8 @@ pub struct AppState {
     pub throttle: Throttle,
     pub mail: MailSignal,
     pub session_policy: SessionPolicy,
-    pub tokens: TokenSigner,
+    /// Signs and checks tokens.
+    pub tokens: KeyRing,
 }
 
 /// The caller's IP and (shortened) user agent, for audit events and sessions.

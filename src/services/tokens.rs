@@ -1,19 +1,16 @@
-//! API access: bearer tokens for client applications, and who a request acts as.
+//! API access: bearer tokens, and who a request acts as.
 //!
-//! A token is a JWT (HS256, signed with a key derived from the server's session key) so that
-//! Medplum's SDK can read its expiry and client id. The signature only spares the database a
-//! lookup for forged tokens: what makes a token valid is its Login row, found by the token's
-//! SHA-256, not revoked and not expired. Revoking the row (secret rotated, client or
-//! membership removed) ends the token at once.
+//! A token is a JWT signed with the server's ES256 key (see `keys`), so that Medplum's SDK and
+//! OpenID Connect libraries can read it. The signature only spares the database a lookup for
+//! forged tokens: what makes a token valid is its Login row, whose current token it must be,
+//! not revoked and not expired, and (for a person) still matching their credentials.
+//! Revoking the row (signed out, secret rotated, membership removed) ends the token at once.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use diesel::prelude::*;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
+use super::keys::KeyRing;
 use super::{RequestMeta, ServiceError, hash_secret, new_id, now, random_secret};
 use crate::db::DbConn;
 use crate::db::models::{ClientApplication, Login, Membership, Project, User};
@@ -22,64 +19,31 @@ use crate::db::schema::{client_applications, logins, memberships, projects, user
 pub const LIFETIME_SECONDS: i64 = 3600;
 pub const METHOD_CLIENT_CREDENTIALS: &str = "client_credentials";
 
-/// Signs and checks tokens.
-#[derive(Clone)]
-pub struct TokenSigner {
-    key: Vec<u8>,
-    issuer: String,
-}
-
+/// What an access token says (RFC 9068 names where Medplum's SDK reads them).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
+    /// The user, or the client application for client credentials.
     pub sub: String,
-    pub client_id: String,
+    /// The client the token was issued to; absent for a person signing in without one (the
+    /// SDK refuses a token whose client differs from its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// Some clients read `cid` instead of `client_id`.
-    pub cid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
     pub login_id: String,
+    /// The user's id, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The member's profile, as `Practitioner/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     pub scope: String,
     pub iat: i64,
     pub exp: i64,
     /// Makes every token unique, whatever the clock says.
     pub jti: String,
-}
-
-type HmacSha256 = Hmac<Sha256>;
-
-impl TokenSigner {
-    pub fn new(key: &[u8], issuer: &str) -> TokenSigner {
-        TokenSigner {
-            key: key.to_vec(),
-            issuer: issuer.to_owned(),
-        }
-    }
-
-    fn mac(&self) -> HmacSha256 {
-        // HMAC accepts keys of any length, so this cannot fail.
-        HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!())
-    }
-
-    fn sign(&self, claims: &Claims) -> Result<String, ServiceError> {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = URL_SAFE_NO_PAD
-            .encode(serde_json::to_vec(claims).map_err(|e| ServiceError::Internal(e.into()))?);
-        let signing_input = format!("{header}.{payload}");
-        let mut mac = self.mac();
-        mac.update(signing_input.as_bytes());
-        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        Ok(format!("{signing_input}.{signature}"))
-    }
-
-    /// The claims of a token this server signed, or `None`.
-    pub fn verify(&self, token: &str) -> Option<Claims> {
-        let (signing_input, signature) = token.rsplit_once('.')?;
-        let (_, payload) = signing_input.split_once('.')?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        let mut mac = self.mac();
-        mac.update(signing_input.as_bytes());
-        mac.verify_slice(&signature).ok()?;
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
-    }
 }
 
 /// A token just issued.
@@ -108,7 +72,7 @@ fn client_membership(
 #[tracing::instrument(skip_all, fields(client = %client.id))]
 pub fn issue(
     conn: &mut DbConn,
-    signer: &TokenSigner,
+    keys: &KeyRing,
     client: &ClientApplication,
     meta: &RequestMeta,
 ) -> Result<Option<Issued>, ServiceError> {
@@ -118,17 +82,19 @@ pub fn issue(
     let at = now();
     let login_id = new_id();
     let claims = Claims {
-        iss: signer.issuer.clone(),
+        iss: keys.issuer().to_owned(),
         sub: client.id.clone(),
-        client_id: client.id.clone(),
-        cid: client.id.clone(),
+        client_id: Some(client.id.clone()),
+        cid: Some(client.id.clone()),
         login_id: login_id.clone(),
+        username: None,
+        profile: None,
         scope: "openid".into(),
         iat: at.and_utc().timestamp(),
         exp: at.and_utc().timestamp() + LIFETIME_SECONDS,
         jti: random_secret(),
     };
-    let token = signer.sign(&claims)?;
+    let token = keys.sign(conn, &claims)?;
     let login = Login {
         id: login_id,
         user_id: None,
@@ -236,32 +202,53 @@ pub fn principal_for(
     }))
 }
 
-/// The caller a bearer token stands for, or `None` when the token is unknown, forged,
-/// expired or revoked, or its membership is gone.
-pub fn by_token(
+/// The live login a bearer token belongs to: signed by one of the keys, the login's current
+/// token, not revoked or expired, and for a person still matching their credentials.
+pub fn login_of_token(
     conn: &mut DbConn,
-    signer: &TokenSigner,
+    keys: &KeyRing,
     token: &str,
-) -> Result<Option<Principal>, ServiceError> {
-    let Some(claims) = signer.verify(token) else {
+) -> Result<Option<(Login, Claims)>, ServiceError> {
+    let Some(claims) = keys.verify::<Claims>(conn, token) else {
         return Ok(None);
     };
-    let at = now();
-    let Some(login) = logins::table
+    let Some((login, stamp)) = logins::table
+        .left_join(users::table)
+        .filter(logins::id.eq(&claims.login_id))
         .filter(logins::token_hash.eq(hash_secret(token)))
-        .select(Login::as_select())
-        .first::<Login>(conn)
+        .select((Login::as_select(), users::security_stamp.nullable()))
+        .first::<(Login, Option<String>)>(conn)
         .optional()?
     else {
         return Ok(None);
     };
-    if login.id != claims.login_id || login.revoked_at.is_some() || at >= login.expires_at {
+    let person_ok = match (&login.user_id, stamp) {
+        (Some(_), Some(stamp)) => stamp == login.security_stamp && login.mfa_verified,
+        (None, None) => true,
+        _ => false,
+    };
+    if !person_ok || login.revoked_at.is_some() || now() >= login.expires_at {
         return Ok(None);
     }
+    Ok(Some((login, claims)))
+}
+
+/// The caller a bearer token stands for, or `None` when the token is unknown, forged,
+/// expired or revoked, or its membership is gone.
+pub fn by_token(
+    conn: &mut DbConn,
+    keys: &KeyRing,
+    token: &str,
+) -> Result<Option<Principal>, ServiceError> {
+    let Some((login, _)) = login_of_token(conn, keys, token)? else {
+        return Ok(None);
+    };
     let Some(membership_id) = login.membership_id else {
         return Ok(None);
     };
-    principal_for(conn, &membership_id, Some(login.id))
+    let principal = principal_for(conn, &membership_id, Some(login.id))?;
+    // A person's token acts only through their own membership.
+    Ok(principal.filter(|p| p.client.is_some() || p.user_id() == login.user_id.as_deref()))
 }
 
 /// The caller for HTTP Basic client credentials on an API request.

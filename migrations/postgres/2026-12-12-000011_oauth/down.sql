@@ -1,0 +1,3 @@
+DROP TABLE refresh_tokens;
+DROP TABLE login_grants;
+DROP TABLE signing_keys;
