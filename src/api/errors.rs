@@ -62,6 +62,9 @@ impl From<ServiceError> for ApiError {
 pub struct OperationOutcome {
     /// Always `OperationOutcome`.
     pub resource_type: String,
+    /// `ok` for Medplum's all-OK answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub issue: Vec<OutcomeIssue>,
 }
 
@@ -87,6 +90,7 @@ impl OperationOutcome {
     pub fn new(severity: &str, code: &str, issues: Vec<(String, Option<String>)>) -> Self {
         OperationOutcome {
             resource_type: "OperationOutcome".into(),
+            id: None,
             issue: issues
                 .into_iter()
                 .map(|(text, field)| OutcomeIssue {
@@ -97,6 +101,13 @@ impl OperationOutcome {
                 })
                 .collect(),
         }
+    }
+
+    /// Medplum's `allOk`: a success with nothing else to say.
+    pub fn all_ok() -> Self {
+        let mut outcome = Self::new("information", "informational", vec![("All OK".into(), None)]);
+        outcome.id = Some("ok".into());
+        outcome
     }
 
     pub fn one(code: &str, text: impl Into<String>) -> Self {

@@ -4,9 +4,12 @@
 pub mod admin;
 pub mod errors;
 pub mod fhir;
+pub mod login;
+pub mod me;
 pub mod oauth;
 pub mod openapi;
 pub mod resources;
+pub mod wellknown;
 
 use actix_session::SessionExt;
 use actix_web::dev::Payload;
@@ -29,6 +32,9 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(oauth::configure)
+        .configure(login::configure)
+        .configure(me::configure)
+        .configure(wellknown::configure)
         .configure(admin::configure)
         .configure(fhir::configure)
         .configure(openapi::configure);
@@ -39,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn is_api_path(path: &str) -> bool {
     path == "/openapi.json"
         || path.starts_with("/oauth2/")
+        || path.starts_with("/.well-known/")
         || path.starts_with("/auth/")
         || path.starts_with("/fhir/")
         || path == "/admin/projects"

@@ -6,29 +6,46 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::errors::ApiError;
-use super::resources::{
-    AnyResource, ClientApplicationResource, ProfileResource, ProjectMembership, ProjectResource,
-    Reference,
-};
-use super::{Caller, basic_credentials, meta, ok, read_form, resource, state};
+use super::resources::Reference;
+use super::{basic_credentials, meta, ok, read_form, resource, state};
 use crate::http::AppState;
 use crate::services::tokens::{self, Issued};
-use crate::services::{clients, lookup};
+use super::errors::OperationOutcome;
+use crate::db::models::Login;
+use crate::services::grants::{self, Presented};
+use crate::services::tokens::Claims;
+use crate::services::clients;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/oauth2/token", "POST").route(web::post().to(token)))
-        .service(resource("/auth/me", "GET").route(web::get().to(me)));
+        .service(
+            resource("/oauth2/logout", "GET, POST")
+                .route(web::get().to(logout))
+                .route(web::post().to(logout)),
+        )
+        .service(
+            resource("/oauth2/userinfo", "GET, POST")
+                .route(web::get().to(userinfo))
+                .route(web::post().to(userinfo)),
+        );
 }
 
 /// A successful token answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
-    /// A JWT: `exp`, `client_id`, `cid` and `login_id` are readable; valid 3600 seconds.
+    /// A JWT (ES256): `exp`, `login_id`, and `client_id`/`cid` when a client was used, are
+    /// readable; valid 3600 seconds.
     pub access_token: String,
     /// Always `Bearer`.
     pub token_type: String,
     pub expires_in: i64,
     pub scope: String,
+    /// When the scope has `openid` (people only): an OpenID Connect ID token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// When the scope has `offline_access` or `offline` (people only); each use gives a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub project: Reference,
     pub profile: Reference,
 }
@@ -94,6 +111,10 @@ struct TokenRequest {
     grant_type: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    code: Option<String>,
+    code_verifier: Option<String>,
+    redirect_uri: Option<String>,
+    refresh_token: Option<String>,
 }
 
 fn parse_token_request(body: &[u8]) -> Result<TokenRequest, ()> {
@@ -104,6 +125,10 @@ fn parse_token_request(body: &[u8]) -> Result<TokenRequest, ()> {
             "grant_type" => &mut request.grant_type,
             "client_id" => &mut request.client_id,
             "client_secret" => &mut request.client_secret,
+            "code" => &mut request.code,
+            "code_verifier" => &mut request.code_verifier,
+            "redirect_uri" => &mut request.redirect_uri,
+            "refresh_token" => &mut request.refresh_token,
             _ => continue,
         };
         if slot.is_none() {
@@ -153,49 +178,127 @@ pub async fn token(req: HttpRequest, payload: web::Payload) -> Result<HttpRespon
         request.client_secret = Some(secret);
     }
     match request.grant_type.as_deref() {
-        Some("client_credentials") => {}
-        Some(_) => {
-            return Ok(oauth_error(
-                "unsupported_grant_type",
-                "Only grant_type=client_credentials is supported",
-            ));
+        Some("client_credentials") => client_credentials(&req, &state, request).await,
+        Some("authorization_code") | Some("refresh_token") => {
+            for_a_person(&req, &state, request).await
         }
-        None => return Ok(oauth_error("invalid_request", "Missing grant_type")),
+        Some(_) => Ok(oauth_error(
+            "unsupported_grant_type",
+            "Supported grant types: authorization_code, refresh_token, client_credentials",
+        )),
+        None => Ok(oauth_error("invalid_request", "Missing grant_type")),
     }
+}
+
+fn token_answer(body: &TokenResponse) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+async fn client_credentials(
+    req: &HttpRequest,
+    state: &AppState,
+    request: TokenRequest,
+) -> Result<HttpResponse, ApiError> {
     let (Some(client_id), Some(secret)) = (request.client_id, request.client_secret) else {
         return Ok(oauth_error(
             "invalid_request",
             "Missing client_id or client_secret",
         ));
     };
-    throttle_client(&state, &req).await?;
-    let signer = state.tokens.clone();
-    let request_meta = meta(&req);
+    throttle_client(state, req).await?;
+    let keys = state.tokens.clone();
+    let request_meta = meta(req);
     let id = client_id.clone();
     let issued: Option<Issued> = state
         .db
         .run(
             move |conn| match clients::authenticate(conn, &id, &secret)? {
-                Some(client) => tokens::issue(conn, &signer, &client, &request_meta),
+                Some(client) => tokens::issue(conn, &keys, &client, &request_meta),
                 None => Ok(None),
             },
         )
         .await?;
-    client_attempt_done(&state, &req, Some(&client_id), issued.is_some()).await?;
+    client_attempt_done(state, req, Some(&client_id), issued.is_some()).await?;
     let Some(issued) = issued else {
         return Ok(oauth_error("invalid_client", "Invalid client credentials"));
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(TokenResponse {
-            access_token: issued.access_token,
-            token_type: "Bearer".into(),
-            expires_in: issued.expires_in,
-            scope: "openid".into(),
-            project: Reference::to("Project", &issued.project_id),
-            profile: Reference::to("ClientApplication", &issued.client_id),
-        }))
+    Ok(token_answer(&TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer".into(),
+        expires_in: issued.expires_in,
+        scope: "openid".into(),
+        id_token: None,
+        refresh_token: None,
+        project: Reference::to("Project", &issued.project_id),
+        profile: Reference::to("ClientApplication", &issued.client_id),
+    }))
+}
+
+/// `authorization_code` and `refresh_token`: a person's tokens. A confidential client that
+/// sends its secret must send the right one; a public client proves itself with PKCE.
+async fn for_a_person(
+    req: &HttpRequest,
+    state: &AppState,
+    request: TokenRequest,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = request.client_id.clone().filter(|c| !c.is_empty());
+    let presented = Presented {
+        client_id: client_id.clone(),
+        redirect_uri: request.redirect_uri,
+        code_verifier: request.code_verifier,
+    };
+    if let Some(secret) = request.client_secret.filter(|s| !s.is_empty()) {
+        let Some(id) = client_id.clone() else {
+            return Ok(oauth_error("invalid_request", "Missing client_id"));
+        };
+        throttle_client(state, req).await?;
+        let proven = state
+            .db
+            .run(move |conn| Ok(clients::authenticate(conn, &id, &secret)?.is_some()))
+            .await?;
+        client_attempt_done(state, req, client_id.as_deref(), proven).await?;
+        if !proven {
+            return Ok(oauth_error("invalid_client", "Invalid client credentials"));
+        }
+    }
+    let keys = state.tokens.clone();
+    let outcome = match (request.grant_type.as_deref(), request.code, request.refresh_token) {
+        (Some("authorization_code"), Some(code), _) => {
+            state
+                .db
+                .write(move |conn| grants::redeem_code(conn, &keys, &code, &presented))
+                .await?
+        }
+        (Some("refresh_token"), _, Some(token)) => {
+            state
+                .db
+                .write(move |conn| grants::refresh(conn, &keys, &token, &presented))
+                .await?
+        }
+        (Some("authorization_code"), None, _) => {
+            return Ok(oauth_error("invalid_request", "Missing code"));
+        }
+        _ => return Ok(oauth_error("invalid_request", "Missing refresh_token")),
+    };
+    match outcome {
+        Ok(issued) => {
+            let (kind, id) = issued.profile.split_once('/').unwrap_or(("", ""));
+            Ok(token_answer(&TokenResponse {
+                access_token: issued.access_token,
+                token_type: "Bearer".into(),
+                expires_in: issued.expires_in,
+                scope: issued.scope,
+                id_token: issued.id_token,
+                refresh_token: issued.refresh_token,
+                project: Reference::to("Project", &issued.project_id),
+                profile: Reference::to(kind, id),
+            }))
+        }
+        Err(refusal) => Ok(oauth_error(refusal.error, refusal.description)),
+    }
 }
 
 /// The form fields of a token request.
@@ -204,8 +307,18 @@ pub async fn token(req: HttpRequest, payload: web::Payload) -> Result<HttpRespon
 pub struct TokenForm {
     #[schema(value_type = GrantType)]
     grant_type: String,
+    /// The client; empty or absent for a person signing in without one.
     client_id: Option<String>,
+    /// Confidential clients (or HTTP Basic).
     client_secret: Option<String>,
+    /// `authorization_code`: the code from `/auth/login` or `/oauth2/authorize`.
+    code: Option<String>,
+    /// `authorization_code`: the PKCE verifier.
+    code_verifier: Option<String>,
+    /// `authorization_code`: the redirect URI the code was sent to (empty for `/auth/login`).
+    redirect_uri: Option<String>,
+    /// `refresh_token`: the refresh token.
+    refresh_token: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -213,51 +326,80 @@ pub struct TokenForm {
 #[allow(dead_code)]
 enum GrantType {
     ClientCredentials,
+    AuthorizationCode,
+    RefreshToken,
 }
 
-/// Who the token (or session) acts as.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub project: ProjectResource,
-    pub membership: ProjectMembership,
-    /// The member's Practitioner, Patient or RelatedPerson, or the ClientApplication.
-    pub profile: AnyResource,
+/// The live login of the request's bearer token.
+async fn bearer_login(req: &HttpRequest, state: &AppState) -> Result<(Login, Claims), ApiError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned())
+        .ok_or(ApiError::Unauthorized)?;
+    let keys = state.tokens.clone();
+    state
+        .db
+        .run(move |conn| tokens::login_of_token(conn, &keys, &token))
+        .await?
+        .ok_or(ApiError::Unauthorized)
 }
 
-/// The project, membership and profile of the caller.
+/// Signs out: the token's login ends, with every access and refresh token of it.
 #[utoipa::path(
-    get,
-    path = "/auth/me",
+    post,
+    path = "/oauth2/logout",
     tag = "auth",
     responses(
-        (status = 200, description = "The caller", body = Me),
+        (status = 200, description = "Signed out", body = super::errors::OperationOutcome),
         (status = 401, description = "No or bad token", body = super::errors::OperationOutcome),
     )
 )]
-pub async fn me(req: HttpRequest, Caller(caller): Caller) -> Result<HttpResponse, ApiError> {
+pub async fn logout(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let base_url = state.base_url.clone();
-    let me = state
+    let (login, _) = bearer_login(&req, &state).await?;
+    state
         .db
-        .run(move |conn| {
-            let project_id = caller.project.id.clone();
-            let view = lookup::membership(conn, &project_id, &caller.membership.id)?;
-            let profile = match (&caller.client, &view.profile) {
-                (Some(client), _) => {
-                    AnyResource::ClientApplication(ClientApplicationResource::of(client, None))
-                }
-                (None, Some(p)) => {
-                    let profile = lookup::profile(conn, &project_id, &p.resource_type, &p.id)?;
-                    AnyResource::Profile(ProfileResource::of(&profile, &base_url))
-                }
-                (None, None) => return Err(crate::services::ServiceError::NotFound),
-            };
-            Ok(Me {
-                project: ProjectResource::from(&caller.project),
-                membership: ProjectMembership::from(&view),
-                profile,
-            })
-        })
+        .write(move |conn| grants::sign_out(conn, &login.id))
         .await?;
-    Ok(ok(&me))
+    Ok(ok(&OperationOutcome::all_ok()))
+}
+
+/// Claims about the signed-in person, as the token's scope allows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfo {
+    /// The user's id (the ID token's `sub`).
+    pub sub: String,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub person: grants::PersonClaims,
+}
+
+/// OpenID Connect UserInfo.
+#[utoipa::path(
+    get,
+    path = "/oauth2/userinfo",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The person: `sub`, and `name`, `given_name`, `family_name`, `profile` with scope `profile`, `email`, `email_verified` with scope `email`", body = UserInfo),
+        (status = 401, description = "No or bad token, or a client's token", body = super::errors::OperationOutcome),
+    )
+)]
+pub async fn userinfo(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let (login, claims) = bearer_login(&req, &state).await?;
+    let issuer = state.base_url.clone();
+    let info = state
+        .db
+        .run(move |conn| grants::userinfo(conn, &login, &claims.scope, &issuer))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(UserInfo {
+            sub: info.0,
+            person: info.1,
+        }))
 }

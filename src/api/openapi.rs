@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, fhir, oauth, resource};
+use super::{admin, fhir, login, me, oauth, resource, wellknown};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,7 +15,16 @@ use super::{admin, fhir, oauth, resource};
     ),
     paths(
         oauth::token,
-        oauth::me,
+        oauth::logout,
+        oauth::userinfo,
+        login::login,
+        login::status,
+        login::profile,
+        login::mfa_verify,
+        login::mfa_enroll,
+        me::me,
+        wellknown::openid_configuration,
+        wellknown::jwks,
         admin::projects::create_project,
         admin::projects::create_project_alias,
         admin::projects::get_project,
@@ -34,7 +43,7 @@ use super::{admin, fhir, oauth, resource};
     modifiers(&Security),
     security(("bearer" = []), ("basic" = [])),
     tags(
-        (name = "auth", description = "Tokens and the caller"),
+        (name = "auth", description = "Signing in, tokens, OpenID Connect and the caller"),
         (name = "admin", description = "Project administration"),
         (name = "fhir", description = "FHIR reads and member search"),
     )

@@ -156,6 +156,9 @@ pub struct ProjectResource {
     pub owner: Reference,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_patient_access_policy: Option<Reference>,
+    /// `true` in `/auth/me` for a super admin (Medplum's SDK reads `isSuperAdmin()` here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub super_admin: Option<bool>,
 }
 
 impl From<&Project> for ProjectResource {
@@ -171,6 +174,7 @@ impl From<&Project> for ProjectResource {
                 .default_patient_policy_id
                 .as_ref()
                 .map(|id| Reference::to("AccessPolicy", id)),
+            super_admin: None,
         }
     }
 }
@@ -390,8 +394,12 @@ pub struct ClientApplicationResource {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The first registered redirect URI (Medplum's field).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
+    /// Every registered redirect URI.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
@@ -404,7 +412,13 @@ impl ClientApplicationResource {
             meta: meta(c.updated_at),
             name: c.name.clone(),
             description: Some(c.description.clone()).filter(|d| !d.is_empty()),
-            redirect_uri: c.redirect_uri.clone(),
+            redirect_uri: crate::services::clients::redirect_uris(c)
+                .first()
+                .map(|u| (*u).to_owned()),
+            redirect_uris: crate::services::clients::redirect_uris(c)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             secret,
         }
     }

@@ -14,6 +14,23 @@ use crate::domain::FieldErrors;
 const NAME_MAX: usize = 128;
 const DESCRIPTION_MAX: usize = 1000;
 const REDIRECT_URI_MAX: usize = 2000;
+const REDIRECT_URIS_MAX: usize = 20;
+
+/// An address an app may receive codes at: absolute http(s), no fragment (RFC 6749 §3.1.2).
+fn redirect_uri_ok(uri: &str) -> bool {
+    uri.len() <= REDIRECT_URI_MAX
+        && url::Url::parse(uri).is_ok_and(|u| {
+            matches!(u.scheme(), "https" | "http") && u.has_host() && u.fragment().is_none()
+        })
+}
+
+/// The redirect URIs a client registered (kept one per line).
+pub fn redirect_uris(client: &ClientApplication) -> Vec<&str> {
+    client
+        .redirect_uri
+        .as_deref()
+        .map_or_else(Vec::new, |uris| uris.lines().collect())
+}
 
 /// Validated input for a new client.
 #[derive(Debug, Clone)]
@@ -53,23 +70,25 @@ impl NewClient {
                 format!("Use at most {DESCRIPTION_MAX} characters"),
             );
         }
-        let redirect_uri = redirect_uri.map(str::trim).filter(|s| !s.is_empty());
-        if let Some(uri) = redirect_uri {
-            let ok = uri.len() <= REDIRECT_URI_MAX
-                && url::Url::parse(uri)
-                    .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host());
-            if !ok {
-                errors.add(
-                    "redirectUri",
-                    "Enter a full http or https address, like https://app.example.com/callback",
-                );
-            }
+        let redirect_uris: Vec<&str> = redirect_uri.unwrap_or("").split_whitespace().collect();
+        if redirect_uris.len() > REDIRECT_URIS_MAX {
+            errors.add(
+                "redirectUri",
+                format!("Register at most {REDIRECT_URIS_MAX} redirect URIs"),
+            );
+        } else if let Some(bad) = redirect_uris.iter().find(|uri| !redirect_uri_ok(uri)) {
+            errors.add(
+                "redirectUri",
+                format!(
+                    "{bad} is not a full http or https address without a #fragment, like https://app.example.com/callback"
+                ),
+            );
         }
         errors.into_result()?;
         Ok(NewClient {
             name: name.to_owned(),
             description: description.to_owned(),
-            redirect_uri: redirect_uri.map(str::to_owned),
+            redirect_uri: Some(redirect_uris.join("\n")).filter(|u| !u.is_empty()),
             access_policy_id: None,
             admin: false,
             super_admin: false,

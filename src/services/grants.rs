@@ -72,6 +72,8 @@ pub enum Stage {
     Mfa,
     /// The project requires two-factor authentication and the person has none yet.
     MfaEnroll,
+    /// Nothing is missing: the next step issues the code (seen only by `peek`).
+    Ready,
 }
 
 /// Why a pending login cannot go on.
@@ -157,6 +159,15 @@ fn client_project(conn: &mut DbConn, grant: &LoginGrant) -> Result<Option<String
 
 /// The next step of a pending login; at the end, its code.
 pub fn advance(conn: &mut DbConn, pending: &Pending) -> Result<Stage, ServiceError> {
+    step(conn, pending, true)
+}
+
+/// The next step of a pending login, changing nothing.
+pub fn peek(conn: &mut DbConn, pending: &Pending) -> Result<Stage, ServiceError> {
+    step(conn, pending, false)
+}
+
+fn step(conn: &mut DbConn, pending: &Pending, go_on: bool) -> Result<Stage, ServiceError> {
     let Pending { login, grant, user } = pending;
     if user.mfa_enrolled && !login.mfa_verified {
         return Ok(Stage::Mfa);
@@ -172,6 +183,9 @@ pub fn advance(conn: &mut DbConn, pending: &Pending) -> Result<Stage, ServiceErr
             choices.retain(|c| &c.project_id == project);
         }
         if let [only] = choices.as_slice() {
+            if !go_on {
+                return Ok(Stage::Ready);
+            }
             auth::select_membership(conn, &login.id, &user.id, &only.membership_id)?;
             let refreshed = Pending {
                 login: Login {
@@ -181,12 +195,15 @@ pub fn advance(conn: &mut DbConn, pending: &Pending) -> Result<Stage, ServiceErr
                 grant: grant.clone(),
                 user: user.clone(),
             };
-            return advance(conn, &refreshed);
+            return step(conn, &refreshed, go_on);
         }
         return Ok(Stage::ChooseProject(choices));
     };
     if (membership.mfa_required || project_row.require_mfa) && !user.mfa_enrolled {
         return Ok(Stage::MfaEnroll);
+    }
+    if !go_on {
+        return Ok(Stage::Ready);
     }
     let code = random_secret();
     let at = now();
@@ -250,8 +267,6 @@ const fn refused(error: &'static str, description: &'static str) -> Refusal {
 pub struct Presented {
     /// A client id from the body or HTTP Basic; empty means none (Medplum's SDK sends `client_id=`).
     pub client_id: Option<String>,
-    /// Set when HTTP Basic or `client_secret` proved the client.
-    pub client_authenticated: bool,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
 }
@@ -569,4 +584,75 @@ fn issue(
 /// Ends the login a token belongs to, with all its tokens (`/oauth2/logout`).
 pub fn sign_out(conn: &mut DbConn, login_id: &str) -> Result<(), ServiceError> {
     revoke_family(conn, login_id)
+}
+
+/// `sub` and the claims the scope allows, for the person a login belongs to; `None` for a
+/// client's login.
+pub fn userinfo(
+    conn: &mut DbConn,
+    login: &Login,
+    scope: &str,
+    issuer: &str,
+) -> Result<Option<(String, PersonClaims)>, ServiceError> {
+    let Some(user_id) = &login.user_id else {
+        return Ok(None);
+    };
+    let user: User = users::table.find(user_id).select(User::as_select()).first(conn)?;
+    let profile: Option<Profile> = match &login.membership_id {
+        Some(id) => memberships::table
+            .inner_join(profiles::table)
+            .filter(memberships::id.eq(id))
+            .select(Profile::as_select())
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    let url = profile.as_ref().map_or_else(String::new, |p| {
+        format!("{issuer}/fhir/R4/{}/{}", p.resource_type.as_str(), p.id)
+    });
+    let claims = person_claims(scope, &user, profile.as_ref(), &url);
+    Ok(Some((user.id, claims)))
+}
+
+/// The membership requires two-factor authentication and the person has not set it up.
+pub fn needs_enrolment(
+    conn: &mut DbConn,
+    user: &User,
+    membership_id: &str,
+) -> Result<bool, ServiceError> {
+    Ok(usable_membership(conn, &user.id, membership_id, None)?
+        .is_some_and(|(m, p)| (m.mfa_required || p.require_mfa) && !user.mfa_enrolled))
+}
+
+/// A browser app's authorization for a signed-in person: a login of the app's own (signing
+/// the app out leaves the browser signed in), in the membership given, and its code.
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+pub fn authorize(
+    conn: &mut DbConn,
+    policy: &auth::SessionPolicy,
+    user: &User,
+    membership_id: &str,
+    request: GrantRequest,
+    meta: &super::RequestMeta,
+) -> Result<String, ServiceError> {
+    crate::db::transaction(conn, |conn| {
+        let new = auth::NewSession {
+            user,
+            method: "app",
+            remember: true,
+            membership_id: Some(membership_id.to_owned()),
+            mfa_verified: true,
+            meta,
+        };
+        let login_id = auth::create_login(conn, new, policy)?;
+        begin(conn, &login_id, request)?;
+        let pending = pending(conn, &login_id)?
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("new login: {e}")))?;
+        match advance(conn, &pending)? {
+            Stage::Code(code) => Ok(code),
+            other => Err(ServiceError::Internal(anyhow::anyhow!(
+                "authorization stopped at {other:?}"
+            ))),
+        }
+    })
 }

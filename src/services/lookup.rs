@@ -124,6 +124,14 @@ pub fn search_memberships(
 }
 
 /// One membership of this project.
+/// The project a membership belongs to.
+pub fn project_of_membership(conn: &mut DbConn, id: &str) -> Result<String, ServiceError> {
+    Ok(memberships::table
+        .find(id)
+        .select(memberships::project_id)
+        .first(conn)?)
+}
+
 pub fn membership(
     conn: &mut DbConn,
     project_id: &str,

@@ -37,6 +37,8 @@ fn unix_now() -> u64 {
 /// What an enrolment page shows: the secret as text and as a QR code.
 pub struct Enrolment {
     pub secret: String,
+    /// The `otpauth://` address the QR code holds.
+    pub uri: String,
     pub qr_svg: String,
 }
 
@@ -79,6 +81,7 @@ pub fn start_enrolment(conn: &mut DbConn, user: &User) -> Result<Enrolment, Serv
         .map_err(|e| anyhow::anyhow!("otpauth URL: {e}"))?;
     Ok(Enrolment {
         qr_svg: qr_svg(&url)?,
+        uri: url,
         secret,
     })
 }

@@ -8,6 +8,9 @@ use super::{Db, RequestMeta, ServiceError};
 use crate::config::Limits;
 use crate::domain::EmailAddress;
 
+/// One answer for an unknown address and a wrong password.
+pub const INVALID_CREDENTIALS: &str = "Email or password is invalid";
+
 pub struct PasswordSignin {
     pub email: EmailAddress,
     pub password: String,

@@ -221,4 +221,18 @@ impl Throttle {
         let key = key.to_owned();
         self.db.run(move |conn| reset(conn, &key)).await
     }
+
+    /// Counts one attempt at a two-factor code (from the app or a recovery code) for the
+    /// account, refusing past the limit: a fresh password sign-in must not bring fresh
+    /// guesses. The key, to reset after a right code.
+    pub async fn count_code_attempt(
+        &self,
+        limits: &crate::config::Limits,
+        user_id: &str,
+    ) -> Result<String, ServiceError> {
+        let key = format!("mfa-code:{user_id}");
+        self.hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
+            .await?;
+        Ok(key)
+    }
 }

@@ -230,7 +230,7 @@ pub struct SigninForm {
     project: Option<String>,
 }
 
-pub const INVALID_CREDENTIALS: &str = "Email or password is invalid";
+pub use crate::services::signin::INVALID_CREDENTIALS;
 
 enum Opened {
     /// Already the session's project.

@@ -149,17 +149,11 @@ async fn code_form(
     .await
 }
 
-/// Counts one attempt at a code (from the app or a recovery code) for the account, refusing
-/// past the limit: a fresh password sign-in must not bring fresh guesses. The key, to reset
-/// after a right code.
 async fn count_code_attempt(state: &AppState, ctx: &SessionContext) -> Result<String, AppError> {
-    let key = format!("mfa-code:{}", ctx.user.id);
-    let limits = &state.settings.limits;
-    state
+    Ok(state
         .throttle
-        .hit_and_check(&key, limits.mfa_failures_per_account, limits.mfa_window)
-        .await?;
-    Ok(key)
+        .count_code_attempt(&state.settings.limits, &ctx.user.id)
+        .await?)
 }
 
 async fn check_code(

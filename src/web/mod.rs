@@ -5,6 +5,7 @@ mod account_delete;
 pub mod admin;
 pub mod assets;
 pub mod auth;
+pub mod authorize;
 pub mod csrf;
 pub mod email_link;
 pub mod error_page;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(leave::configure)
         .configure(email_link::configure)
         .configure(auth::configure)
+        .configure(authorize::configure)
         .configure(recovery::configure)
         .service(web::resource("/healthz").route(web::get().to(healthz)));
 }

@@ -24,7 +24,10 @@ pub struct ClientBody {
     )]
     pub name: Option<String>,
     pub description: Option<String>,
+    /// One redirect URI (Medplum's field).
     pub redirect_uri: Option<String>,
+    /// Several redirect URIs; joined with `redirectUri` when both are given.
+    pub redirect_uris: Option<Vec<String>>,
     pub access_policy: Option<Reference>,
     /// Make the client's membership an admin of the project.
     #[serde(default, deserialize_with = "lenient_bool")]
@@ -51,10 +54,16 @@ pub async fn create_client(
     admin: ApiAdmin,
     Json(body): Json<ClientBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let uris: Vec<String> = body
+        .redirect_uri
+        .iter()
+        .chain(body.redirect_uris.iter().flatten())
+        .cloned()
+        .collect();
     let mut new = NewClient::parse(
         body.name.as_deref().unwrap_or(""),
         body.description.as_deref(),
-        body.redirect_uri.as_deref(),
+        Some(&uris.join("\n")),
     )
     .map_err(ApiError::Invalid)?;
     new.access_policy_id = policy_id(body.access_policy.as_ref(), "accessPolicy")?;

@@ -278,9 +278,5 @@ pub async fn delete_member(
             ServiceError::Conflict(m) => ApiError::BadRequest(m.to_string()),
             other => other.into(),
         })?;
-    Ok(ok(&OperationOutcome::new(
-        "information",
-        "informational",
-        vec![("All OK".into(), None)],
-    )))
+    Ok(ok(&OperationOutcome::all_ok()))
 }
