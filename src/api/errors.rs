@@ -105,7 +105,11 @@ impl OperationOutcome {
 
     /// Medplum's `allOk`: a success with nothing else to say.
     pub fn all_ok() -> Self {
-        let mut outcome = Self::new("information", "informational", vec![("All OK".into(), None)]);
+        let mut outcome = Self::new(
+            "information",
+            "informational",
+            vec![("All OK".into(), None)],
+        );
         outcome.id = Some("ok".into());
         outcome
     }

@@ -131,7 +131,9 @@ fn answer(
             let mut memberships = Vec::with_capacity(choices.len());
             for choice in choices {
                 let view = lookup::membership(conn, &choice.project_id, &choice.membership_id)?;
-                memberships.push(ProjectMembership::from(&view));
+                let mut membership = ProjectMembership::from(&view);
+                membership.project.display = Some(choice.project_name);
+                memberships.push(membership);
             }
             response.memberships = Some(memberships);
         }
@@ -173,7 +175,10 @@ fn client_project(
     ),
     security(())
 )]
-pub async fn login(req: HttpRequest, Json(body): Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    req: HttpRequest,
+    Json(body): Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let email = EmailAddress::parse(&body.email).map_err(|m| ApiError::invalid("email", m))?;
     if body.password.is_empty() {
@@ -207,9 +212,7 @@ pub async fn login(req: HttpRequest, Json(body): Json<LoginRequest>) -> Result<H
     )
     .await?
     else {
-        return Err(ApiError::BadRequest(
-            signin::INVALID_CREDENTIALS.into(),
-        ));
+        return Err(ApiError::BadRequest(signin::INVALID_CREDENTIALS.into()));
     };
     let login_id = signed_in.login_id;
     let response = state
@@ -285,7 +288,10 @@ pub struct ProfileRequest {
     ),
     security(())
 )]
-pub async fn profile(req: HttpRequest, Json(body): Json<ProfileRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn profile(
+    req: HttpRequest,
+    Json(body): Json<ProfileRequest>,
+) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let response = state
         .db
@@ -339,7 +345,10 @@ async fn pending_for_code(state: &AppState, login_id: &str) -> Result<Pending, A
     ),
     security(())
 )]
-pub async fn mfa_verify(req: HttpRequest, Json(body): Json<MfaLoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn mfa_verify(
+    req: HttpRequest,
+    Json(body): Json<MfaLoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let pending = pending_for_code(&state, &body.login).await?;
     if !pending.user.mfa_enrolled {
@@ -401,7 +410,10 @@ pub async fn mfa_verify(req: HttpRequest, Json(body): Json<MfaLoginRequest>) -> 
     ),
     security(())
 )]
-pub async fn mfa_enroll(req: HttpRequest, Json(body): Json<MfaLoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn mfa_enroll(
+    req: HttpRequest,
+    Json(body): Json<MfaLoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let pending = pending_for_code(&state, &body.login).await?;
     if pending.user.mfa_enrolled {

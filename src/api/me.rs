@@ -117,7 +117,10 @@ fn config_for(caller: &Principal) -> UserConfiguration {
         ));
     }
     if caller.super_admin() {
-        menu.push(section("Super Admin", &[("Server audit log", "/admin/audit?scope=server")]));
+        menu.push(section(
+            "Super Admin",
+            &[("Server audit log", "/admin/audit?scope=server")],
+        ));
     }
     UserConfiguration {
         resource_type: "UserConfiguration".into(),

@@ -6,15 +6,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::errors::ApiError;
+use super::errors::OperationOutcome;
 use super::resources::Reference;
 use super::{basic_credentials, meta, ok, read_form, resource, state};
-use crate::http::AppState;
-use crate::services::tokens::{self, Issued};
-use super::errors::OperationOutcome;
 use crate::db::models::Login;
+use crate::http::AppState;
+use crate::services::clients;
 use crate::services::grants::{self, Presented};
 use crate::services::tokens::Claims;
-use crate::services::clients;
+use crate::services::tokens::{self, Issued};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/oauth2/token", "POST").route(web::post().to(token)))
@@ -265,7 +265,11 @@ async fn for_a_person(
         }
     }
     let keys = state.tokens.clone();
-    let outcome = match (request.grant_type.as_deref(), request.code, request.refresh_token) {
+    let outcome = match (
+        request.grant_type.as_deref(),
+        request.code,
+        request.refresh_token,
+    ) {
         (Some("authorization_code"), Some(code), _) => {
             state
                 .db
@@ -336,7 +340,10 @@ async fn bearer_login(req: &HttpRequest, state: &AppState) -> Result<(Login, Cla
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_owned())
         .ok_or(ApiError::Unauthorized)?;
     let keys = state.tokens.clone();

@@ -85,7 +85,11 @@ pub async fn openid_configuration(req: HttpRequest) -> Result<HttpResponse, ApiE
             "nonce",
             "auth_time",
         ],
-        token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post", "none"],
+        token_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
         code_challenge_methods_supported: vec!["S256"],
         prompt_values_supported: vec!["none", "login"],
     }))

@@ -178,7 +178,15 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    if !matches!(conn, DbConn::Sqlite(_)) {
+    // Inside a transaction already (PostgreSQL, or a service called from another's
+    // transaction): diesel nests it as a savepoint.
+    let nested = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .is_ok_and(|depth| depth.is_some()),
+        _ => true,
+    };
+    if nested {
         return conn.transaction(f);
     }
     if let DbConn::Sqlite(c) = conn {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::services::auth::SessionPolicy;
+use crate::services::keys::KeyRing;
 use crate::services::mail::MailSignal;
 use crate::services::passwords::Hasher;
 use crate::services::throttle::Throttle;
-use crate::services::keys::KeyRing;
 use crate::services::{Db, RequestMeta};
 
 /// Everything handlers share, built once at start.

@@ -80,7 +80,7 @@ impl NewClient {
             errors.add(
                 "redirectUri",
                 format!(
-                    "{bad} is not a full http or https address without a #fragment, like https://app.example.com/callback"
+                    "Enter a full http or https address on each line, like https://app.example.com/callback, without a #fragment: \u{201c}{bad}\u{201d} is not one"
                 ),
             );
         }
@@ -329,6 +329,39 @@ pub fn set_access(
         },
     )?;
     Ok(())
+}
+
+/// Replaces the addresses a browser app may receive codes at (one per line).
+#[tracing::instrument(skip_all, fields(project = %project.id, by = by.user_id.as_deref().unwrap_or("-"), id = %id))]
+pub fn set_redirect_uris(
+    conn: &mut DbConn,
+    project: &Project,
+    by: &Acting,
+    id: &str,
+    redirect_uris: &str,
+) -> Result<(), ServiceError> {
+    let parsed = NewClient::parse("-", None, Some(redirect_uris)).map_err(ServiceError::Invalid)?;
+    db::transaction(conn, |conn| {
+        let detail = get(conn, &project.id, id)?;
+        if detail.client.redirect_uri == parsed.redirect_uri {
+            return Ok(());
+        }
+        diesel::update(client_applications::table.find(id))
+            .set((
+                client_applications::redirect_uri.eq(&parsed.redirect_uri),
+                client_applications::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            Some(&project.id),
+            by,
+            "client.redirect_uris_changed",
+            Some(target(&detail.client)),
+            parsed.redirect_uri.as_deref().unwrap_or("none"),
+        )?;
+        Ok(())
+    })
 }
 
 /// Deletes the client; its membership and tokens go with it.

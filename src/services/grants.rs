@@ -20,7 +20,9 @@ use super::tokens::{Claims, LIFETIME_SECONDS};
 use super::{ServiceError, hash_secret, new_id, now, random_secret};
 use crate::db::DbConn;
 use crate::db::models::{Login, LoginGrant, Membership, Profile, Project, User};
-use crate::db::schema::{login_grants, logins, memberships, profiles, projects, refresh_tokens, users};
+use crate::db::schema::{
+    login_grants, logins, memberships, profiles, projects, refresh_tokens, users,
+};
 use crate::domain::MembershipStatus;
 
 /// A pending login must reach its code within this time.
@@ -105,22 +107,28 @@ pub fn pending(
         .inner_join(login_grants::table)
         .inner_join(users::table)
         .filter(logins::id.eq(login_id))
-        .select((Login::as_select(), LoginGrant::as_select(), User::as_select()))
+        .select((
+            Login::as_select(),
+            LoginGrant::as_select(),
+            User::as_select(),
+        ))
         .first::<(Login, LoginGrant, User)>(conn)
         .optional()?
     else {
         return Ok(Err(PendingError::NotFound));
     };
     let at = now();
-    Ok(if login.revoked_at.is_some() || login.security_stamp != user.security_stamp {
-        Err(PendingError::Revoked)
-    } else if grant.code_hash.is_some() {
-        Err(PendingError::Finished)
-    } else if at >= grant.pending_until {
-        Err(PendingError::Expired)
-    } else {
-        Ok(Pending { login, grant, user })
-    })
+    Ok(
+        if login.revoked_at.is_some() || login.security_stamp != user.security_stamp {
+            Err(PendingError::Revoked)
+        } else if grant.code_hash.is_some() {
+            Err(PendingError::Finished)
+        } else if at >= grant.pending_until {
+            Err(PendingError::Expired)
+        } else {
+            Ok(Pending { login, grant, user })
+        },
+    )
 }
 
 /// The membership a login may finish in: active, accepted, the person's own, and in the
@@ -346,7 +354,10 @@ pub fn redeem_code(
         return Ok(Err(refused("invalid_grant", "Authorization code expired")));
     }
     if !client_matches(&grant, presented) {
-        return Ok(Err(refused("invalid_grant", "The code was issued to another client")));
+        return Ok(Err(refused(
+            "invalid_grant",
+            "The code was issued to another client",
+        )));
     }
     if grant.redirect_uri.as_deref() != blank(&presented.redirect_uri) {
         return Ok(Err(refused("invalid_grant", "redirect_uri does not match")));
@@ -402,7 +413,10 @@ pub fn refresh(
     if let Some(given) = blank(&presented.client_id)
         && grant.client_id.as_deref() != Some(given)
     {
-        return Ok(Err(refused("invalid_grant", "The token was issued to another client")));
+        return Ok(Err(refused(
+            "invalid_grant",
+            "The token was issued to another client",
+        )));
     }
     issue(conn, keys, &grant, at)
 }
@@ -555,21 +569,22 @@ fn issue(
     } else {
         None
     };
-    let refresh_token = if has_scope(&grant.scope, "offline_access") || has_scope(&grant.scope, "offline") {
-        let token = random_secret();
-        diesel::insert_into(refresh_tokens::table)
-            .values((
-                refresh_tokens::id.eq(new_id()),
-                refresh_tokens::login_id.eq(&login.id),
-                refresh_tokens::token_hash.eq(hash_secret(&token)),
-                refresh_tokens::created_at.eq(at),
-                refresh_tokens::expires_at.eq(login.expires_at),
-            ))
-            .execute(conn)?;
-        Some(token)
-    } else {
-        None
-    };
+    let refresh_token =
+        if has_scope(&grant.scope, "offline_access") || has_scope(&grant.scope, "offline") {
+            let token = random_secret();
+            diesel::insert_into(refresh_tokens::table)
+                .values((
+                    refresh_tokens::id.eq(new_id()),
+                    refresh_tokens::login_id.eq(&login.id),
+                    refresh_tokens::token_hash.eq(hash_secret(&token)),
+                    refresh_tokens::created_at.eq(at),
+                    refresh_tokens::expires_at.eq(login.expires_at),
+                ))
+                .execute(conn)?;
+            Some(token)
+        } else {
+            None
+        };
     Ok(Ok(UserTokens {
         access_token,
         id_token,
@@ -597,7 +612,10 @@ pub fn userinfo(
     let Some(user_id) = &login.user_id else {
         return Ok(None);
     };
-    let user: User = users::table.find(user_id).select(User::as_select()).first(conn)?;
+    let user: User = users::table
+        .find(user_id)
+        .select(User::as_select())
+        .first(conn)?;
     let profile: Option<Profile> = match &login.membership_id {
         Some(id) => memberships::table
             .inner_join(profiles::table)

@@ -132,11 +132,9 @@ pub fn rotate(conn: &mut DbConn) -> Result<String, ServiceError> {
         diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
             .set(signing_keys::retired_at.eq(Some(at)))
             .execute(conn)?;
-        diesel::delete(
-            signing_keys::table.filter(
-                signing_keys::retired_at.lt(at - Duration::seconds(RETIRED_KEY_GRACE_SECONDS)),
-            ),
-        )
+        diesel::delete(signing_keys::table.filter(
+            signing_keys::retired_at.lt(at - Duration::seconds(RETIRED_KEY_GRACE_SECONDS)),
+        ))
         .execute(conn)?;
         insert_new(conn)
     })
@@ -169,7 +167,11 @@ impl KeyRing {
             .clone()
     }
 
-    fn reload(&self, conn: &mut DbConn, older_than: StdDuration) -> Result<Arc<Loaded>, ServiceError> {
+    fn reload(
+        &self,
+        conn: &mut DbConn,
+        older_than: StdDuration,
+    ) -> Result<Arc<Loaded>, ServiceError> {
         let current = self.snapshot();
         if current.at.elapsed() < older_than {
             return Ok(current);
@@ -180,7 +182,11 @@ impl KeyRing {
     }
 
     /// Signs claims with the newest key.
-    pub fn sign<C: Serialize>(&self, conn: &mut DbConn, claims: &C) -> Result<String, ServiceError> {
+    pub fn sign<C: Serialize>(
+        &self,
+        conn: &mut DbConn,
+        claims: &C,
+    ) -> Result<String, ServiceError> {
         let loaded = self.reload(conn, RELOAD_EVERY)?;
         let key = loaded
             .keys
@@ -213,7 +219,8 @@ impl KeyRing {
 
     /// The public keys, for `/.well-known/jwks.json`.
     pub fn jwks(&self, conn: &mut DbConn) -> Result<JwkSet, ServiceError> {
-        let loaded = self.reload(conn, RELOAD_EVERY)?;
+        // Relying parties fetch this when they meet a new key id: it must show keys just made.
+        let loaded = self.reload(conn, RELOAD_AT_MOST_EVERY)?;
         Ok(JwkSet {
             keys: loaded.keys.iter().map(|k| k.jwk.clone()).collect(),
         })

@@ -163,7 +163,10 @@ async fn authorize(
             "Only response_type=code is supported",
         ));
     }
-    let Some(challenge) = params.code_challenge.clone().filter(|c| !c.is_empty() && c.len() <= 256)
+    let Some(challenge) = params
+        .code_challenge
+        .clone()
+        .filter(|c| !c.is_empty() && c.len() <= 256)
     else {
         return Ok(oauth_error(
             &redirect_uri,

@@ -12,6 +12,7 @@ mod admin_members;
 mod api_clients;
 mod api_fhir;
 mod api_invite;
+mod api_login;
 mod api_members;
 mod bulk;
 mod email_change;

@@ -25,6 +25,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(create)),
         )
         .service(
+            web::resource("/admin/clients/{id}/redirect-uris")
+                .route(web::post().to(save_redirect_uris)),
+        )
+        .service(
             web::resource("/admin/clients/{id}")
                 .route(web::get().to(show))
                 .route(web::post().to(save_access)),
@@ -185,16 +189,38 @@ struct ClientPage<'a> {
     detail: &'a ClientDetail,
     secret: Option<String>,
     token_url: String,
+    /// A ready-made authorization request to the first redirect URI.
+    authorize_url: Option<String>,
+    discovery_url: String,
+    /// As typed (after a refused save) or as registered, one per line.
+    redirect_uris: String,
     policies: Vec<(String, String)>,
     admin_checked: bool,
     policy_selected: String,
     errors: FieldErrors,
 }
 
+#[derive(Default)]
 struct Shown {
     admin_checked: bool,
     policy_selected: String,
+    redirect_uris: Option<String>,
     errors: FieldErrors,
+}
+
+fn authorize_url(base_url: &str, detail: &ClientDetail) -> Option<String> {
+    let first = *clients::redirect_uris(&detail.client).first()?;
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", detail.client.id.as_str()),
+        ("redirect_uri", first),
+        ("scope", "openid profile email offline_access"),
+        ("state", "STATE"),
+        ("code_challenge", "CHALLENGE"),
+        ("code_challenge_method", "S256"),
+    ])
+    .ok()?;
+    Some(format!("{base_url}/oauth2/authorize?{query}"))
 }
 
 async fn load_client(
@@ -223,13 +249,19 @@ async fn render_client(
             .access_policy_id
             .clone()
             .unwrap_or_default(),
-        errors: FieldErrors::new(),
+        ..Shown::default()
     });
+    let base_url = &admin.state().base_url;
     let view = ClientPage {
         tab: Tab::Clients,
         csrf: admin.csrf(),
         secret: take_secret(session, &detail.client.id),
-        token_url: format!("{}/oauth2/token", admin.state().base_url),
+        token_url: format!("{base_url}/oauth2/token"),
+        authorize_url: authorize_url(base_url, &detail),
+        discovery_url: format!("{base_url}/.well-known/openid-configuration"),
+        redirect_uris: shown
+            .redirect_uris
+            .unwrap_or_else(|| clients::redirect_uris(&detail.client).join("\n")),
         detail: &detail,
         policies,
         admin_checked: shown.admin_checked,
@@ -279,6 +311,46 @@ async fn save_access(
             let shown = Shown {
                 admin_checked: make_admin,
                 policy_selected: policy.unwrap_or_default(),
+                redirect_uris: None,
+                errors,
+            };
+            render_client(&admin, &session, id, Some(shown)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RedirectUrisForm {
+    #[serde(default, rename = "redirectUri")]
+    redirect_uri: String,
+}
+
+async fn save_redirect_uris(
+    admin: Admin,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<RedirectUrisForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let (client_id, typed) = (id.clone(), form.redirect_uri.clone());
+    match admin
+        .run(move |conn, project, by| {
+            clients::set_redirect_uris(conn, project, by, &client_id, &typed)
+        })
+        .await
+    {
+        Ok(()) => admin.done(
+            &session,
+            "Redirect URIs saved",
+            &format!("/admin/clients/{id}"),
+        ),
+        Err(ServiceError::Invalid(errors)) => {
+            let (detail, _) = load_client(&admin, id.clone()).await?;
+            let shown = Shown {
+                admin_checked: detail.membership.admin,
+                policy_selected: detail.membership.access_policy_id.unwrap_or_default(),
+                redirect_uris: Some(form.into_inner().redirect_uri),
                 errors,
             };
             render_client(&admin, &session, id, Some(shown)).await
