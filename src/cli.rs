@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `create-superadmin`.
+//! The command line: `serve` (default), `migrate`, `create-superadmin`, `rotate-keys`, `seed`.
 
 use std::process::ExitCode;
 
@@ -43,6 +43,9 @@ enum Command {
         #[arg(long, default_value = "Admin")]
         last_name: String,
     },
+    /// Make a new key for signing tokens; the old one keeps verifying the tokens it signed
+    /// until they expire. Running instances pick the new key up within a minute.
+    RotateKeys,
     /// Add synthetic members to an existing project, for demos and benchmarks.
     Seed {
         /// The project's name, as shown in the app.
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
             last_name,
         } => create_superadmin(&settings, &email, &first_name, &last_name),
         Command::Seed { project, members } => seed(&settings, &project, members),
+        Command::RotateKeys => rotate_keys(&settings),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +92,16 @@ fn serve(settings: Settings) -> Result<(), anyhow::Error> {
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+fn rotate_keys(settings: &Settings) -> Result<(), anyhow::Error> {
+    let db = open_database(settings)?;
+    let mut conn = db.pool().get()?;
+    let kid = crate::services::keys::rotate(&mut conn)?;
+    println!(
+        "New signing key {kid}. Tokens signed with the previous key stay valid until they expire."
+    );
+    Ok(())
 }
 
 fn seed(settings: &Settings, project: &str, members: usize) -> Result<(), anyhow::Error> {

@@ -87,6 +87,9 @@ pub struct Settings {
     pub hash_workers: usize,
     pub hash_queue: usize,
     pub limits: Limits,
+    /// Browser origins (`https://app.example.com`) allowed to call the API besides those of
+    /// client applications' redirect URIs.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +127,7 @@ impl Default for Settings {
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue: 64,
             limits: Limits::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -249,6 +253,21 @@ const VARIABLES: &[(&str, Apply)] = &[
     }),
     ("ROLLCALL_HASH_WORKERS", |s, v| {
         s.hash_workers = usize::try_from(positive(v)?.min(64)).unwrap_or(64);
+        Ok(())
+    }),
+    ("ROLLCALL_CORS_ORIGINS", |s, v| {
+        s.cors_origins = v
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                Url::parse(o)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/")
+                    .map(|u| u.origin().ascii_serialization())
+                    .ok_or_else(|| format!("{o} is not an origin such as https://app.example.com"))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(())
     }),
     ("ROLLCALL_HASH_QUEUE", |s, v| {

@@ -228,6 +228,7 @@ impl Application {
                 .configure(site::configure)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(csrf::csrf_guard))
+                .wrap(from_fn(crate::api::cors::cors))
                 .wrap(cookies.sessions())
                 .wrap(ErrorHandlers::new().default_handler(error_page::render_error_page))
                 .wrap(security_headers())

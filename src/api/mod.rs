@@ -2,6 +2,7 @@
 //! project admin endpoints, FHIR reads and member search, and the OpenAPI document.
 
 pub mod admin;
+pub mod cors;
 pub mod errors;
 pub mod fhir;
 pub mod login;

@@ -24,6 +24,22 @@ fn redirect_uri_ok(uri: &str) -> bool {
         })
 }
 
+/// Some client application registered a redirect URI at this origin
+/// (`https://app.example.com`): browser apps there may call the API.
+pub fn origin_registered(conn: &mut DbConn, origin: &str) -> Result<bool, ServiceError> {
+    let pattern = format!("%{}%", super::auth::escape_like(origin));
+    let candidates: Vec<Option<String>> = client_applications::table
+        .filter(client_applications::redirect_uri.like(pattern).escape('\\'))
+        .select(client_applications::redirect_uri)
+        .limit(50)
+        .load(conn)?;
+    Ok(candidates
+        .iter()
+        .flatten()
+        .flat_map(|uris| uris.lines())
+        .any(|uri| url::Url::parse(uri).is_ok_and(|u| u.origin().ascii_serialization() == origin)))
+}
+
 /// The redirect URIs a client registered (kept one per line).
 pub fn redirect_uris(client: &ClientApplication) -> Vec<&str> {
     client

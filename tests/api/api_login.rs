@@ -1067,3 +1067,76 @@ async fn the_clients_tab_shows_and_edits_redirect_uris_with_a_ready_made_authori
     assert_eq!(r.status(), StatusCode::FOUND);
     assert!(location(&r).starts_with("https://two.example/cb?code="));
 }
+
+#[tokio::test]
+async fn browser_apps_at_registered_origins_may_call_the_api_and_no_one_else() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.cors_origins = vec!["https://listed.example".into()];
+    })
+    .await;
+    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
+        .await;
+    browser_app(&app).await;
+    let preflight = |origin: &'static str, path: &'static str| {
+        let app = &app;
+        async move {
+            reqwest::Client::new()
+                .request(reqwest::Method::OPTIONS, app.url(path))
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "POST")
+                .header(
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type",
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for origin in ["https://app.example", "https://listed.example"] {
+        let r = preflight(origin, "/oauth2/token").await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(r.headers()["access-control-allow-origin"], origin);
+        assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+        assert!(
+            r.headers()["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .contains("Authorization")
+        );
+    }
+    for (origin, path) in [
+        ("https://evil.example", "/oauth2/token"),
+        ("https://app.example.evil", "/auth/me"),
+        ("http://app.example", "/fhir/R4/ProjectMembership"),
+        // Pages are never shared.
+        ("https://app.example", "/admin/users"),
+    ] {
+        let r = preflight(origin, path).await;
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{origin} {path}"
+        );
+    }
+    let tokens = app.api_tokens(ADMIN_EMAIL, "openid").await;
+    let r = reqwest::Client::new()
+        .get(app.url("/auth/me"))
+        .bearer_auth(s(&tokens.body, "access_token"))
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let r = reqwest::Client::new()
+        .get(app.url("/auth/me"))
+        .bearer_auth(s(&tokens.body, "access_token"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
