@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { start, axe, registerWithProject, createClient, ROOT } = require('./harness');
+const { start, axe, registerWithProject, createClient, totp, ROOT } = require('./harness');
 
 const PASSWORD = 'correct horse battery staple';
 const SHOTS = path.join(ROOT, 'docs', 'screenshots');
@@ -40,25 +40,6 @@ async function shoot(page, name) {
   await page.setViewportSize({ width: 375, height: 800 });
   await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize({ width: 1280, height: 860 });
-}
-
-function base32(s) {
-  const a = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of s.replace(/=+$/, '')) bits += a.indexOf(c).toString(2).padStart(5, '0');
-  const out = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(out);
-}
-
-/** The code an authenticator app shows (RFC 6238, SHA-1, 6 digits, 30 s). */
-function totp(secret, stepOffset = 0) {
-  const step = Math.floor(Date.now() / 30000) + stepOffset;
-  const msg = Buffer.alloc(8);
-  msg.writeBigUInt64BE(BigInt(step));
-  const h = crypto.createHmac('sha1', base32(secret)).update(msg).digest();
-  const o = h[h.length - 1] & 15;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
 function register(page, first, email, project) {

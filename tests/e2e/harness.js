@@ -2,6 +2,7 @@
 // sink that keeps every message, and headless Chromium (Debian's package).
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -133,4 +134,23 @@ async function createClient(base, page, { name, admin = false }) {
   return { id: page.url().split('/').pop(), secret: await page.inputValue('#client-secret') };
 }
 
-module.exports = { start, axe, registerWithProject, createClient, ROOT };
+function base32(s) {
+  const a = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of s.replace(/=+$/, '')) bits += a.indexOf(c).toString(2).padStart(5, '0');
+  const out = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(out);
+}
+
+/** The code an authenticator app shows (RFC 6238, SHA-1, 6 digits, 30 s). */
+function totp(secret, stepOffset = 0) {
+  const step = Math.floor(Date.now() / 30000) + stepOffset;
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = crypto.createHmac('sha1', base32(secret)).update(msg).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+module.exports = { start, axe, registerWithProject, createClient, totp, ROOT };
