@@ -78,30 +78,34 @@ fn blank(value: Option<String>) -> Option<String> {
 
 /// The grant an API sign-in asks for; PKCE is required (`plain` too: the password went
 /// straight to this server, as in Medplum).
-fn grant_request(body: &LoginRequest) -> Result<GrantRequest, ApiError> {
-    let challenge = blank(body.code_challenge.clone())
+pub(crate) fn grant_request(
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    client_id: Option<String>,
+    scope: Option<String>,
+    nonce: Option<String>,
+) -> Result<GrantRequest, ApiError> {
+    let challenge = blank(code_challenge)
+        .filter(|c| c.len() <= 256)
         .ok_or_else(|| ApiError::invalid("codeChallenge", "Invalid code challenge"))?;
-    let method = blank(body.code_challenge_method.clone()).unwrap_or_else(|| "S256".into());
+    let method = blank(code_challenge_method).unwrap_or_else(|| "S256".into());
     if method != "S256" && method != "plain" {
         return Err(ApiError::invalid(
             "codeChallengeMethod",
             "Invalid code challenge method",
         ));
     }
-    if challenge.len() > 256 {
-        return Err(ApiError::invalid("codeChallenge", "Invalid code challenge"));
-    }
     Ok(GrantRequest {
-        client_id: blank(body.client_id.clone()),
+        client_id: blank(client_id),
         redirect_uri: None,
-        scope: blank(body.scope.clone()).unwrap_or_else(|| "openid".into()),
-        nonce: blank(body.nonce.clone()),
+        scope: blank(scope).unwrap_or_else(|| "openid".into()),
+        nonce: blank(nonce),
         code_challenge: Some(challenge),
         code_challenge_method: Some(method),
     })
 }
 
-fn pending_error(e: PendingError) -> ApiError {
+pub(crate) fn pending_error(e: PendingError) -> ApiError {
     match e {
         PendingError::NotFound => ApiError::NotFound,
         other => ApiError::BadRequest(other.to_string()),
@@ -184,7 +188,13 @@ pub async fn login(
     if body.password.is_empty() {
         return Err(ApiError::invalid("password", "Enter your password"));
     }
-    let grant = grant_request(&body)?;
+    let grant = grant_request(
+        body.code_challenge.clone(),
+        body.code_challenge_method.clone(),
+        body.client_id.clone(),
+        body.scope.clone(),
+        body.nonce.clone(),
+    )?;
     let client_id = grant.client_id.clone();
     let client_project = state
         .db
@@ -226,7 +236,7 @@ pub async fn login(
 }
 
 /// Advances a pending login and answers where it stands.
-fn next_step(
+pub(crate) fn next_step(
     conn: &mut crate::db::DbConn,
     login_id: &str,
 ) -> Result<Result<LoginResponse, ApiError>, ServiceError> {

@@ -1,6 +1,7 @@
 //! The JSON API, wire-compatible with Medplum's client SDK: OAuth client credentials, the
 //! project admin endpoints, FHIR reads and member search, and the OpenAPI document.
 
+pub mod account;
 pub mod admin;
 pub mod cors;
 pub mod errors;
@@ -34,6 +35,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(oauth::configure)
         .configure(login::configure)
+        .configure(account::configure)
         .configure(me::configure)
         .configure(wellknown::configure)
         .configure(admin::configure)

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, fhir, login, me, oauth, resource, wellknown};
+use super::{account, admin, fhir, login, me, oauth, resource, wellknown};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,17 @@ use super::{admin, fhir, login, me, oauth, resource, wellknown};
         login::mfa_verify,
         login::mfa_enroll,
         me::me,
+        account::new_user,
+        account::new_project,
+        account::change_password,
+        account::reset_password,
+        account::set_password,
+        account::mfa_status,
+        account::mfa_enroll,
+        account::mfa_disable,
+        account::revoke,
+        account::admin_reset_mfa,
+        account::admin_reset_password,
         wellknown::openid_configuration,
         wellknown::jwks,
         admin::projects::create_project,

@@ -80,6 +80,36 @@ pub fn cancel_links(conn: &mut DbConn, user_id: &str) -> Result<(), ServiceError
 /// Queues a reset email for every account with this address (there may be a server-wide
 /// one and project-scoped ones). Returns how many were queued; callers must not reveal it.
 #[tracing::instrument(skip_all)]
+/// Counts a request for a reset link against the address, the sender and both together,
+/// refusing past the limits (the page and the API alike).
+pub fn count_reset_request(
+    conn: &mut DbConn,
+    limits: &crate::config::Limits,
+    ip: &str,
+    address: &str,
+) -> Result<(), ServiceError> {
+    use super::throttle::hit_and_check;
+    let window = limits.reset_window;
+    hit_and_check(
+        conn,
+        &format!("reset-ip:{ip}"),
+        limits.reset_requests_per_ip,
+        window,
+    )?;
+    hit_and_check(
+        conn,
+        &format!("reset-email-ip:{address}|{ip}"),
+        limits.reset_requests_per_email_and_ip,
+        window,
+    )?;
+    hit_and_check(
+        conn,
+        &format!("reset-email:{address}"),
+        limits.reset_requests_per_email,
+        window,
+    )
+}
+
 pub fn request_reset(
     conn: &mut DbConn,
     email: &EmailAddress,

@@ -10,7 +10,7 @@ use super::{RequestMeta, ServiceError, new_id, now};
 use crate::db::models::{Membership, Project, User};
 use crate::db::schema::{memberships, projects};
 use crate::db::{self, DbConn, is_unique_violation};
-use crate::domain::{EmailAddress, PersonName, ProfileType, ProjectName};
+use crate::domain::{EmailAddress, FieldErrors, Password, PersonName, ProfileType, ProjectName};
 
 pub const EMAIL_TAKEN: &str =
     "An account with this email already exists. Sign in instead, or reset your password";
@@ -40,6 +40,29 @@ fn register_user(conn: &mut DbConn, account: NewAccount) -> Result<User, Service
         Ok(user) => Ok(user),
         Err(e) if is_unique_violation(&e) => Err(ServiceError::invalid("email", EMAIL_TAKEN)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A sign-up's fields as domain values, or every field's error (the page and the API).
+pub fn parse_account(
+    first_name: &str,
+    last_name: &str,
+    email: &str,
+    password: &str,
+) -> Result<(PersonName, PersonName, EmailAddress, Password), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let first = errors.take("firstName", PersonName::parse(first_name, "first name"));
+    let last = errors.take("lastName", PersonName::parse(last_name, "last name"));
+    let email = errors.take("email", EmailAddress::parse_new(email));
+    let password = errors.take(
+        "password",
+        Password::parse(password, email.as_ref(), &[first_name, last_name]),
+    );
+    match (first, last, email, password) {
+        (Some(first), Some(last), Some(email), Some(password)) => {
+            Ok((first, last, email, password))
+        }
+        _ => Err(errors),
     }
 }
 

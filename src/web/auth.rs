@@ -24,27 +24,12 @@ use crate::services::{authority, invitations};
 fn parse_account(
     form: &RegisterForm,
 ) -> Result<(PersonName, PersonName, EmailAddress, Password), FieldErrors> {
-    let mut errors = FieldErrors::new();
-    let first = errors.take(
-        "firstName",
-        PersonName::parse(&form.first_name, "first name"),
-    );
-    let last = errors.take("lastName", PersonName::parse(&form.last_name, "last name"));
-    let email = errors.take("email", EmailAddress::parse_new(&form.email));
-    let password = errors.take(
-        "password",
-        Password::parse(
-            &form.password,
-            email.as_ref(),
-            &[&form.first_name, &form.last_name],
-        ),
-    );
-    match (first, last, email, password) {
-        (Some(first), Some(last), Some(email), Some(password)) => {
-            Ok((first, last, email, password))
-        }
-        _ => Err(errors),
-    }
+    registration::parse_account(
+        &form.first_name,
+        &form.last_name,
+        &form.email,
+        &form.password,
+    )
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

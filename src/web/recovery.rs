@@ -14,7 +14,6 @@ use super::render::{csrf_of, page};
 use super::session;
 use crate::domain::{EmailAddress, FieldErrors, Password};
 use crate::services::recovery::{self, LinkError, LinkProblem};
-use crate::services::throttle;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -96,27 +95,7 @@ async fn request_reset(
     );
     state
         .db
-        .run(move |conn| {
-            let window = limits.reset_window;
-            throttle::hit_and_check(
-                conn,
-                &format!("reset-ip:{ip}"),
-                limits.reset_requests_per_ip,
-                window,
-            )?;
-            throttle::hit_and_check(
-                conn,
-                &format!("reset-email-ip:{address}|{ip}"),
-                limits.reset_requests_per_email_and_ip,
-                window,
-            )?;
-            throttle::hit_and_check(
-                conn,
-                &format!("reset-email:{address}"),
-                limits.reset_requests_per_email,
-                window,
-            )
-        })
+        .run(move |conn| recovery::count_reset_request(conn, &limits, &ip, &address))
         .await?;
     // The answer does not wait for the lookup and the outbox: known and unknown addresses
     // take the same time.

@@ -9,6 +9,7 @@ mod account_security;
 mod admin_access;
 mod admin_invite;
 mod admin_members;
+mod api_account;
 mod api_clients;
 mod api_fhir;
 mod api_invite;
