@@ -11,9 +11,9 @@ use super::resources::{
 };
 use super::{Caller, Json, ok, resource, state};
 use crate::domain::{ProfileType, ReadAccess};
-use crate::services::lookup::{self, DEFAULT_COUNT, MAX_COUNT, MembershipSearch};
+use crate::services::lookup::{self, DEFAULT_COUNT, MAX_COUNT, MembershipSearch, MembershipSort};
 use crate::services::tokens::Principal;
-use crate::services::{ServiceError, policies};
+use crate::services::{ServiceError, clients, policies};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/fhir/R4/Project", "POST").route(web::post().to(create_project)))
@@ -56,9 +56,20 @@ const SEARCH_PARAMS: &[&str] = &[
     "user",
     "profile",
     "admin",
+    "project",
+    "_sort",
     "_count",
     "_offset",
     "_total",
+    "_fields",
+    "_elements",
+];
+
+/// What `_sort` accepts (a leading `-` for descending).
+const SORTS: &[(&str, MembershipSort)] = &[
+    ("_lastUpdated", MembershipSort::LastUpdated),
+    ("created", MembershipSort::Created),
+    ("_id", MembershipSort::Id),
 ];
 
 fn parse_number(name: &str, value: &str) -> Result<i64, ApiError> {
@@ -77,7 +88,10 @@ fn reference_id(value: &str, types: &[&str]) -> String {
     }
 }
 
-fn parse_search(pairs: &[(String, String)]) -> Result<MembershipSearch, ApiError> {
+fn parse_search(
+    pairs: &[(String, String)],
+    own_project: &str,
+) -> Result<MembershipSearch, ApiError> {
     let mut search = MembershipSearch {
         count: DEFAULT_COUNT,
         ..MembershipSearch::default()
@@ -115,6 +129,29 @@ fn parse_search(pairs: &[(String, String)]) -> Result<MembershipSearch, ApiError
                     _ => return Err(ApiError::invalid("admin", "admin must be true or false")),
                 });
             }
+            "project" => {
+                search.nothing |= reference_id(value, &["Project"]) != own_project;
+            }
+            "_sort" => {
+                let (field, descending) = match value.strip_prefix('-') {
+                    Some(field) => (field, true),
+                    None => (value.as_str(), false),
+                };
+                let sort = SORTS
+                    .iter()
+                    .find(|(name, _)| *name == field)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = SORTS.iter().map(|(n, _)| *n).collect();
+                        ApiError::invalid(
+                            "_sort",
+                            format!(
+                                "Sorting by {field} is not supported; supported: {}",
+                                names.join(", ")
+                            ),
+                        )
+                    })?;
+                search.sort = Some((sort.1, descending));
+            }
             "_count" => search.count = parse_number("_count", value)?.min(MAX_COUNT),
             "_offset" => search.offset = parse_number("_offset", value)?,
             _ => {}
@@ -149,6 +186,9 @@ fn require_admin(caller: &Principal) -> Result<(), ApiError> {
         ("user" = Option<String>, Query, description = "User/{id}, ClientApplication/{id} or an id"),
         ("profile" = Option<String>, Query, description = "Practitioner/{id}, Patient/{id}, ... or an id"),
         ("admin" = Option<bool>, Query, description = "Admins only (true) or non-admins (false)"),
+        ("project" = Option<String>, Query, description = "Project/{id}: the caller's own project (another project matches nothing)"),
+        ("_sort" = Option<String>, Query, description = "_lastUpdated, created or _id; a leading - for descending"),
+        ("_fields" = Option<String>, Query, description = "Accepted and ignored: whole resources are returned"),
         ("_count" = Option<i64>, Query, minimum = 0, description = "Page size, default 20; larger values are capped at 1000"),
         ("_offset" = Option<i64>, Query, minimum = 0, description = "Matches to skip"),
         ("_total" = Option<String>, Query, description = "Accepted and ignored: the total is always given"),
@@ -167,7 +207,7 @@ pub async fn search_memberships(
     let state = state(&req)?;
     require_admin(&caller)?;
     let pairs = query_pairs(&req)?;
-    let search = parse_search(&pairs)?;
+    let search = parse_search(&pairs, &caller.project.id)?;
     let project_id = caller.project.id.clone();
     let query = search.clone();
     let (total, rows) = state
@@ -216,11 +256,119 @@ pub async fn search_memberships(
     Ok(ok(&bundle))
 }
 
-async fn search_other(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::BadRequest(format!(
-        "Search is supported for ProjectMembership only, not {}",
-        path.into_inner()
-    )))
+/// Searches the caller's project's access policies or client applications (admins): what
+/// Medplum's pickers ask for. `name` matches part of the name, any case.
+#[utoipa::path(
+    get,
+    path = "/fhir/R4/{resourceType}",
+    tag = "fhir",
+    params(
+        ("resourceType" = String, Path, description = "AccessPolicy or ClientApplication (ProjectMembership has its own route)"),
+        ("name" = Option<String>, Query, description = "Part of the name, any case"),
+        ("_count" = Option<i64>, Query, minimum = 0, description = "Page size, default 20; larger values are capped at 1000"),
+        ("_offset" = Option<i64>, Query, minimum = 0, description = "Matches to skip"),
+    ),
+    responses(
+        (status = 200, description = "A searchset Bundle", body = Object),
+        (status = 400, description = "Unsupported type or parameter", body = OperationOutcome),
+        (status = 401, description = "No or bad token", body = OperationOutcome),
+        (status = 403, description = "Not an admin", body = OperationOutcome),
+    )
+)]
+pub async fn search_other(
+    req: HttpRequest,
+    Caller(caller): Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let resource_type = path.into_inner();
+    if resource_type != "AccessPolicy" && resource_type != "ClientApplication" {
+        return Err(ApiError::BadRequest(format!(
+            "Search is supported for ProjectMembership, AccessPolicy and ClientApplication, not {resource_type}"
+        )));
+    }
+    if !(caller.admin() || caller.super_admin()) {
+        return Err(ApiError::Forbidden(format!(
+            "Only admins of this project may search its {resource_type} resources"
+        )));
+    }
+    let state = state(&req)?;
+    let (mut name, mut count, mut offset) = (None::<String>, DEFAULT_COUNT, 0);
+    for (key, value) in query_pairs(&req)? {
+        match key.as_str() {
+            "name" | "name:contains" => name = Some(value.to_lowercase()),
+            "_count" => count = parse_number("_count", &value)?.min(MAX_COUNT),
+            "_offset" => offset = parse_number("_offset", &value)?,
+            "_total" | "_fields" | "_elements" | "_sort" => {}
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    format!("Unknown search parameter {other}; supported: name, _count, _offset"),
+                ));
+            }
+        }
+    }
+    let project_id = caller.project.id.clone();
+    let kind = resource_type.clone();
+    let found: Vec<(String, AnyResource)> = state
+        .db
+        .run(move |conn| {
+            Ok(if kind == "AccessPolicy" {
+                policies::all_with_rules(conn, &project_id)?
+                    .iter()
+                    .map(|(p, r)| {
+                        (
+                            p.name.clone(),
+                            AnyResource::AccessPolicy(AccessPolicyResource::of(p, r)),
+                        )
+                    })
+                    .collect()
+            } else {
+                clients::list(conn, &project_id)?
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.client.name.clone(),
+                            AnyResource::ClientApplication(ClientApplicationResource::of(
+                                &d.client, None,
+                            )),
+                        )
+                    })
+                    .collect()
+            })
+        })
+        .await?;
+    let matching: Vec<AnyResource> = found
+        .into_iter()
+        .filter(|(n, _)| name.as_ref().is_none_or(|q| n.to_lowercase().contains(q)))
+        .map(|(_, r)| r)
+        .collect();
+    let total = i64::try_from(matching.len()).unwrap_or(i64::MAX);
+    let base = format!("{}/fhir/R4/{resource_type}", state.base_url);
+    let page: Vec<AnyResource> = matching
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(count).unwrap_or(0))
+        .collect();
+    Ok(ok(&serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "entry": page.iter().map(|r| serde_json::json!({
+            "fullUrl": format!("{base}/{}", resource_id(r)),
+            "resource": r,
+        })).collect::<Vec<_>>(),
+        "link": [{"relation": "self", "url": format!("{base}?{}", req.query_string())}],
+    })))
+}
+
+fn resource_id(resource: &AnyResource) -> &str {
+    match resource {
+        AnyResource::AccessPolicy(p) => &p.id,
+        AnyResource::ClientApplication(c) => &c.id,
+        AnyResource::ProjectMembership(m) => &m.id,
+        AnyResource::Project(p) => &p.id,
+        AnyResource::Profile(p) => &p.id,
+    }
 }
 
 /// The resource types `GET /fhir/R4/{resourceType}/{id}` serves.

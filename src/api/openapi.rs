@@ -48,6 +48,7 @@ use super::{account, admin, fhir, login, me, oauth, resource, wellknown};
         admin::members::delete_member,
         fhir::create_project,
         fhir::search_memberships,
+        fhir::search_other,
         fhir::read,
     ),
     components(schemas(fhir::ReadableType)),

@@ -45,6 +45,18 @@ pub struct MembershipSearch {
     pub admin: Option<bool>,
     pub count: i64,
     pub offset: i64,
+    /// `project=` named another project: nothing matches.
+    pub nothing: bool,
+    /// `_sort`: the field and whether descending; by creation otherwise.
+    pub sort: Option<(MembershipSort, bool)>,
+}
+
+/// What membership search sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipSort {
+    LastUpdated,
+    Created,
+    Id,
 }
 
 type Query<'a> = memberships::BoxedQuery<'a, MultiBackend>;
@@ -113,9 +125,28 @@ pub fn search_memberships(
     project_id: &str,
     search: &MembershipSearch,
 ) -> Result<(i64, Vec<MembershipView>), ServiceError> {
+    if search.nothing {
+        return Ok((0, Vec::new()));
+    }
     let total: i64 = filtered(project_id, search).count().get_result(conn)?;
-    let rows: Vec<Membership> = filtered(project_id, search)
-        .order((memberships::created_at.asc(), memberships::id.asc()))
+    let query = filtered(project_id, search);
+    let query = match search.sort {
+        None | Some((MembershipSort::Created, false)) => {
+            query.order((memberships::created_at.asc(), memberships::id.asc()))
+        }
+        Some((MembershipSort::Created, true)) => {
+            query.order((memberships::created_at.desc(), memberships::id.desc()))
+        }
+        Some((MembershipSort::LastUpdated, false)) => {
+            query.order((memberships::updated_at.asc(), memberships::id.asc()))
+        }
+        Some((MembershipSort::LastUpdated, true)) => {
+            query.order((memberships::updated_at.desc(), memberships::id.desc()))
+        }
+        Some((MembershipSort::Id, false)) => query.order(memberships::id.asc()),
+        Some((MembershipSort::Id, true)) => query.order(memberships::id.desc()),
+    };
+    let rows: Vec<Membership> = query
         .limit(search.count)
         .offset(search.offset)
         .select(Membership::as_select())

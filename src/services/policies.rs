@@ -146,6 +146,35 @@ pub fn with_rules(
     Ok((policy, rules))
 }
 
+/// Every policy of the project with its rules, by name: two queries.
+pub fn all_with_rules(
+    conn: &mut DbConn,
+    project_id: &str,
+) -> Result<Vec<(AccessPolicy, Vec<AccessPolicyRule>)>, ServiceError> {
+    let policies: Vec<AccessPolicy> = access_policies::table
+        .filter(access_policies::project_id.eq(project_id))
+        .order((access_policies::name.asc(), access_policies::id.asc()))
+        .select(AccessPolicy::as_select())
+        .load(conn)?;
+    let mut rules: HashMap<String, Vec<AccessPolicyRule>> = HashMap::new();
+    for rule in access_policy_rules::table
+        .inner_join(access_policies::table)
+        .filter(access_policies::project_id.eq(project_id))
+        .order(access_policy_rules::position.asc())
+        .select(AccessPolicyRule::as_select())
+        .load::<AccessPolicyRule>(conn)?
+    {
+        rules.entry(rule.policy_id.clone()).or_default().push(rule);
+    }
+    Ok(policies
+        .into_iter()
+        .map(|p| {
+            let r = rules.remove(&p.id).unwrap_or_default();
+            (p, r)
+        })
+        .collect())
+}
+
 pub fn get(conn: &mut DbConn, project_id: &str, id: &str) -> Result<PolicyDetail, ServiceError> {
     let (policy, rules) = with_rules(conn, project_id, id)?;
     let people: Vec<(String, String)> = memberships::table

@@ -354,3 +354,129 @@ async fn unknown_api_paths_answer_an_operation_outcome_and_pages_stay_pages() {
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert!(page.text().await.unwrap().contains("Page not found"));
 }
+
+#[tokio::test]
+async fn medplums_search_parameters_and_pickers_are_understood() {
+    let app = admin_app().await;
+    let token = app.token(&app.admin_client().await).await;
+    let first = invite(&app, &token, "Practitioner", "Fay").await;
+    let second = invite(&app, &token, "Practitioner", "Gus").await;
+    let project = app.project_id();
+
+    let own = app
+        .api_get(
+            &format!("/fhir/R4/ProjectMembership?project=Project/{project}&_fields=id,profile"),
+            &token,
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);
+    assert_eq!(own.body["total"], 4, "Ada, the client, Fay, Gus");
+    assert!(
+        own.body["entry"][0]["resource"]["project"].is_object(),
+        "_fields is ignored: whole resources"
+    );
+    let other = app
+        .api_get(
+            "/fhir/R4/ProjectMembership?project=Project/someone-elses",
+            &token,
+        )
+        .await;
+    assert_eq!(
+        (other.status, other.body["total"].as_i64()),
+        (StatusCode::OK, Some(0))
+    );
+
+    let newest = app
+        .api_get("/fhir/R4/ProjectMembership?_sort=-created&_count=2", &token)
+        .await;
+    assert_eq!(
+        ids(&newest.body),
+        vec![
+            second["id"].as_str().unwrap().to_owned(),
+            first["id"].as_str().unwrap().to_owned()
+        ]
+    );
+    let by_update = app
+        .api_get("/fhir/R4/ProjectMembership?_sort=-_lastUpdated", &token)
+        .await;
+    assert_eq!(by_update.status, StatusCode::OK);
+    let bad = app
+        .api_get("/fhir/R4/ProjectMembership?_sort=shoeSize", &token)
+        .await;
+    assert_eq!(
+        (bad.status, bad.issue_field().as_str()),
+        (StatusCode::BAD_REQUEST, "_sort")
+    );
+
+    // The pickers of Medplum's admin app.
+    app.create_policy(&[
+        ("name", "Read only staff"),
+        ("rule[0].resourceType", "Patient"),
+        ("rule[0].readonly", "on"),
+    ])
+    .await;
+    app.create_policy(&[("name", "Billing"), ("rule[0].resourceType", "Patient")])
+        .await;
+    let policies = app
+        .api_get("/fhir/R4/AccessPolicy?name=staff", &token)
+        .await;
+    assert_eq!(policies.status, StatusCode::OK, "{:?}", policies.body);
+    assert_eq!(policies.body["total"], 1);
+    assert_eq!(
+        policies.body["entry"][0]["resource"]["name"],
+        "Read only staff"
+    );
+    assert_eq!(
+        policies.body["entry"][0]["resource"]["resourceType"],
+        "AccessPolicy"
+    );
+    let all = app.api_get("/fhir/R4/AccessPolicy?_count=1", &token).await;
+    assert_eq!(
+        (
+            all.body["total"].as_i64(),
+            all.body["entry"].as_array().unwrap().len()
+        ),
+        (Some(2), 1)
+    );
+    let clients = app.api_get("/fhir/R4/ClientApplication", &token).await;
+    assert_eq!(clients.body["total"], 1);
+    assert!(clients.body["entry"][0]["resource"].get("secret").is_none());
+    let unsupported = app.api_get("/fhir/R4/Observation", &token).await;
+    assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
+
+    // Members who are not admins see no pickers.
+    let (_, _) = app
+        .member("Nan", "Member", "nan@example.com", &[], PASSWORD)
+        .await;
+    let client = reqwest::Client::new();
+    let a = client
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": "nan@example.com", "password": PASSWORD, "codeChallenge": "x".repeat(43), "codeChallengeMethod": "plain"}))
+        .send()
+        .await
+        .unwrap();
+    let code = crate::helpers::answer(a).await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = app
+        .token_answer(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &"x".repeat(43)),
+        ])
+        .await;
+    let member_token = t.body["access_token"].as_str().unwrap().to_owned();
+    crate::helpers::remember_secret(&member_token);
+    for path in [
+        "/fhir/R4/AccessPolicy",
+        "/fhir/R4/ClientApplication",
+        "/fhir/R4/ProjectMembership",
+    ] {
+        assert_eq!(
+            app.api_get(path, &member_token).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+}

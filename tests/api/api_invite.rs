@@ -428,8 +428,10 @@ async fn a_project_the_caller_does_not_administer_is_a_403() {
         .api_get(&format!("/admin/projects/{}", app.project_id()), &token)
         .await;
     assert_eq!(own.status, StatusCode::OK);
-    assert_eq!(own.body["resourceType"], "Project");
-    assert_eq!(own.body["name"], "Clinic");
+    // Medplum's shape: the project under `project`.
+    assert_eq!(own.body["project"]["resourceType"], "Project");
+    assert_eq!(own.body["project"]["name"], "Clinic");
+    assert_eq!(own.body["project"]["id"], app.project_id().as_str());
 }
 
 #[tokio::test]

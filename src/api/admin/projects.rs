@@ -20,13 +20,21 @@ use crate::services::{ServiceError, lookup, registration};
     tag = "admin",
     params(ProjectPath),
     responses(
-        (status = 200, description = "The project", body = ProjectResource),
+        (status = 200, description = "The project, in Medplum's `{project: {...}}`", body = AdminProject),
         AdminRefusals,
         (status = 404, description = "No such project (super admins)", body = OperationOutcome),
     )
 )]
 pub async fn get_project(admin: ApiAdmin) -> Result<HttpResponse, ApiError> {
-    Ok(ok(&ProjectResource::from(&admin.project)))
+    Ok(ok(&AdminProject {
+        project: ProjectResource::from(&admin.project),
+    }))
+}
+
+/// What Medplum's admin app reads: the project under `project`.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct AdminProject {
+    pub project: ProjectResource,
 }
 
 /// A project to create.
