@@ -15,6 +15,7 @@ use super::{account, admin, fhir, login, me, oauth, resource, wellknown};
     ),
     paths(
         oauth::token,
+        crate::web::authorize::authorize_get,
         oauth::logout,
         oauth::userinfo,
         login::login,

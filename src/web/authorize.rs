@@ -71,7 +71,30 @@ fn parse(raw: &[u8]) -> AuthorizeParams {
     params
 }
 
-async fn authorize_get(
+/// Starts a browser app's sign-in (also POST, form-encoded, with the same parameters).
+#[utoipa::path(
+    get,
+    path = "/oauth2/authorize",
+    tag = "auth",
+    params(
+        ("client_id" = String, Query, description = "The ClientApplication's id"),
+        ("redirect_uri" = String, Query, description = "Exactly one of the client's registered redirect URIs"),
+        ("response_type" = String, Query, description = "`code`"),
+        ("state" = Option<String>, Query, description = "Returned unchanged"),
+        ("scope" = Option<String>, Query, description = "Default `openid`; `profile`, `email`, `offline_access`"),
+        ("nonce" = Option<String>, Query, description = "Put into the ID token"),
+        ("code_challenge" = String, Query, description = "PKCE: base64url(SHA-256(verifier))"),
+        ("code_challenge_method" = String, Query, description = "`S256` (plain is refused)"),
+        ("prompt" = Option<String>, Query, description = "`none` (no sign-in page: `login_required` instead) or `login` (sign in again)"),
+    ),
+    responses(
+        (status = 302, description = "Back to the app with `code` and `state`, or with `error`, `error_description` and `state`"),
+        (status = 303, description = "To the sign-in page, which returns here"),
+        (status = 400, description = "An HTML page: unknown client or unregistered redirect URI (nobody is sent anywhere)"),
+    ),
+    security(())
+)]
+pub async fn authorize_get(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
