@@ -137,6 +137,7 @@ fn app_state(
             lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
         },
         tokens,
+        http: crate::services::oidc::http_client()?,
         settings: Arc::new(settings),
     }))
 }

@@ -38,6 +38,9 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("busy")]
     Busy { retry_after: u64 },
+    /// Something this request needs elsewhere (another provider) cannot be reached.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -151,6 +154,7 @@ impl ApiError {
                 "transient",
                 "The server is busy signing other people in; try again in a moment",
             ),
+            ApiError::Unavailable(m) => OperationOutcome::one("transient", m.clone()),
             ApiError::Internal(_) => OperationOutcome::one("exception", "Internal server error"),
         }
     }
@@ -168,7 +172,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -184,6 +188,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "30"));
             }
             ApiError::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/auth/login/{login}", "GET").route(web::get().to(status)))
         .service(resource("/auth/profile", "POST").route(web::post().to(profile)))
         .service(resource("/auth/mfa/verify", "POST").route(web::post().to(mfa_verify)))
-        .service(resource("/auth/mfa/login-enroll", "POST").route(web::post().to(mfa_enroll)));
+        .service(resource("/auth/mfa/login-enroll", "POST").route(web::post().to(mfa_enroll)))
+        .service(resource("/auth/method", "POST").route(web::post().to(method)));
 }
 
 /// `POST /auth/login`.
@@ -453,4 +454,121 @@ pub async fn mfa_enroll(
         state.throttle.reset(&key).await?;
     }
     Ok(ok(&response?))
+}
+
+/// `POST /auth/method`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodRequest {
+    pub email: String,
+    /// Sign in to this project (its own provider for the domain, if it has one).
+    pub project_id: Option<String>,
+    /// With `redirectUri` and `codeChallenge`: the app gets its code at `redirectUri` after
+    /// the provider (one of the client's registered redirect URIs).
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    /// Given back to the app with its code.
+    pub state: Option<String>,
+}
+
+/// Where the address's domain signs in.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodResponse {
+    /// The domain that has a provider; absent: sign in with a password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Send the person here (the provider's authorization URL for this sign-in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+}
+
+/// The app's request, when it asked to get its code back after the provider.
+fn app_request(
+    conn: &mut crate::db::DbConn,
+    body: &MethodRequest,
+) -> Result<Result<Option<(String, crate::services::external::AppRequest)>, ApiError>, ServiceError> {
+    let (Some(client_id), Some(redirect_uri)) = (blank(body.client_id.clone()), blank(body.redirect_uri.clone())) else {
+        return Ok(Ok(None));
+    };
+    let Some(client) = crate::services::clients::find(conn, &client_id)? else {
+        return Ok(Err(ApiError::invalid("clientId", "Client not found")));
+    };
+    if !crate::services::clients::redirect_uris(&client).contains(&redirect_uri.as_str()) {
+        return Ok(Err(ApiError::invalid(
+            "redirectUri",
+            "Not one of the client's registered redirect URIs",
+        )));
+    }
+    let grant = match grant_request(
+        body.code_challenge.clone(),
+        body.code_challenge_method.clone(),
+        Some(client_id.clone()),
+        body.scope.clone(),
+        body.nonce.clone(),
+    ) {
+        Ok(g) => g,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(Some((
+        client.project_id.clone(),
+        crate::services::external::AppRequest {
+            client_id,
+            redirect_uri,
+            scope: grant.scope,
+            nonce: grant.nonce,
+            code_challenge: grant.code_challenge.unwrap_or_default(),
+            code_challenge_method: grant.code_challenge_method.unwrap_or_default(),
+            state: blank(body.state.clone()),
+        },
+    ))))
+}
+
+/// Tells whether an address signs in with its organisation's provider (Medplum's domain
+/// stage), and where to send the person.
+#[utoipa::path(
+    post,
+    path = "/auth/method",
+    tag = "auth",
+    request_body = MethodRequest,
+    responses(
+        (status = 200, description = "`{domain, authorizeUrl}`, or `{}` for a password sign-in", body = MethodResponse),
+        (status = 400, description = "Not an email address, or a bad app request", body = super::errors::OperationOutcome),
+        (status = 503, description = "The domain's provider cannot be reached", body = super::errors::OperationOutcome),
+    ),
+    security(())
+)]
+pub async fn method(req: HttpRequest, Json(body): Json<MethodRequest>) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let email = EmailAddress::parse(&body.email).map_err(|m| ApiError::invalid("email", m))?;
+    let app = state.db.run(move |conn| app_request(conn, &body).map(|r| (r, body))).await?;
+    let (app, body) = app;
+    let app = app?;
+    let hint = app
+        .as_ref()
+        .map(|(project, _)| project.clone())
+        .or_else(|| blank(body.project_id.clone()));
+    let callback = format!("{}/signin/external/callback", state.base_url);
+    let departure = crate::services::oidc::departure(
+        &state.db,
+        &state.http,
+        &callback,
+        &email,
+        hint,
+        None,
+        app.map(|(_, a)| a),
+    )
+    .await?
+    .map_err(ApiError::Unavailable)?;
+    Ok(ok(&match departure {
+        Some((provider, url)) => MethodResponse {
+            domain: Some(provider.domain),
+            authorize_url: Some(url),
+        },
+        None => MethodResponse::default(),
+    }))
 }

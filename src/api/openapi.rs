@@ -23,6 +23,7 @@ use super::{account, admin, fhir, login, me, oauth, resource, wellknown};
         login::profile,
         login::mfa_verify,
         login::mfa_enroll,
+        login::method,
         me::me,
         account::new_user,
         account::new_project,

@@ -223,3 +223,35 @@ pub struct LoginGrant {
     pub pending_until: NaiveDateTime,
     pub created_at: NaiveDateTime,
 }
+
+/// An OpenID Connect provider for an email domain.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = identity_providers)]
+pub struct IdentityProvider {
+    pub id: String,
+    pub domain: String,
+    pub project_id: Option<String>,
+    pub scope_key: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A sign-in sent to a provider and not yet back.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = external_sign_ins)]
+pub struct ExternalSignIn {
+    pub id: String,
+    pub state_hash: String,
+    pub provider_id: String,
+    pub code_verifier: String,
+    pub nonce: String,
+    pub email: String,
+    pub next: Option<String>,
+    pub app_request: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}

@@ -258,6 +258,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    identity_providers (id) {
+        id -> Text,
+        domain -> Text,
+        project_id -> Nullable<Text>,
+        scope_key -> Text,
+        issuer -> Text,
+        client_id -> Text,
+        client_secret -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    external_sign_ins (id) {
+        id -> Text,
+        state_hash -> Text,
+        provider_id -> Text,
+        code_verifier -> Text,
+        nonce -> Text,
+        email -> Text,
+        next -> Nullable<Text>,
+        app_request -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(memberships -> projects (project_id));
 diesel::joinable!(memberships -> profiles (profile_id));
 diesel::joinable!(memberships -> access_policies (access_policy_id));
@@ -265,11 +295,14 @@ diesel::joinable!(memberships -> client_applications (client_id));
 diesel::joinable!(access_policy_rules -> access_policies (policy_id));
 diesel::joinable!(logins -> users (user_id));
 diesel::joinable!(login_grants -> logins (login_id));
+diesel::joinable!(external_sign_ins -> identity_providers (provider_id));
 diesel::joinable!(refresh_tokens -> logins (login_id));
 diesel::joinable!(logins -> memberships (membership_id));
 diesel::joinable!(security_requests -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    identity_providers,
+    external_sign_ins,
     signing_keys,
     login_grants,
     refresh_tokens,

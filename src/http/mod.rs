@@ -25,6 +25,8 @@ pub struct AppState {
     pub session_policy: SessionPolicy,
     /// Signs and checks tokens.
     pub tokens: KeyRing,
+    /// Calls other OpenID Connect providers.
+    pub http: reqwest::Client,
 }
 
 /// The caller's IP and (shortened) user agent, for audit events and sessions.

@@ -342,6 +342,20 @@ async fn signin(
     };
     let mut errors = FieldErrors::new();
     let email = errors.take("email", EmailAddress::parse(&form.email));
+    // An address whose organisation signs in with its own provider goes there; no password
+    // is asked here.
+    if let Some(address) = &email
+        && let Some((_, url)) = super::external::departure_for(
+            &state,
+            address,
+            project_hint.clone(),
+            next.clone(),
+            None,
+        )
+        .await?
+    {
+        return Ok(see_other(&req, &url));
+    }
     if form.password.is_empty() {
         errors.add("password", "Enter your password");
     }
@@ -393,7 +407,7 @@ async fn refused(
 
 /// Where a password sign-in goes: the page asked for, or first the project chooser when no
 /// project was picked.
-fn after_signin(in_a_project: bool, next: Option<String>) -> String {
+pub(super) fn after_signin(in_a_project: bool, next: Option<String>) -> String {
     match (in_a_project, next) {
         (true, Some(next)) => next,
         (true, None) => "/".to_owned(),

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod authorize;
+pub mod external;
 pub mod csrf;
 pub mod email_link;
 pub mod error_page;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(email_link::configure)
         .configure(auth::configure)
         .configure(authorize::configure)
+        .configure(external::configure)
         .configure(recovery::configure)
         .service(web::resource("/healthz").route(web::get().to(healthz)));
 }

@@ -18,6 +18,7 @@ mod members;
 mod policies;
 mod project;
 mod project_delete;
+mod sign_in;
 
 use actix_session::Session;
 use actix_web::dev::Payload;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(invitations::configure)
         .configure(policies::configure)
         .configure(clients::configure)
+        .configure(sign_in::configure)
         .configure(audit::configure);
 }
 

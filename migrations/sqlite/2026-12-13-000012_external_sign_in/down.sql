@@ -1,0 +1,2 @@
+DROP TABLE external_sign_ins;
+DROP TABLE identity_providers;
