@@ -491,8 +491,12 @@ pub struct MethodResponse {
 fn app_request(
     conn: &mut crate::db::DbConn,
     body: &MethodRequest,
-) -> Result<Result<Option<(String, crate::services::external::AppRequest)>, ApiError>, ServiceError> {
-    let (Some(client_id), Some(redirect_uri)) = (blank(body.client_id.clone()), blank(body.redirect_uri.clone())) else {
+) -> Result<Result<Option<(String, crate::services::external::AppRequest)>, ApiError>, ServiceError>
+{
+    let (Some(client_id), Some(redirect_uri)) = (
+        blank(body.client_id.clone()),
+        blank(body.redirect_uri.clone()),
+    ) else {
         return Ok(Ok(None));
     };
     let Some(client) = crate::services::clients::find(conn, &client_id)? else {
@@ -542,10 +546,16 @@ fn app_request(
     ),
     security(())
 )]
-pub async fn method(req: HttpRequest, Json(body): Json<MethodRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn method(
+    req: HttpRequest,
+    Json(body): Json<MethodRequest>,
+) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let email = EmailAddress::parse(&body.email).map_err(|m| ApiError::invalid("email", m))?;
-    let app = state.db.run(move |conn| app_request(conn, &body).map(|r| (r, body))).await?;
+    let app = state
+        .db
+        .run(move |conn| app_request(conn, &body).map(|r| (r, body)))
+        .await?;
     let (app, body) = app;
     let app = app?;
     let hint = app

@@ -62,7 +62,10 @@ impl ProviderForm {
 }
 
 /// The providers of a project, or the server-wide ones (`None`).
-pub fn list(conn: &mut DbConn, project_id: Option<&str>) -> Result<Vec<IdentityProvider>, ServiceError> {
+pub fn list(
+    conn: &mut DbConn,
+    project_id: Option<&str>,
+) -> Result<Vec<IdentityProvider>, ServiceError> {
     Ok(identity_providers::table
         .filter(identity_providers::scope_key.eq(project_id.unwrap_or("")))
         .order(identity_providers::domain.asc())
@@ -193,7 +196,27 @@ pub fn for_email(
         .load(conn)?;
     // The project's own provider first.
     found.sort_by_key(|p| p.project_id.is_none());
-    Ok(found.into_iter().next())
+    let Some(provider) = found.into_iter().next() else {
+        return Ok(None);
+    };
+    Ok(takes_over(conn, &provider, email, project_hint)?.then_some(provider))
+}
+
+/// Whether this sign-in goes to the provider: not when the account it would sign in to is one
+/// the provider may not sign in (a server-wide account, for a project's provider), which keeps
+/// its own password. An unknown address goes (and finds no account there afterwards).
+pub fn takes_over(
+    conn: &mut DbConn,
+    provider: &IdentityProvider,
+    email: &EmailAddress,
+    project_hint: Option<&str>,
+) -> Result<bool, ServiceError> {
+    Ok(
+        match super::auth::signin_account(conn, email, project_hint)? {
+            None => true,
+            Some(user) => user.project_id == provider.project_id,
+        },
+    )
 }
 
 /// What an app asked for when its sign-in went to a provider (Medplum's `/auth/method` flow).
@@ -302,4 +325,36 @@ pub fn account_for(
         None => query.filter(users::project_id.is_null()),
     };
     Ok(query.first(conn).optional()?)
+}
+
+/// The provider vouched for the account's address: it is verified, and for a project's own
+/// account the invitation of that project is accepted (as setting its password would).
+pub fn vouched(
+    conn: &mut DbConn,
+    provider: &IdentityProvider,
+    user: &User,
+) -> Result<(), ServiceError> {
+    use crate::db::schema::memberships;
+    use crate::domain::MembershipStatus;
+    let at = now();
+    diesel::update(users::table.find(&user.id))
+        .set((users::email_verified.eq(true), users::updated_at.eq(at)))
+        .execute(conn)?;
+    if let (Some(project), Some(own)) = (&provider.project_id, &user.project_id)
+        && project == own
+    {
+        diesel::update(
+            memberships::table
+                .filter(memberships::user_id.eq(&user.id))
+                .filter(memberships::project_id.eq(project))
+                .filter(memberships::status.eq(MembershipStatus::Invited))
+                .filter(memberships::active.eq(true)),
+        )
+        .set((
+            memberships::status.eq(MembershipStatus::Active),
+            memberships::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
 }

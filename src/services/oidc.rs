@@ -51,8 +51,14 @@ fn provider_error(e: impl std::fmt::Display) -> OidcError {
 }
 
 /// Reads `{issuer}/.well-known/openid-configuration`; its issuer must be the one configured.
-pub async fn discover(http: &reqwest::Client, provider: &IdentityProvider) -> Result<Metadata, OidcError> {
-    let url = format!("{}/.well-known/openid-configuration", provider.issuer.trim_end_matches('/'));
+pub async fn discover(
+    http: &reqwest::Client,
+    provider: &IdentityProvider,
+) -> Result<Metadata, OidcError> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        provider.issuer.trim_end_matches('/')
+    );
     let metadata: Metadata = http
         .get(url)
         .send()
@@ -150,7 +156,8 @@ pub async fn finish(
         .json()
         .await
         .map_err(provider_error)?;
-    let header = jsonwebtoken::decode_header(&id_token).map_err(|e| OidcError::Token(e.to_string()))?;
+    let header =
+        jsonwebtoken::decode_header(&id_token).map_err(|e| OidcError::Token(e.to_string()))?;
     let jwk = match &header.kid {
         Some(kid) => keys.find(kid),
         None => keys.keys.first(),
@@ -178,10 +185,8 @@ pub async fn finish(
     if claims.nonce.as_deref() != Some(nonce) {
         return Err(OidcError::Token("the nonce does not match".into()));
     }
-    let verified = matches!(
-        claims.email_verified,
-        Some(serde_json::Value::Bool(true))
-    ) || matches!(&claims.email_verified, Some(serde_json::Value::String(s)) if s == "true");
+    let verified = matches!(claims.email_verified, Some(serde_json::Value::Bool(true)))
+        || matches!(&claims.email_verified, Some(serde_json::Value::String(s)) if s == "true");
     match claims.email {
         Some(email) if verified => Ok(email),
         _ => Err(OidcError::NoVerifiedEmail),
@@ -221,7 +226,13 @@ pub async fn departure(
     let departure = db
         .run(move |conn| external::depart(conn, &p, &address, next, app.as_ref()))
         .await?;
-    let url = authorize_url(&metadata, &provider, callback_url, &departure, email.as_str())
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
+    let url = authorize_url(
+        &metadata,
+        &provider,
+        callback_url,
+        &departure,
+        email.as_str(),
+    )
+    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
     Ok(Ok(Some((provider, url))))
 }

@@ -72,7 +72,9 @@ async fn callback(
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
     let Some(state_value) = query.state.filter(|s| !s.is_empty()) else {
-        return Err(refused("This sign-in link is incomplete. Start again from the sign-in page."));
+        return Err(refused(
+            "This sign-in link is incomplete. Start again from the sign-in page.",
+        ));
     };
     let Some((sign_in, provider)) = state
         .db
@@ -90,7 +92,9 @@ async fn callback(
         )));
     }
     let Some(code) = query.code else {
-        return Err(refused("The provider sent no code. Start again from the sign-in page."));
+        return Err(refused(
+            "The provider sent no code. Start again from the sign-in page.",
+        ));
     };
     let metadata = oidc::discover(&state.http, &provider).await;
     let email = match metadata {
@@ -135,10 +139,13 @@ async fn callback(
     let method = format!("external:{}", provider.domain);
     let hint = provider.project_id.clone();
     let (user_for_login, meta_for_login) = (user.clone(), meta.clone());
+    let vouching = provider.clone();
     let (login_id, in_project) = state
         .db
         .write(move |conn| {
-            let membership_id = auth::default_membership(conn, &user_for_login.id, hint.as_deref())?;
+            external::vouched(conn, &vouching, &user_for_login)?;
+            let membership_id =
+                auth::default_membership(conn, &user_for_login.id, hint.as_deref())?;
             let in_project = membership_id.is_some();
             let new = NewSession {
                 user: &user_for_login,
@@ -156,7 +163,10 @@ async fn callback(
         None => {
             session::sign_in(&session, &login_id)?;
             let next = safe_next(sign_in.next.as_deref());
-            Ok(see_other(&req, &super::auth::after_signin(in_project, next)))
+            Ok(see_other(
+                &req,
+                &super::auth::after_signin(in_project, next),
+            ))
         }
         Some(app) => back_to_app(&state, &login_id, app).await,
     }
@@ -164,7 +174,11 @@ async fn callback(
 
 /// An app's sign-in came back: a code for the app, or its login id when a step remains
 /// (a project to choose, a second factor), as Medplum's `/auth/external` does.
-async fn back_to_app(state: &AppState, login_id: &str, app: AppRequest) -> Result<HttpResponse, AppError> {
+async fn back_to_app(
+    state: &AppState,
+    login_id: &str,
+    app: AppRequest,
+) -> Result<HttpResponse, AppError> {
     let request = GrantRequest {
         client_id: Some(app.client_id.clone()),
         redirect_uri: Some(app.redirect_uri.clone()),

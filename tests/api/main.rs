@@ -18,6 +18,7 @@ mod api_members;
 mod bulk;
 mod email_change;
 mod everyday;
+mod external_signin;
 mod invite_bulk;
 mod lifecycle;
 mod mail;

@@ -98,7 +98,13 @@ async fn render(
 
 async fn show(admin: Admin, query: web::Query<ScopeQuery>) -> Result<HttpResponse, AppError> {
     let project = scope_of(&admin, &query.scope)?;
-    render(&admin, project, ProviderFields::default(), FieldErrors::new()).await
+    render(
+        &admin,
+        project,
+        ProviderFields::default(),
+        FieldErrors::new(),
+    )
+    .await
 }
 
 fn page_of(project: &Option<String>) -> &'static str {
