@@ -87,8 +87,13 @@ pub(crate) fn grant_request(
     nonce: Option<String>,
 ) -> Result<GrantRequest, ApiError> {
     let challenge = blank(code_challenge)
-        .filter(|c| c.len() <= 256)
-        .ok_or_else(|| ApiError::invalid("codeChallenge", "Invalid code challenge"))?;
+        .filter(|c| grants::pkce_value_ok(c))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "codeChallenge",
+                "Invalid code challenge: 43 to 128 letters, digits, -, ., _ or ~ (RFC 7636)",
+            )
+        })?;
     let method = blank(code_challenge_method).unwrap_or_else(|| "S256".into());
     if method != "S256" && method != "plain" {
         return Err(ApiError::invalid(

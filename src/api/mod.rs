@@ -131,8 +131,9 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
                 None
             }
         }
-        // Cookies ride along on cross-site requests; only reads may use them.
-        None if matches!(*req.method(), Method::GET | Method::HEAD) => {
+        // Cookies ride along on cross-site requests; only reads may use them, and only from
+        // this site's own pages (an origin allowed by CORS carries a token, not the cookie).
+        None if matches!(*req.method(), Method::GET | Method::HEAD) && same_origin(req, &state) => {
             let Some(login_id) = session::login_id(&req.get_session()) else {
                 return Err(ApiError::Unauthorized);
             };
@@ -157,6 +158,19 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         None => None,
     };
     found.ok_or(ApiError::Unauthorized)
+}
+
+/// The request came from this site's own pages (or straight from a person's address bar).
+fn same_origin(req: &HttpRequest, state: &AppState) -> bool {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let origin_ok = header("origin").is_none_or(|o| o == state.base_url);
+    let fetch_ok = header("sec-fetch-site").is_none_or(|s| s == "same-origin" || s == "none");
+    origin_ok && fetch_ok
 }
 
 impl FromRequest for Caller {

@@ -222,6 +222,7 @@ pub struct LoginGrant {
     pub code_used_at: Option<NaiveDateTime>,
     pub pending_until: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    pub auth_time: Option<NaiveDateTime>,
 }
 
 /// An OpenID Connect provider for an email domain.

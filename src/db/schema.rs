@@ -244,6 +244,7 @@ diesel::table! {
         code_used_at -> Nullable<Timestamp>,
         pending_until -> Timestamp,
         created_at -> Timestamp,
+        auth_time -> Nullable<Timestamp>,
     }
 }
 

@@ -43,6 +43,8 @@ pub struct SessionContext {
     pub membership: Option<CurrentMembership>,
     /// The second factor was checked for this session (or the user has none).
     pub mfa_verified: bool,
+    /// When this session signed in.
+    pub signed_in_at: NaiveDateTime,
 }
 
 /// Where a profile's photo is served; the version makes a new photo bypass caches.
@@ -123,6 +125,7 @@ pub fn load_session(
     }
     Ok(Some(SessionContext {
         mfa_verified: login.mfa_verified || !user.mfa_enrolled,
+        signed_in_at: login.created_at,
         login_id: login.id,
         user,
         membership,

@@ -27,11 +27,12 @@ fn redirect_uri_ok(uri: &str) -> bool {
 /// Some client application registered a redirect URI at this origin
 /// (`https://app.example.com`): browser apps there may call the API.
 pub fn origin_registered(conn: &mut DbConn, origin: &str) -> Result<bool, ServiceError> {
-    let pattern = format!("%{}%", super::auth::escape_like(origin));
+    // Every row that could hold it (no limit: rows that merely mention the origin must not
+    // crowd out the one that registered it).
+    let pattern = format!("%{}/%", super::auth::escape_like(origin));
     let candidates: Vec<Option<String>> = client_applications::table
         .filter(client_applications::redirect_uri.like(pattern).escape('\\'))
         .select(client_applications::redirect_uri)
-        .limit(50)
         .load(conn)?;
     Ok(candidates
         .iter()

@@ -41,6 +41,14 @@ pub struct GrantRequest {
     pub code_challenge_method: Option<String>,
 }
 
+/// A PKCE verifier or challenge as RFC 7636 §4.1 allows: 43 to 128 unreserved characters.
+pub fn pkce_value_ok(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
 /// Attaches what the app asked for to a login that has just begun.
 pub fn begin(conn: &mut DbConn, login_id: &str, request: GrantRequest) -> Result<(), ServiceError> {
     let at = now();
@@ -58,6 +66,7 @@ pub fn begin(conn: &mut DbConn, login_id: &str, request: GrantRequest) -> Result
             code_used_at: None,
             pending_until: at + Duration::minutes(PENDING_MINUTES),
             created_at: at,
+            auth_time: None,
         })
         .execute(conn)?;
     Ok(())
@@ -390,6 +399,19 @@ pub fn refresh(
     else {
         return Ok(Err(invalid));
     };
+    let grant = login_grants::table
+        .find(&login_id)
+        .select(LoginGrant::as_select())
+        .first::<LoginGrant>(conn)?;
+    // Before the token is spent: a stranger's wrong client id must not burn the owner's token.
+    if let Some(given) = blank(&presented.client_id)
+        && grant.client_id.as_deref() != Some(given)
+    {
+        return Ok(Err(refused(
+            "invalid_grant",
+            "The token was issued to another client",
+        )));
+    }
     let at = now();
     let spent = diesel::update(
         refresh_tokens::table
@@ -405,18 +427,6 @@ pub fn refresh(
     }
     if at >= expires_at {
         return Ok(Err(refused("invalid_grant", "Refresh token expired")));
-    }
-    let grant = login_grants::table
-        .find(&login_id)
-        .select(LoginGrant::as_select())
-        .first::<LoginGrant>(conn)?;
-    if let Some(given) = blank(&presented.client_id)
-        && grant.client_id.as_deref() != Some(given)
-    {
-        return Ok(Err(refused(
-            "invalid_grant",
-            "The token was issued to another client",
-        )));
     }
     issue(conn, keys, &grant, at)
 }
@@ -518,6 +528,12 @@ fn issue(
     }) else {
         return Ok(Err(gone));
     };
+    if (membership.mfa_required || project.require_mfa) && !user.mfa_enrolled {
+        return Ok(Err(refused(
+            "invalid_grant",
+            "This project requires two-factor authentication: sign in again to set it up",
+        )));
+    }
     let profile: Option<Profile> = match &membership.profile_id {
         Some(id) => profiles::table
             .find(id)
@@ -559,7 +575,11 @@ fn issue(
             aud: grant.client_id.as_deref().unwrap_or(keys.issuer()),
             iat,
             exp: iat + LIFETIME_SECONDS,
-            auth_time: login.created_at.and_utc().timestamp(),
+            auth_time: grant
+                .auth_time
+                .unwrap_or(login.created_at)
+                .and_utc()
+                .timestamp(),
             nonce: grant.nonce.as_deref(),
             login_id: &login.id,
             fhir_user: &profile_ref,
@@ -652,8 +672,14 @@ pub fn authorize(
     membership_id: &str,
     request: GrantRequest,
     meta: &super::RequestMeta,
+    browser_login: &str,
 ) -> Result<String, ServiceError> {
     crate::db::transaction(conn, |conn| {
+        // The ID token's auth_time: when the person signed in to the browser session.
+        let authenticated: NaiveDateTime = logins::table
+            .find(browser_login)
+            .select(logins::created_at)
+            .first(conn)?;
         let new = auth::NewSession {
             user,
             method: "app",
@@ -664,6 +690,9 @@ pub fn authorize(
         };
         let login_id = auth::create_login(conn, new, policy)?;
         begin(conn, &login_id, request)?;
+        diesel::update(login_grants::table.find(&login_id))
+            .set(login_grants::auth_time.eq(Some(authenticated)))
+            .execute(conn)?;
         let pending = pending(conn, &login_id)?
             .map_err(|e| ServiceError::Internal(anyhow::anyhow!("new login: {e}")))?;
         match advance(conn, &pending)? {

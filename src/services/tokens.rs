@@ -247,8 +247,16 @@ pub fn by_token(
         return Ok(None);
     };
     let principal = principal_for(conn, &membership_id, Some(login.id))?;
-    // A person's token acts only through their own membership.
-    Ok(principal.filter(|p| p.client.is_some() || p.user_id() == login.user_id.as_deref()))
+    // A person's token acts only through their own membership, and not before they set up
+    // two-factor authentication where the project (or their invitation) requires it.
+    Ok(principal.filter(|p| match (&p.client, &p.user) {
+        (Some(_), _) => true,
+        (None, Some(user)) => {
+            Some(user.id.as_str()) == login.user_id.as_deref()
+                && (user.mfa_enrolled || !(p.membership.mfa_required || p.project.require_mfa))
+        }
+        (None, None) => false,
+    }))
 }
 
 /// The caller for HTTP Basic client credentials on an API request.

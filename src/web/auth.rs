@@ -545,10 +545,17 @@ async fn choose_project(
     Ok(see_other(&req, &next))
 }
 
+#[derive(Deserialize, Default)]
+pub struct SignoutForm {
+    /// Where to go after signing in again (an app asked for a fresh sign-in).
+    next: Option<String>,
+}
+
 async fn signout(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
+    form: Option<web::Form<SignoutForm>>,
 ) -> Result<HttpResponse, AppError> {
     if let Some(login_id) = session::login_id(&session) {
         state
@@ -557,6 +564,10 @@ async fn signout(
             .await?;
     }
     session::sign_out(&session);
+    if let Some(next) = form.and_then(|f| safe_next(f.next.as_deref())) {
+        let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+        return Ok(see_other(&req, &format!("/signin?{query}")));
+    }
     session::set_flash(&session, "You have signed out")?;
     Ok(see_other(&req, "/signin"))
 }

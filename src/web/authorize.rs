@@ -5,12 +5,14 @@
 //! problem goes back to the app as an OAuth error.
 
 use actix_session::Session;
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use super::errors::AppError;
 use super::extractors::Meta;
+use super::render::{csrf_of, page};
 use crate::http::{AppState, session};
 use crate::services::auth::{self, SessionContext};
 use crate::services::clients;
@@ -22,6 +24,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(authorize_get))
             .route(web::post().to(authorize_post)),
     );
+}
+
+/// How recent a sign-in must be for `prompt=login` to accept it.
+const REAUTH_MINUTES: i64 = 5;
+
+#[derive(Template)]
+#[template(path = "pages/reauthenticate.html")]
+struct Reauthenticate {
+    csrf: String,
+    app: String,
+    email: String,
+    next: String,
 }
 
 /// The request's parameters (RFC 6749 §4.1.1, RFC 7636, OpenID Connect Core §3.1.2.1).
@@ -101,16 +115,17 @@ pub async fn authorize_get(
     meta: Meta,
 ) -> Result<HttpResponse, AppError> {
     let params = parse(req.query_string().as_bytes());
-    authorize(&state, &session, meta, params).await
+    authorize(&req, &state, &session, meta, params).await
 }
 
 async fn authorize_post(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     meta: Meta,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    authorize(&state, &session, meta, parse(&body)).await
+    authorize(&req, &state, &session, meta, parse(&body)).await
 }
 
 /// Back to the app at its registered address, with these parameters added.
@@ -149,6 +164,7 @@ fn local(path: &str, next: &str) -> HttpResponse {
 }
 
 async fn authorize(
+    req: &HttpRequest,
     state: &AppState,
     session: &Session,
     Meta(meta): Meta,
@@ -195,7 +211,7 @@ async fn authorize(
             &redirect_uri,
             &params,
             "invalid_request",
-            "PKCE is required: send code_challenge with code_challenge_method=S256",
+            "PKCE is required: send code_challenge (43 to 128 characters) with code_challenge_method=S256",
         ));
     };
     if params.code_challenge_method.as_deref() != Some("S256") {
@@ -224,16 +240,28 @@ async fn authorize(
         "/oauth2/authorize?{}",
         serde_urlencoded::to_string(&again).unwrap_or_default()
     );
-    if prompt == "login" {
-        if let Some(ctx) = &ctx {
-            let login_id = ctx.login_id.clone();
-            state
-                .db
-                .run(move |conn| auth::revoke_login(conn, &login_id))
-                .await?;
-        }
-        session::sign_out(session);
-        return Ok(local("/signin", &next));
+    // `prompt=login`: a sign-in older than a few minutes is confirmed again. The person is
+    // asked (a link from anywhere must not sign them out); signing in again comes back here.
+    if prompt == "login"
+        && let Some(ctx) = &ctx
+        && chrono::Utc::now().naive_utc() - ctx.signed_in_at
+            > chrono::Duration::minutes(REAUTH_MINUTES)
+    {
+        let view = Reauthenticate {
+            csrf: csrf_of(req),
+            app: client.name.clone(),
+            email: ctx.user.email.clone(),
+            next,
+        };
+        return page(
+            req,
+            state,
+            Some(ctx),
+            "Sign in again",
+            &view,
+            StatusCode::OK,
+        )
+        .await;
     }
     let Some(ctx) = ctx else {
         if prompt == "none" {
@@ -301,10 +329,20 @@ async fn authorize(
         code_challenge_method: Some("S256".into()),
     };
     let (user, policy) = (ctx.user.clone(), state.session_policy);
-    let membership_id = membership.membership_id.clone();
+    let (membership_id, browser_login) = (membership.membership_id.clone(), ctx.login_id.clone());
     let code = state
         .db
-        .write(move |conn| grants::authorize(conn, &policy, &user, &membership_id, request, &meta))
+        .write(move |conn| {
+            grants::authorize(
+                conn,
+                &policy,
+                &user,
+                &membership_id,
+                request,
+                &meta,
+                &browser_login,
+            )
+        })
         .await?;
     let mut pairs = vec![("code", code.as_str())];
     if let Some(s) = &params.state {

@@ -49,6 +49,13 @@ pub async fn csrf_guard(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     // API clients hold no session: neither create one nor check a form token.
     if crate::api::is_api_path(req.path()) {
+        // The apps' entry point for browsers may show a page (sign in again) whose form needs
+        // the session's token; its own POST comes from the app, without one.
+        if req.path() == "/oauth2/authorize"
+            && let Ok(Some(token)) = req.get_session().get::<String>(CSRF_KEY)
+        {
+            req.extensions_mut().insert(CsrfToken(token));
+        }
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let session = req.get_session();

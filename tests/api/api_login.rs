@@ -214,6 +214,15 @@ async fn wrong_credentials_and_bad_requests_get_operation_outcomes() {
         (a.status, a.issue_field().as_str()),
         (StatusCode::BAD_REQUEST, "codeChallenge")
     );
+    for short in [
+        "abc",
+        "has spaces in it and is long enough to pass the length rule",
+    ] {
+        let (_, a) = app
+            .api_login(ADMIN_EMAIL, PASSWORD, json!({ "codeChallenge": short }))
+            .await;
+        assert_eq!(a.issue_field(), "codeChallenge", "{short}");
+    }
     let (_, a) = app
         .api_login(
             ADMIN_EMAIL,
@@ -486,6 +495,13 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_sign_in() {
         ])
         .await;
     assert_eq!(wrong_client.body["error"], "invalid_grant");
+    let owner = app.refresh(&refresh).await;
+    assert_eq!(
+        owner.status,
+        StatusCode::OK,
+        "a stranger's attempt did not spend it: {:?}",
+        owner.body
+    );
 }
 
 #[tokio::test]
@@ -851,15 +867,55 @@ async fn authorize_refuses_unknown_clients_unregistered_redirects_and_weak_pkce(
         &challenge,
         "&prompt=login",
     );
+    // A sign-in just made is fresh enough; an older one is confirmed again by the person (a
+    // link from elsewhere cannot sign them out).
     let r = app.get(&url).await;
     assert!(
-        location(&r).starts_with("/signin?next="),
-        "asked to sign in again"
+        query_of(&location(&r)).contains_key("code"),
+        "a fresh sign-in"
+    );
+    {
+        use rollcall::db::schema::logins;
+        let hour_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(1);
+        diesel::update(logins::table)
+            .set(logins::created_at.eq(hour_ago))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
+    let r = app.get(&url).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Sign in again") && html.contains("Scheduler"),
+        "{html}"
+    );
+    assert_eq!(
+        app.get("/account").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+    let next = crate::helpers::attr_of(&html, "input[name=next]", "value").unwrap();
+    assert!(!next.contains("prompt"), "{next}");
+    let r = app
+        .client
+        .post(app.url("/signout"))
+        .form(&[
+            ("csrf_token", crate::helpers::csrf_in(&html).as_str()),
+            ("next", next.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&r).starts_with("/signin?next=%2Foauth2%2Fauthorize"),
+        "{}",
+        location(&r)
     );
     assert_eq!(
         app.get("/account").await.status(),
         StatusCode::SEE_OTHER,
-        "signed out"
+        "signed out on request"
     );
 
     // POST works as GET does.
@@ -1139,4 +1195,55 @@ async fn browser_apps_at_registered_origins_may_call_the_api_and_no_one_else() {
         .await
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
+
+    // The browser session answers reads from this site's pages only: a page of an allowed
+    // origin must use a token, whatever cookies ride along.
+    let own = app.get("/auth/me").await;
+    assert_eq!(
+        own.status(),
+        StatusCode::OK,
+        "the signed-in browser reads its own"
+    );
+    for (header, value) in [
+        ("Origin", "https://app.example"),
+        ("Sec-Fetch-Site", "same-site"),
+    ] {
+        let r = app
+            .client
+            .get(app.url("/auth/me"))
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{header}: {value}");
+    }
+}
+
+#[tokio::test]
+async fn a_project_that_starts_requiring_two_factor_stops_the_tokens_of_members_without_it() {
+    let app = admin_app().await;
+    app.member("Grace", "Hopper", "grace@example.com", &[], PASSWORD)
+        .await;
+    let tokens = app
+        .api_tokens("grace@example.com", "openid offline_access")
+        .await;
+    let access = s(&tokens.body, "access_token");
+    assert_eq!(
+        app.api_get("/auth/me", &access).await.status,
+        StatusCode::OK
+    );
+    {
+        use rollcall::db::schema::projects;
+        diesel::update(projects::table.find(app.project_id()))
+            .set(projects::require_mfa.eq(true))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
+    assert_eq!(
+        app.api_get("/auth/me", &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refreshed = app.refresh(&s(&tokens.body, "refresh_token")).await;
+    assert_eq!(refreshed.body["error"], "invalid_grant");
+    assert!(s(&refreshed.body, "error_description").contains("two-factor"));
 }

@@ -21,7 +21,9 @@ CREATE TABLE login_grants (
     code_expires_at TIMESTAMP,
     code_used_at TIMESTAMP,
     pending_until TIMESTAMP NOT NULL,
-    created_at TIMESTAMP NOT NULL
+    created_at TIMESTAMP NOT NULL,
+    -- When the person authenticated, if before this login (a browser session's sign-in).
+    auth_time TIMESTAMP
 );
 CREATE UNIQUE INDEX login_grants_code_key ON login_grants (code_hash);
 
