@@ -43,6 +43,9 @@ pub struct Limits {
     /// Wrong two-factor codes for one account, whatever the session.
     pub mfa_failures_per_account: u32,
     pub mfa_window: Duration,
+    /// New accounts from one address (the sign-up page and `/auth/newuser`).
+    pub registrations_per_ip: u32,
+    pub registration_window: Duration,
 }
 
 impl Default for Limits {
@@ -64,6 +67,8 @@ impl Default for Limits {
             admin_email_window: Duration::from_secs(60 * 60),
             mfa_failures_per_account: 5,
             mfa_window: Duration::from_secs(15 * 60),
+            registrations_per_ip: 20,
+            registration_window: Duration::from_secs(60 * 60),
         }
     }
 }

@@ -121,10 +121,12 @@ pub async fn new_user(
         password_hash,
     };
     let (policy, request_meta, remember) = (state.session_policy, meta(&req), body.remember);
+    let limits = state.settings.limits.clone();
     let login = state
         .db
         .write(move |conn| {
-            let login_id = registration::register(conn, account, remember, &request_meta, &policy)?;
+            let login_id =
+                registration::register(conn, account, remember, &request_meta, &policy, &limits)?;
             grants::begin(conn, &login_id, grant)?;
             Ok(login_id)
         })

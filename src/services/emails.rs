@@ -235,6 +235,34 @@ pub fn mfa_reset(to: &str, first_name: &str, project_name: &str) -> Result<Email
     )
 }
 
+struct VerifyEmail<'a> {
+    first_name: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/verify_email.txt")]
+struct VerifyEmailText<'a> {
+    e: &'a VerifyEmail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "emails/verify_email.html")]
+struct VerifyEmailHtml<'a> {
+    e: &'a VerifyEmail<'a>,
+}
+
+/// A link that proves the address belongs to the account's owner.
+pub fn verify_email(to: &str, first_name: &str, link: &str) -> Result<Email, ServiceError> {
+    let e = VerifyEmail { first_name, link };
+    email(
+        to,
+        "Confirm your email address".into(),
+        &VerifyEmailText { e: &e },
+        &VerifyEmailHtml { e: &e },
+    )
+}
+
 struct PasswordChanged<'a> {
     first_name: &'a str,
     ip: &'a str,

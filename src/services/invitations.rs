@@ -171,6 +171,16 @@ pub fn accept(
     membership_id: &str,
     meta: &RequestMeta,
 ) -> Result<Project, ServiceError> {
+    // Anyone can sign up with any address: only its proven owner takes what is sent to it.
+    let verified: bool = crate::db::schema::users::table
+        .find(&user.id)
+        .select(crate::db::schema::users::email_verified)
+        .first(conn)?;
+    if !verified {
+        return Err(ServiceError::Forbidden(
+            "Confirm your email address first: we can send you a link".into(),
+        ));
+    }
     db::transaction(conn, |conn| {
         let (membership, project) = load_own(conn, user, membership_id)?;
         diesel::update(memberships::table.find(&membership.id))

@@ -7,6 +7,7 @@ pub mod authority;
 pub mod clients;
 mod conflict;
 pub mod email_change;
+pub mod email_verification;
 pub mod emails;
 pub mod external;
 pub mod grants;

@@ -75,7 +75,15 @@ pub fn register(
     remember: bool,
     meta: &RequestMeta,
     policy: &super::auth::SessionPolicy,
+    limits: &crate::config::Limits,
 ) -> Result<String, ServiceError> {
+    // Sign-ups from one address are limited: each account is an address claimed.
+    super::throttle::hit_and_check(
+        conn,
+        &format!("register-ip:{}", meta.ip.as_deref().unwrap_or("-")),
+        limits.registrations_per_ip,
+        limits.registration_window,
+    )?;
     db::transaction(conn, |conn| {
         let user = register_user(conn, account)?;
         let new = super::auth::NewSession {

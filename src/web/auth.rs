@@ -156,11 +156,11 @@ async fn register(
         email,
         password_hash,
     };
-    let policy = state.session_policy;
+    let (policy, limits) = (state.session_policy, state.settings.limits.clone());
     let remember = view.remember;
     let created = state
         .db
-        .run(move |conn| registration::register(conn, account, remember, &meta, &policy))
+        .run(move |conn| registration::register(conn, account, remember, &meta, &policy, &limits))
         .await;
     match created {
         Ok(login_id) => {

@@ -118,6 +118,7 @@ async fn an_existing_account_is_invited_and_becomes_a_member_only_when_it_accept
         .await
         .unwrap();
     assert!(page.contains("Clinic"));
+    crate::helpers::confirm_address(&app, &bob, "bob@example.com").await;
     let r = app
         .submit_with(
             &bob,
@@ -140,7 +141,8 @@ async fn an_invitation_declined_is_gone_and_another_accounts_invitation_cannot_b
     let membership = app
         .invite_person("Robert", "Byte", "bob@example.com", &[])
         .await;
-    // Eve cannot accept or decline Bob's invitation.
+    // Eve (her address confirmed) cannot accept or decline Bob's invitation.
+    crate::helpers::confirm_address(&app, &eve, "eve@example.com").await;
     for action in ["accept", "decline"] {
         let r = app
             .submit_with(
@@ -470,4 +472,58 @@ async fn invites_are_rate_limited_per_admin() {
         .get_result(&mut app.conn())
         .unwrap();
     assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn an_account_whose_address_is_not_confirmed_cannot_take_an_invitation_sent_to_it() {
+    let app = admin_app().await;
+    // Anyone can sign up with an address they do not own...
+    let squatter = app.registered("Bob", "bob@example.com").await;
+    let membership = app
+        .invite_person("Robert", "Byte", "bob@example.com", &[("admin", "on")])
+        .await;
+    let page = app.get_html_with(&squatter, "/invitations").await;
+    assert!(
+        crate::helpers::text_of(&page, "#verify-notice").is_some(),
+        "{page}"
+    );
+    // ...but accepting needs the address proven, by a link only its owner receives.
+    let r = app
+        .submit_with(
+            &squatter,
+            "/invitations",
+            &format!("/invitations/{membership}/accept"),
+            &[],
+        )
+        .await;
+    assert_eq!(location(&r), "/invitations");
+    let status: String = memberships::table
+        .find(&membership)
+        .select(memberships::status)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(status, "invited");
+    // A used or forged link changes nothing.
+    let forged = app.get_with(&squatter, "/verify-email/nope/0000").await;
+    assert_eq!(forged.status(), StatusCode::GONE);
+    // The owner of the mailbox confirms; then the invitation is theirs to accept.
+    crate::helpers::confirm_address(&app, &squatter, "bob@example.com").await;
+    let link = app
+        .mails_to("bob@example.com")
+        .iter()
+        .rev()
+        .find(|m| m.subject.contains("Confirm"))
+        .unwrap()
+        .path();
+    let again = app.submit_with(&squatter, &link, &link, &[]).await;
+    assert_eq!(again.status(), StatusCode::GONE, "a link works once");
+    let r = app
+        .submit_with(
+            &squatter,
+            "/invitations",
+            &format!("/invitations/{membership}/accept"),
+            &[],
+        )
+        .await;
+    assert_eq!(location(&r), "/");
 }

@@ -410,3 +410,51 @@ async fn admins_reset_passwords_and_second_factors_of_their_own_accounts_only() 
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn sign_ups_from_one_address_are_limited_on_the_page_and_the_api_alike() {
+    let app = spawn_app_with(|s| s.limits.registrations_per_ip = 2).await;
+    let body = |email: &str| {
+        json!({"firstName": "Sam", "lastName": "Signup", "email": email, "password": PASSWORD,
+               "codeChallenge": CHALLENGE_VERIFIER, "codeChallengeMethod": "plain"})
+    };
+    assert_eq!(
+        app.json("/auth/newuser", None, body("one@example.com"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = app
+        .submit_with(
+            &crate::helpers::new_client(),
+            "/register",
+            "/register",
+            &[
+                ("firstName", "Two"),
+                ("lastName", "Signup"),
+                ("email", "two@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let third = app
+        .json("/auth/newuser", None, body("three@example.com"))
+        .await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.headers.contains_key("retry-after"));
+    let r = app
+        .submit_with(
+            &crate::helpers::new_client(),
+            "/register",
+            "/register",
+            &[
+                ("firstName", "Four"),
+                ("lastName", "Signup"),
+                ("email", "four@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}

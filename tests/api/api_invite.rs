@@ -68,6 +68,7 @@ async fn an_existing_account_is_invited_and_its_pending_state_shows_in_the_json(
     assert!(!mail.text.contains("/setpassword/"));
     // Bob accepts; the membership reads as active.
     let id = a.body["id"].as_str().unwrap().to_owned();
+    crate::helpers::confirm_address(&app, &bob, "bob@example.com").await;
     let r = app
         .submit_with(
             &bob,

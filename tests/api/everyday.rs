@@ -24,6 +24,7 @@ async fn a_link_naming_a_project_opens_it_for_a_signed_in_member_or_their_invita
     assert_eq!(location(&r), "/invitations");
     let page = app.get_html_with(&mallory, "/invitations").await;
     let membership = membership_in(&app, "Clinic");
+    crate::helpers::confirm_address(&app, &mallory, "mallory@example.com").await;
     let r = app
         .submit_with(
             &mallory,

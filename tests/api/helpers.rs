@@ -949,3 +949,17 @@ pub async fn other_admin(app: &TestApp) -> reqwest::Client {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     other
 }
+
+/// Confirms the signed-in `browser`'s address the way its owner does: the link from the
+/// Invitations page, emailed, opened and confirmed. Accepting an invitation needs it.
+pub async fn confirm_address(app: &TestApp, browser: &reqwest::Client, email: &str) {
+    let r = app
+        .submit_with(browser, "/invitations", "/invitations/verify-email", &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let link = app.wait_for_mail(email, "Confirm your email").await.path();
+    let page = app.get_with(browser, &link).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let r = app.submit_with(browser, &link, &link, &[]).await;
+    assert_eq!(location(&r), "/invitations");
+}

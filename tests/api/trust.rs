@@ -306,6 +306,7 @@ async fn an_admin_cannot_touch_the_credentials_of_an_account_shared_with_other_p
     );
 
     // After she accepts, Clinic still governs only her membership.
+    crate::helpers::confirm_address(&app, &dora, "dora@example.com").await;
     let r = app
         .submit_with(
             &dora,
@@ -1021,6 +1022,7 @@ async fn a_suspended_invitation_cannot_be_accepted() {
         )
         .await;
     assert_eq!(a.status, StatusCode::OK);
+    crate::helpers::confirm_address(&app, &bob, "bob@example.com").await;
     let r = app
         .submit_with(
             &bob,
