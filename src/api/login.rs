@@ -212,10 +212,26 @@ pub async fn login(
     {
         return Err(ApiError::invalid("projectId", "Invalid projectId"));
     }
+    let project_hint = client_project.or(asked);
+    // An address whose organisation signs in with its own provider has no password here.
+    let (address, hint) = (email.clone(), project_hint.clone());
+    let managed = state
+        .db
+        .run(move |conn| {
+            crate::services::external::for_email(conn, &address, hint.as_deref())
+                .map(|p| p.is_some())
+        })
+        .await?;
+    if managed {
+        return Err(ApiError::invalid(
+            "email",
+            "This address signs in through its organisation's provider: ask POST /auth/method where to send the person",
+        ));
+    }
     let attempt = PasswordSignin {
         email,
         password: body.password,
-        project_hint: client_project.or(asked),
+        project_hint,
         remember: body.remember,
         meta: meta(&req),
     };

@@ -245,6 +245,20 @@ async fn a_projects_provider_never_signs_in_a_server_wide_account_and_apps_get_t
         )
         .await;
     assert_eq!(refused.issue_field(), "redirectUri");
+    // Medplum's password sign-in is pointed to the domain stage.
+    let password = app
+        .api_post_anonymous(
+            "/auth/login",
+            json!({"email": "ida@corp.example", "password": PASSWORD, "clientId": app_client.id,
+                   "codeChallenge": "c".repeat(43), "codeChallengeMethod": "plain"}),
+        )
+        .await;
+    assert_eq!(password.status, StatusCode::BAD_REQUEST);
+    assert!(
+        password.issue_text().contains("/auth/method"),
+        "{:?}",
+        password.body
+    );
     let verifier = "v".repeat(50);
     let method = app
         .api_post_anonymous(

@@ -651,7 +651,7 @@ test('an admin edits a member profile; an owner deletes a project, then their ac
 
 test('the remaining pages have no accessibility violations', async () => {
   for (const p of ['/signin', '/resetpassword', '/projects/new', '/admin/project', '/admin/access-policies',
-    '/admin/access-policies/new', '/admin/clients', '/no-such-page']) {
+    '/admin/access-policies/new', '/admin/clients', '/admin/sign-in', '/no-such-page']) {
     await admin.goto(rc.base + p);
     await accessible(admin, p);
   }
@@ -663,7 +663,14 @@ test('the remaining pages have no accessibility violations', async () => {
   await admin.click('button:has-text("Save policy")');
   await admin.waitForSelector('.error-summary');
   await accessible(admin, 'access policy with errors');
-  assert.equal(checked.length, 54, `axe ran on ${checked.length} pages and states`);
+  // Single sign-on, reached from the Details tab, with its errors.
+  await admin.goto(rc.base + '/admin/project');
+  await admin.click('#sign-in-link');
+  await admin.waitForURL('**/admin/sign-in');
+  await admin.click('button:has-text("Save provider")');
+  await admin.waitForSelector('.error-summary');
+  await accessible(admin, 'single sign-on with errors');
+  assert.equal(checked.length, 56, `axe ran on ${checked.length} pages and states`);
 });
 
 test('dark mode (chosen in the account menu, or from the device) and the phone layout pass axe', async () => {
