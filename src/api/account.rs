@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::admin::{ApiAdmin, MemberPath};
 use super::errors::{ApiError, OperationOutcome};
-use super::login::{LoginResponse, grant_request, next_step, pending_error};
+use super::login::{LoginResponse, grant_request, next_step, pending_past_mfa};
 use super::{Caller, Json, meta, ok, resource, state};
 use crate::config::Registration;
 use crate::db::models::User;
@@ -171,15 +171,10 @@ pub async fn new_project(
     let answer = state
         .db
         .write(move |conn| {
-            let pending = match grants::pending(conn, &body.login)? {
+            let pending = match pending_past_mfa(conn, &body.login)? {
                 Ok(p) => p,
-                Err(e) => return Ok(Err(pending_error(e))),
+                Err(e) => return Ok(Err(e)),
             };
-            if pending.user.mfa_enrolled && !pending.login.mfa_verified {
-                return Ok(Err(ApiError::BadRequest(
-                    "Verify the second factor first (/auth/mfa/verify)".into(),
-                )));
-            }
             if pending.user.project_id.is_some() {
                 return Ok(Err(ApiError::Forbidden(
                     "This account belongs to one project and cannot own projects".into(),

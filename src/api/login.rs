@@ -257,6 +257,23 @@ pub async fn login(
     Ok(ok(&response?))
 }
 
+/// A pending login whose second factor, where the person has one, was checked.
+pub(crate) fn pending_past_mfa(
+    conn: &mut crate::db::DbConn,
+    login_id: &str,
+) -> Result<Result<Pending, ApiError>, ServiceError> {
+    let pending = match grants::pending(conn, login_id)? {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(pending_error(e))),
+    };
+    if pending.user.mfa_enrolled && !pending.login.mfa_verified {
+        return Ok(Err(ApiError::BadRequest(
+            "Verify the second factor first (/auth/mfa/verify)".into(),
+        )));
+    }
+    Ok(Ok(pending))
+}
+
 /// Advances a pending login and answers where it stands.
 pub(crate) fn next_step(
     conn: &mut crate::db::DbConn,
@@ -328,15 +345,10 @@ pub async fn profile(
     let response = state
         .db
         .write(move |conn| {
-            let pending = match grants::pending(conn, &body.login)? {
+            let pending = match pending_past_mfa(conn, &body.login)? {
                 Ok(p) => p,
-                Err(e) => return Ok(Err(pending_error(e))),
+                Err(e) => return Ok(Err(e)),
             };
-            if pending.user.mfa_enrolled && !pending.login.mfa_verified {
-                return Ok(Err(ApiError::BadRequest(
-                    "Verify the second factor first (/auth/mfa/verify)".into(),
-                )));
-            }
             let membership = body.profile.rsplit('/').next().unwrap_or_default();
             match grants::choose(conn, &pending, membership)? {
                 Some(stage) => answer(conn, &pending, stage).map(Ok),
