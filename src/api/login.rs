@@ -602,8 +602,10 @@ pub async fn method(
         &callback,
         &email,
         hint,
-        None,
-        app.map(|(_, a)| a),
+        crate::services::external::Comeback {
+            app: app.map(|(_, a)| a),
+            ..Default::default()
+        },
     )
     .await?
     .map_err(ApiError::Unavailable)?;

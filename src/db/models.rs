@@ -252,6 +252,7 @@ pub struct ExternalSignIn {
     pub email: String,
     pub next: Option<String>,
     pub app_request: Option<String>,
+    pub binding_hash: Option<String>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,

@@ -283,6 +283,7 @@ diesel::table! {
         email -> Text,
         next -> Nullable<Text>,
         app_request -> Nullable<Text>,
+        binding_hash -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,

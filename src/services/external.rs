@@ -42,9 +42,14 @@ impl ProviderForm {
             errors.add("domain", "Enter an email domain such as example.com");
         }
         let issuer = self.issuer.trim().trim_end_matches('/').to_owned();
-        if !url::Url::parse(&issuer)
-            .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host())
-        {
+        if !url::Url::parse(&issuer).is_ok_and(|u| {
+            matches!(u.scheme(), "https" | "http")
+                && u.has_host()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.query().is_none()
+                && u.fragment().is_none()
+        }) {
             errors.add(
                 "issuer",
                 "Enter the provider's issuer URL, such as https://login.example.com",
@@ -92,8 +97,18 @@ pub fn save(
             .select(IdentityProvider::as_select())
             .first(conn)
             .optional()?;
+        // The stored secret goes only where it came from: a new issuer or client id needs it
+        // typed again (else an admin could send it to a host of their own).
         let secret = match (&existing, form.client_secret.trim()) {
-            (Some(e), "") => e.client_secret.clone(),
+            (Some(e), "") if e.issuer == issuer && e.client_id == form.client_id.trim() => {
+                e.client_secret.clone()
+            }
+            (Some(_), "") => {
+                return Err(ServiceError::invalid(
+                    "clientSecret",
+                    "Enter the client secret again: the issuer or client ID changed",
+                ));
+            }
             (_, typed) => typed.to_owned(),
         };
         let provider = IdentityProvider {
@@ -194,29 +209,34 @@ pub fn for_email(
         .filter(identity_providers::scope_key.eq_any(&scopes))
         .select(IdentityProvider::as_select())
         .load(conn)?;
-    // The project's own provider first.
+    // The project's own provider first; the server-wide one for the accounts it may not
+    // sign in (a project's provider never opens a way around the server's).
     found.sort_by_key(|p| p.project_id.is_none());
-    let Some(provider) = found.into_iter().next() else {
-        return Ok(None);
-    };
-    Ok(takes_over(conn, &provider, email, project_hint)?.then_some(provider))
+    for provider in found {
+        if takes_over(conn, &provider, email)? {
+            return Ok(Some(provider));
+        }
+    }
+    Ok(None)
 }
 
-/// Whether this sign-in goes to the provider: not when the account it would sign in to is one
-/// the provider may not sign in (a server-wide account, for a project's provider), which keeps
-/// its own password. An unknown address goes (and finds no account there afterwards).
+/// Whether this sign-in goes to the provider: when an account it may sign in has the
+/// address, or when no account has it (the person finds none afterwards). A server-wide
+/// account is not taken over by a project's provider, and an account someone else signed up
+/// with the address does not keep a project's own account from its provider.
 pub fn takes_over(
     conn: &mut DbConn,
     provider: &IdentityProvider,
     email: &EmailAddress,
-    project_hint: Option<&str>,
 ) -> Result<bool, ServiceError> {
-    Ok(
-        match super::auth::signin_account(conn, email, project_hint)? {
-            None => true,
-            Some(user) => user.project_id == provider.project_id,
-        },
-    )
+    if account_for(conn, provider, email.as_str())?.is_some() {
+        return Ok(true);
+    }
+    let any: i64 = users::table
+        .filter(users::email.eq(email.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(any == 0)
 }
 
 /// What an app asked for when its sign-in went to a provider (Medplum's `/auth/method` flow).
@@ -232,6 +252,17 @@ pub struct AppRequest {
     pub state: Option<String>,
 }
 
+/// Where a sign-in returns after the provider, and who may finish it.
+#[derive(Debug, Default)]
+pub struct Comeback {
+    /// A page of this site (a browser's sign-in).
+    pub next: Option<String>,
+    /// An app's request (Medplum's `/auth/method`).
+    pub app: Option<AppRequest>,
+    /// The mark the starting browser keeps in its session: only it may finish.
+    pub binding: Option<String>,
+}
+
 /// A sign-in about to leave for the provider: what goes into the authorization request.
 #[derive(Debug)]
 pub struct Departure {
@@ -245,8 +276,7 @@ pub fn depart(
     conn: &mut DbConn,
     provider: &IdentityProvider,
     email: &EmailAddress,
-    next: Option<String>,
-    app: Option<&AppRequest>,
+    comeback: &Comeback,
 ) -> Result<Departure, ServiceError> {
     let departure = Departure {
         state: random_secret(),
@@ -255,7 +285,9 @@ pub fn depart(
         code_verifier: random_secret(),
     };
     let at = now();
-    let app_request = app
+    let app_request = comeback
+        .app
+        .as_ref()
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| ServiceError::Internal(e.into()))?;
@@ -267,8 +299,9 @@ pub fn depart(
             code_verifier: departure.code_verifier.clone(),
             nonce: departure.nonce.clone(),
             email: email.as_str().to_owned(),
-            next,
+            next: comeback.next.clone(),
             app_request,
+            binding_hash: comeback.binding.as_deref().map(hash_secret),
             created_at: at,
             expires_at: at + Duration::minutes(PENDING_MINUTES),
             used_at: None,
@@ -282,6 +315,7 @@ pub fn depart(
 pub fn arrive(
     conn: &mut DbConn,
     state: &str,
+    binding: Option<&str>,
 ) -> Result<Option<(ExternalSignIn, IdentityProvider)>, ServiceError> {
     let Some((sign_in, provider)) = external_sign_ins::table
         .inner_join(identity_providers::table)
@@ -292,6 +326,13 @@ pub fn arrive(
     else {
         return Ok(None);
     };
+    // A sign-in started by a browser comes back only to that browser.
+    if let Some(expected) = &sign_in.binding_hash
+        && binding.map(hash_secret).as_ref() != Some(expected)
+    {
+        tracing::warn!("external sign-in answered in another browser; refused");
+        return Ok(None);
+    }
     let at = now();
     let claimed = diesel::update(
         external_sign_ins::table

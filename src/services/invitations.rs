@@ -163,6 +163,21 @@ fn record(
     )
 }
 
+/// Anyone can sign up with any address: only its proven owner answers what is sent to it.
+fn address_proven(conn: &mut DbConn, user: &User) -> Result<(), ServiceError> {
+    let verified: bool = crate::db::schema::users::table
+        .find(&user.id)
+        .select(crate::db::schema::users::email_verified)
+        .first(conn)?;
+    if verified {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(
+            "Confirm your email address first: we can send you a link".into(),
+        ))
+    }
+}
+
 /// The person accepts: the membership becomes active. Returns the project.
 #[tracing::instrument(skip_all, fields(user = %user.id, membership = %membership_id))]
 pub fn accept(
@@ -171,16 +186,7 @@ pub fn accept(
     membership_id: &str,
     meta: &RequestMeta,
 ) -> Result<Project, ServiceError> {
-    // Anyone can sign up with any address: only its proven owner takes what is sent to it.
-    let verified: bool = crate::db::schema::users::table
-        .find(&user.id)
-        .select(crate::db::schema::users::email_verified)
-        .first(conn)?;
-    if !verified {
-        return Err(ServiceError::Forbidden(
-            "Confirm your email address first: we can send you a link".into(),
-        ));
-    }
+    address_proven(conn, user)?;
     db::transaction(conn, |conn| {
         let (membership, project) = load_own(conn, user, membership_id)?;
         diesel::update(memberships::table.find(&membership.id))
@@ -203,6 +209,7 @@ pub fn decline(
     membership_id: &str,
     meta: &RequestMeta,
 ) -> Result<String, ServiceError> {
+    address_proven(conn, user)?;
     db::transaction(conn, |conn| {
         let (membership, project) = load_own(conn, user, membership_id)?;
         diesel::delete(memberships::table.find(&membership.id)).execute(conn)?;

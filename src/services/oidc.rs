@@ -11,7 +11,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::external::{self, AppRequest, Departure};
+use super::external::{self, Comeback, Departure};
 use super::{Db, ServiceError};
 use crate::db::models::IdentityProvider;
 use crate::domain::EmailAddress;
@@ -108,6 +108,9 @@ struct TokenAnswer {
 
 #[derive(Deserialize)]
 struct IdClaims {
+    #[serde(default)]
+    aud: serde_json::Value,
+    azp: Option<String>,
     email: Option<String>,
     #[serde(default)]
     email_verified: Option<serde_json::Value>,
@@ -182,6 +185,14 @@ pub async fn finish(
     let claims = jsonwebtoken::decode::<IdClaims>(&id_token, &key, &validation)
         .map_err(|e| OidcError::Token(e.to_string()))?
         .claims;
+    // Issued to several audiences: only when it says it was for this client.
+    if claims.aud.as_array().is_some_and(|a| a.len() > 1)
+        && claims.azp.as_deref() != Some(provider.client_id.as_str())
+    {
+        return Err(OidcError::Token(
+            "issued to several audiences, not for this client".into(),
+        ));
+    }
     if claims.nonce.as_deref() != Some(nonce) {
         return Err(OidcError::Token("the nonce does not match".into()));
     }
@@ -202,8 +213,7 @@ pub async fn departure(
     callback_url: &str,
     email: &EmailAddress,
     project_hint: Option<String>,
-    next: Option<String>,
-    app: Option<AppRequest>,
+    comeback: Comeback,
 ) -> Result<Result<Option<(IdentityProvider, String)>, String>, ServiceError> {
     let address = email.clone();
     let Some(provider) = db
@@ -224,7 +234,7 @@ pub async fn departure(
     };
     let (p, address) = (provider.clone(), email.clone());
     let departure = db
-        .run(move |conn| external::depart(conn, &p, &address, next, app.as_ref()))
+        .run(move |conn| external::depart(conn, &p, &address, &comeback))
         .await?;
     let url = authorize_url(
         &metadata,

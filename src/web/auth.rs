@@ -347,10 +347,10 @@ async fn signin(
     if let Some(address) = &email
         && let Some((_, url)) = super::external::departure_for(
             &state,
+            &session,
             address,
             project_hint.clone(),
             next.clone(),
-            None,
         )
         .await?
     {

@@ -19,6 +19,8 @@ use crate::services::grants::{self, GrantRequest, Stage};
 use crate::services::oidc;
 
 pub const CALLBACK: &str = "/signin/external/callback";
+/// Where the session keeps the mark of a browser's own single sign-on in progress.
+const BINDING_KEY: &str = "sso";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(CALLBACK).route(web::get().to(callback)));
@@ -33,19 +35,27 @@ pub fn callback_url(state: &AppState) -> String {
 /// this scope (see `oidc::departure`); a provider that cannot be reached is a page that says so.
 pub async fn departure_for(
     state: &AppState,
+    session: &Session,
     email: &EmailAddress,
     project_hint: Option<String>,
     next: Option<String>,
-    app: Option<AppRequest>,
 ) -> Result<Option<(IdentityProvider, String)>, AppError> {
+    // The browser's own mark: the answer is accepted only in this browser.
+    let binding = crate::services::random_secret();
+    session
+        .insert(BINDING_KEY, &binding)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
     oidc::departure(
         &state.db,
         &state.http,
         &callback_url(state),
         email,
         project_hint,
-        next,
-        app,
+        external::Comeback {
+            next,
+            app: None,
+            binding: Some(binding),
+        },
     )
     .await?
     .map_err(AppError::BadRequest)
@@ -76,9 +86,10 @@ async fn callback(
             "This sign-in link is incomplete. Start again from the sign-in page.",
         ));
     };
+    let binding = session.get::<String>(BINDING_KEY).ok().flatten();
     let Some((sign_in, provider)) = state
         .db
-        .run(move |conn| external::arrive(conn, &state_value))
+        .run(move |conn| external::arrive(conn, &state_value, binding.as_deref()))
         .await?
     else {
         return Err(refused(
@@ -114,9 +125,9 @@ async fn callback(
     };
     let email = email.map_err(|e| {
         tracing::warn!(error = %e, domain = %provider.domain, "external sign-in refused");
-        refused(format!(
-            "Your organisation's provider could not confirm who you are: {e}. Start again, or tell your administrator."
-        ))
+        refused(
+            "Your organisation's provider could not confirm who you are. Start again, or tell your administrator.",
+        )
     })?;
     if !email.eq_ignore_ascii_case(&sign_in.email) {
         tracing::info!(domain = %provider.domain, "external sign-in came back for another address");

@@ -106,6 +106,13 @@ async fn decline(
     Meta(meta): Meta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    if !ctx.user.email_verified {
+        session::set_flash(
+            &session,
+            "Confirm your email address first: send yourself the link below",
+        )?;
+        return Ok(see_other(&req, "/invitations"));
+    }
     let (user, id) = (ctx.user.clone(), path.into_inner());
     let project_name = state
         .db

@@ -154,6 +154,7 @@ async fn an_invitation_declined_is_gone_and_another_accounts_invitation_cannot_b
             .await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
+    crate::helpers::confirm_address(&app, &bob, "bob@example.com").await;
     let r = app
         .submit_with(
             &bob,
@@ -503,6 +504,17 @@ async fn an_account_whose_address_is_not_confirmed_cannot_take_an_invitation_sen
         .first(&mut app.conn())
         .unwrap();
     assert_eq!(status, "invited");
+    // Nor can it make the invitation go away by declining.
+    let r = app
+        .submit_with(
+            &squatter,
+            "/invitations",
+            &format!("/invitations/{membership}/decline"),
+            &[],
+        )
+        .await;
+    assert_eq!(location(&r), "/invitations");
+    assert!(crate::helpers::exists(&app, &membership));
     // A used or forged link changes nothing.
     let forged = app.get_with(&squatter, "/verify-email/nope/0000").await;
     assert_eq!(forged.status(), StatusCode::GONE);

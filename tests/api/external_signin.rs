@@ -111,6 +111,21 @@ async fn a_projects_own_accounts_of_a_domain_sign_in_through_the_organisations_p
     }
     let r = configure(&app, &idp, &client).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The saved secret goes only to the issuer it came with.
+    let moved = app
+        .submit(
+            "/admin/sign-in",
+            "/admin/sign-in",
+            &[
+                ("domain", "corp.example"),
+                ("issuer", "https://attacker.example"),
+                ("clientId", &client.id),
+                ("clientSecret", ""),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(crate::helpers::text_of(&moved.text().await.unwrap(), "#clientSecret-error").is_some());
     let page = app.get_html("/admin/sign-in").await;
     assert!(page.contains("corp.example") && page.contains(&idp.address));
     assert!(
@@ -122,6 +137,10 @@ async fn a_projects_own_accounts_of_a_domain_sign_in_through_the_organisations_p
             .await
             .contains("href=\"/admin/sign-in\"")
     );
+
+    // Someone signs up with Ida's address as a server-wide account: her project's sign-in
+    // still goes to her organisation's provider.
+    app.registered("Squatter", "ida@corp.example").await;
 
     // Ida follows her project's link: no password is asked; the provider signs her in.
     let browser = new_client();
@@ -154,6 +173,10 @@ async fn a_projects_own_accounts_of_a_domain_sign_in_through_the_organisations_p
         callback.starts_with(&format!("{}/signin/external/callback?", app.address)),
         "{callback}"
     );
+    // The answer is accepted only in the browser that asked (no login CSRF): another browser
+    // that is handed it gets a refusal, and the owner's sign-in still works.
+    let elsewhere = new_client().get(&callback).send().await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
     let r = browser.get(&callback).send().await.unwrap();
     assert_eq!(
         r.status(),
@@ -333,4 +356,57 @@ impl TestApp {
         )
         .await
     }
+}
+
+#[tokio::test]
+async fn a_projects_provider_opens_no_way_around_the_servers_provider() {
+    let app = admin_app().await;
+    let (idp, client) = provider_for(&app).await;
+    // The server's own provider for the domain (a super admin's).
+    {
+        use rollcall::db::schema::users;
+        diesel::update(users::table.filter(users::email.eq(crate::helpers::ADMIN_EMAIL)))
+            .set(users::super_admin.eq(true))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
+    let r = app
+        .submit(
+            "/admin/sign-in?scope=server",
+            "/admin/sign-in",
+            &[
+                ("scope", "server"),
+                ("domain", "corp.example"),
+                ("issuer", &idp.address),
+                ("clientId", &client.id),
+                ("clientSecret", &client.secret),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/sign-in?scope=server");
+    // Anyone's project adds its own provider for the domain...
+    assert_eq!(
+        configure(&app, &idp, &client).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let boss = app.registered("Boss", "boss@corp.example").await;
+    drop(boss);
+    // ...yet a server-wide account of the domain, even on that project's link, goes to the
+    // server's provider: no password sign-in around it.
+    let method = app
+        .api_post_anonymous(
+            "/auth/method",
+            json!({"email": "boss@corp.example", "projectId": app.project_id()}),
+        )
+        .await;
+    assert_eq!(method.body["domain"], "corp.example", "{:?}", method.body);
+    let password = app
+        .api_post_anonymous(
+            "/auth/login",
+            json!({"email": "boss@corp.example", "password": PASSWORD, "projectId": app.project_id(),
+                   "codeChallenge": "c".repeat(43), "codeChallengeMethod": "plain"}),
+        )
+        .await;
+    assert_eq!(password.status, StatusCode::BAD_REQUEST);
+    assert!(password.issue_text().contains("/auth/method"));
 }

@@ -898,6 +898,7 @@ async fn declining_tells_the_project_nothing_of_the_account() {
     fields[2] = ("lastName", "Name");
     app.invite(&fields).await;
     let (membership, _) = membership_in(&app, "bob@example.com", "Clinic");
+    crate::helpers::confirm_address(&app, &bob, "bob@example.com").await;
     let r = app
         .submit_with(
             &bob,
@@ -1071,6 +1072,7 @@ async fn an_invite_after_a_decline_shows_the_names_typed_now() {
     let id = app
         .invite_person("Typed", "Before", "bob@example.com", &[])
         .await;
+    crate::helpers::confirm_address(&app, &bob, "bob@example.com").await;
     app.submit_with(
         &bob,
         "/invitations",

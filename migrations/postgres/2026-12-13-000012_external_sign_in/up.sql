@@ -27,6 +27,9 @@ CREATE TABLE external_sign_ins (
     email TEXT NOT NULL,
     next TEXT,
     app_request TEXT,
+    -- The browser that started it (a value in its session cookie, hashed): the answer is
+    -- accepted only there, so nobody can sign someone else's browser in to their account.
+    binding_hash TEXT,
     created_at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP NOT NULL,
     used_at TIMESTAMP
