@@ -5,44 +5,17 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_EMAIL, ApiAnswer, PASSWORD, TestApp, admin_app, answer, code, other_admin,
-    remember_secret, spawn_app, spawn_app_with,
+    ADMIN_EMAIL, ApiAnswer, PASSWORD, TestApp, admin_app, code, other_admin, remember_secret,
+    spawn_app, spawn_app_with,
 };
 
 const CHALLENGE_VERIFIER: &str = "a-plain-verifier-that-is-long-enough-0123456789";
 
 impl TestApp {
-    async fn json(&self, path: &str, token: Option<&str>, body: Value) -> ApiAnswer {
-        let mut request = reqwest::Client::new().post(self.url(path)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        answer(request.send().await.unwrap()).await
-    }
-
     /// A person's access token through `/auth/login` (one project: the code at once).
     async fn person_token(&self, email: &str, password: &str) -> String {
-        let a = self
-            .json(
-                "/auth/login",
-                None,
-                json!({"email": email, "password": password, "codeChallenge": CHALLENGE_VERIFIER, "codeChallengeMethod": "plain"}),
-            )
-            .await;
-        let code = a.body["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{:?}", a.body))
-            .to_owned();
-        let t = self
-            .token_answer(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("code_verifier", CHALLENGE_VERIFIER),
-            ])
-            .await;
-        let token = t.body["access_token"].as_str().unwrap().to_owned();
-        remember_secret(&token);
-        token
+        let tokens = self.person_tokens(email, password, "openid").await;
+        tokens.body["access_token"].as_str().unwrap().to_owned()
     }
 }
 
@@ -56,42 +29,39 @@ async fn a_new_account_and_its_first_project_through_the_api_end_in_a_code() {
     let app = spawn_app().await;
     let body = json!({"firstName": "Nia", "lastName": "Api", "email": "nia@example.com",
         "password": PASSWORD, "codeChallenge": CHALLENGE_VERIFIER, "codeChallengeMethod": "plain"});
-    let created = app.json("/auth/newuser", None, body.clone()).await;
+    let created = app.post_json("/auth/newuser", body.clone()).await;
     assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
     let login = created.body["login"].as_str().unwrap().to_owned();
     assert!(created.body.get("code").is_none());
 
-    let twice = app.json("/auth/newuser", None, body.clone()).await;
+    let twice = app.post_json("/auth/newuser", body.clone()).await;
     assert_eq!(
         (twice.status, twice.issue_field().as_str()),
         (StatusCode::BAD_REQUEST, "email")
     );
     let weak = app
-        .json("/auth/newuser", None, json!({"firstName": "W", "lastName": "Eak", "email": "weak@example.com", "password": "password", "codeChallenge": CHALLENGE_VERIFIER}))
+        .post_json("/auth/newuser", json!({"firstName": "W", "lastName": "Eak", "email": "weak@example.com", "password": "password", "codeChallenge": CHALLENGE_VERIFIER}))
         .await;
     assert_eq!(weak.issue_field(), "password");
 
     let short = app
-        .json(
+        .post_json(
             "/auth/newproject",
-            None,
             json!({"login": login, "projectName": "abc"}),
         )
         .await;
     assert_eq!(short.issue_field(), "projectName");
     let made = app
-        .json(
+        .post_json(
             "/auth/newproject",
-            None,
             json!({"login": login, "projectName": "Api Clinic"}),
         )
         .await;
     assert_eq!(made.status, StatusCode::OK, "{:?}", made.body);
     let code = made.body["code"].as_str().unwrap().to_owned();
     let again = app
-        .json(
+        .post_json(
             "/auth/newproject",
-            None,
             json!({"login": login, "projectName": "Another"}),
         )
         .await;
@@ -117,7 +87,7 @@ async fn a_new_account_and_its_first_project_through_the_api_end_in_a_code() {
     app.wait_for_mail("nia@example.com", "Api Clinic").await;
 
     let closed = spawn_app_with(|s| s.registration = rollcall::config::Registration::Closed).await;
-    let refused = closed.json("/auth/newuser", None, body).await;
+    let refused = closed.post_json("/auth/newuser", body).await;
     assert_eq!(
         (refused.status, refused.issue_text().as_str()),
         (StatusCode::FORBIDDEN, "Registration is disabled")
@@ -129,9 +99,9 @@ async fn passwords_change_reset_and_set_through_the_api_with_the_pages_rules() {
     let app = admin_app().await;
     let token = app.person_token(ADMIN_EMAIL, PASSWORD).await;
     let wrong = app
-        .json(
+        .api_post(
             "/auth/changepassword",
-            Some(&token),
+            &token,
             json!({"oldPassword": "not it at all", "newPassword": "a brand new passphrase"}),
         )
         .await;
@@ -140,17 +110,17 @@ async fn passwords_change_reset_and_set_through_the_api_with_the_pages_rules() {
         (StatusCode::BAD_REQUEST, "oldPassword")
     );
     let weak = app
-        .json(
+        .api_post(
             "/auth/changepassword",
-            Some(&token),
+            &token,
             json!({"oldPassword": PASSWORD, "newPassword": "ada@example"}),
         )
         .await;
     assert_eq!(weak.issue_field(), "newPassword");
     let changed = app
-        .json(
+        .api_post(
             "/auth/changepassword",
-            Some(&token),
+            &token,
             json!({"oldPassword": PASSWORD, "newPassword": "a brand new passphrase"}),
         )
         .await;
@@ -169,7 +139,7 @@ async fn passwords_change_reset_and_set_through_the_api_with_the_pages_rules() {
     // A reset: the same answer for any address; a link only to a real one.
     for email in ["nobody@example.com", ADMIN_EMAIL] {
         all_ok(
-            &app.json("/auth/resetpassword", None, json!({"email": email}))
+            &app.post_json("/auth/resetpassword", json!({"email": email}))
                 .await,
         );
     }
@@ -179,33 +149,29 @@ async fn passwords_change_reset_and_set_through_the_api_with_the_pages_rules() {
     let parts: Vec<&str> = link.trim_start_matches('/').split('/').collect();
     let (id, secret) = (parts[1], parts[2]);
     let weak = app
-        .json(
+        .post_json(
             "/auth/setpassword",
-            None,
             json!({"id": id, "secret": secret, "password": "short"}),
         )
         .await;
     assert_eq!(weak.issue_field(), "password");
     let wrong = app
-        .json(
+        .post_json(
             "/auth/setpassword",
-            None,
             json!({"id": id, "secret": "0".repeat(64), "password": "another good passphrase"}),
         )
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     all_ok(
-        &app.json(
+        &app.post_json(
             "/auth/setpassword",
-            None,
             json!({"id": id, "secret": secret, "password": "another good passphrase"}),
         )
         .await,
     );
     let used = app
-        .json(
+        .post_json(
             "/auth/setpassword",
-            None,
             json!({"id": id, "secret": secret, "password": "yet another passphrase"}),
         )
         .await;
@@ -240,16 +206,16 @@ async fn two_factor_authentication_is_set_up_and_turned_off_through_the_api() {
         .into_owned();
     remember_secret(&secret);
     let wrong = app
-        .json("/auth/mfa/enroll", Some(&token), json!({"token": "000000"}))
+        .api_post("/auth/mfa/enroll", &token, json!({"token": "000000"}))
         .await;
     assert_eq!(
         (wrong.status, wrong.issue_field().as_str()),
         (StatusCode::BAD_REQUEST, "token")
     );
     let enrolled = app
-        .json(
+        .api_post(
             "/auth/mfa/enroll",
-            Some(&token),
+            &token,
             json!({"token": code(&secret, 0)}),
         )
         .await;
@@ -260,31 +226,27 @@ async fn two_factor_authentication_is_set_up_and_turned_off_through_the_api() {
         true
     );
     let again = app
-        .json(
+        .api_post(
             "/auth/mfa/enroll",
-            Some(&token),
+            &token,
             json!({"token": code(&secret, 1)}),
         )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     // The next sign-in asks for it.
     let a = app
-        .json("/auth/login", None, json!({"email": ADMIN_EMAIL, "password": PASSWORD, "codeChallenge": CHALLENGE_VERIFIER, "codeChallengeMethod": "plain"}))
+        .post_json("/auth/login", json!({"email": ADMIN_EMAIL, "password": PASSWORD, "codeChallenge": CHALLENGE_VERIFIER, "codeChallengeMethod": "plain"}))
         .await;
     assert_eq!(a.body["mfaRequired"], true);
 
     let wrong = app
-        .json(
-            "/auth/mfa/disable",
-            Some(&token),
-            json!({"token": "123456"}),
-        )
+        .api_post("/auth/mfa/disable", &token, json!({"token": "123456"}))
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     all_ok(
-        &app.json(
+        &app.api_post(
             "/auth/mfa/disable",
-            Some(&token),
+            &token,
             json!({"token": code(&secret, 1)}),
         )
         .await,
@@ -331,9 +293,9 @@ async fn a_person_signs_out_their_other_sessions_but_nobody_elses() {
     let _mallory = other_admin(&app).await;
     let mallory_token = app.person_token("mallory@example.com", PASSWORD).await;
     let theirs = app
-        .json(
+        .api_post(
             "/auth/revoke",
-            Some(&mallory_token),
+            &mallory_token,
             json!({"loginId": others[0]["id"]}),
         )
         .await;
@@ -344,7 +306,7 @@ async fn a_person_signs_out_their_other_sessions_but_nobody_elses() {
     );
 
     let here = app
-        .json("/auth/revoke", Some(&token), json!({"loginId": own}))
+        .api_post("/auth/revoke", &token, json!({"loginId": own}))
         .await;
     assert_eq!(
         here.status,
@@ -353,7 +315,7 @@ async fn a_person_signs_out_their_other_sessions_but_nobody_elses() {
     );
     for s in &others {
         all_ok(
-            &app.json("/auth/revoke", Some(&token), json!({"loginId": s["id"]}))
+            &app.api_post("/auth/revoke", &token, json!({"loginId": s["id"]}))
                 .await,
         );
     }
@@ -419,7 +381,7 @@ async fn sign_ups_from_one_address_are_limited_on_the_page_and_the_api_alike() {
                "codeChallenge": CHALLENGE_VERIFIER, "codeChallengeMethod": "plain"})
     };
     assert_eq!(
-        app.json("/auth/newuser", None, body("one@example.com"))
+        app.post_json("/auth/newuser", body("one@example.com"))
             .await
             .status,
         StatusCode::OK
@@ -439,7 +401,7 @@ async fn sign_ups_from_one_address_are_limited_on_the_page_and_the_api_alike() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let third = app
-        .json("/auth/newuser", None, body("three@example.com"))
+        .post_json("/auth/newuser", body("three@example.com"))
         .await;
     assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(third.headers.contains_key("retry-after"));

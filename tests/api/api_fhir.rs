@@ -484,26 +484,10 @@ async fn medplums_search_parameters_and_pickers_are_understood() {
     let (_, _) = app
         .member("Nan", "Member", "nan@example.com", &[], PASSWORD)
         .await;
-    let client = reqwest::Client::new();
-    let a = client
-        .post(app.url("/auth/login"))
-        .json(&json!({"email": "nan@example.com", "password": PASSWORD, "codeChallenge": "x".repeat(43), "codeChallengeMethod": "plain"}))
-        .send()
-        .await
-        .unwrap();
-    let code = crate::helpers::answer(a).await.body["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let t = app
-        .token_answer(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("code_verifier", &"x".repeat(43)),
-        ])
+    let member = app
+        .person_tokens("nan@example.com", PASSWORD, "openid")
         .await;
-    let member_token = t.body["access_token"].as_str().unwrap().to_owned();
-    crate::helpers::remember_secret(&member_token);
+    let member_token = member.body["access_token"].as_str().unwrap().to_owned();
     for path in [
         "/fhir/R4/AccessPolicy",
         "/fhir/R4/ClientApplication",

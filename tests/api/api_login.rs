@@ -35,16 +35,6 @@ fn header_of(token: &str) -> Value {
 }
 
 impl TestApp {
-    async fn post_json(&self, path: &str, body: Value) -> ApiAnswer {
-        let r = reqwest::Client::new()
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        answer(r).await
-    }
-
     /// `POST /auth/login` as Medplum's SDK sends it (empty client id), with an S256 challenge
     /// and `extra` fields; the verifier and the answer.
     async fn api_login(&self, email: &str, password: &str, extra: Value) -> (String, ApiAnswer) {
@@ -76,19 +66,7 @@ impl TestApp {
 
     /// Signs in through the API with this scope; the token answer.
     async fn api_tokens(&self, email: &str, scope: &str) -> ApiAnswer {
-        let (verifier, a) = self
-            .api_login(email, PASSWORD, json!({ "scope": scope }))
-            .await;
-        assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
-        let code = a.body["code"].as_str().expect("a code").to_owned();
-        let tokens = self.redeem(&code, &verifier).await;
-        assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
-        for key in ["access_token", "refresh_token", "id_token"] {
-            if let Some(t) = tokens.body[key].as_str() {
-                remember_secret(t);
-            }
-        }
-        tokens
+        self.person_tokens(email, PASSWORD, scope).await
     }
 
     async fn refresh(&self, token: &str) -> ApiAnswer {

@@ -7,8 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    ClientCredentials, PASSWORD, TestApp, admin_app, answer, csrf_in, location, new_client,
-    spawn_app,
+    ClientCredentials, PASSWORD, TestApp, admin_app, csrf_in, location, new_client, spawn_app,
 };
 
 /// The organisation's provider: another Rollcall where Ida has a verified account, with a
@@ -228,7 +227,7 @@ async fn a_projects_provider_never_signs_in_a_server_wide_account_and_apps_get_t
     let sam = app.registered("Sam", "sam@corp.example").await;
     drop(sam);
     let method = app
-        .api_post_anonymous(
+        .post_json(
             "/auth/method",
             json!({"email": "sam@corp.example", "projectId": project}),
         )
@@ -243,7 +242,7 @@ async fn a_projects_provider_never_signs_in_a_server_wide_account_and_apps_get_t
     assert!(!location(&r).contains("oauth2"));
     // Without the project, nobody's domain is taken over by a project.
     let method = app
-        .api_post_anonymous("/auth/method", json!({"email": "ida@corp.example"}))
+        .post_json("/auth/method", json!({"email": "ida@corp.example"}))
         .await;
     assert_eq!(method.body, json!({}));
 
@@ -262,7 +261,7 @@ async fn a_projects_provider_never_signs_in_a_server_wide_account_and_apps_get_t
         )
         .await;
     let refused = app
-        .api_post_anonymous(
+        .post_json(
             "/auth/method",
             json!({"email": "ida@corp.example", "clientId": app_client.id, "redirectUri": "https://evil.example/cb", "codeChallenge": "c".repeat(43)}),
         )
@@ -270,7 +269,7 @@ async fn a_projects_provider_never_signs_in_a_server_wide_account_and_apps_get_t
     assert_eq!(refused.issue_field(), "redirectUri");
     // Medplum's password sign-in is pointed to the domain stage.
     let password = app
-        .api_post_anonymous(
+        .post_json(
             "/auth/login",
             json!({"email": "ida@corp.example", "password": PASSWORD, "clientId": app_client.id,
                    "codeChallenge": "c".repeat(43), "codeChallengeMethod": "plain"}),
@@ -284,7 +283,7 @@ async fn a_projects_provider_never_signs_in_a_server_wide_account_and_apps_get_t
     );
     let verifier = "v".repeat(50);
     let method = app
-        .api_post_anonymous(
+        .post_json(
             "/auth/method",
             json!({"email": "ida@corp.example", "clientId": app_client.id, "redirectUri": "https://scheduler.example/cb",
                    "codeChallenge": verifier, "codeChallengeMethod": "plain", "state": "app-state"}),
@@ -331,31 +330,13 @@ async fn a_projects_provider_never_signs_in_a_server_wide_account_and_apps_get_t
             .unwrap();
     }
     let down = app
-        .api_post_anonymous(
+        .post_json(
             "/auth/method",
             json!({"email": "ida@corp.example", "projectId": project}),
         )
         .await;
     assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(down.issue_text().contains("cannot be reached"));
-}
-
-impl TestApp {
-    async fn api_post_anonymous(
-        &self,
-        path: &str,
-        body: serde_json::Value,
-    ) -> crate::helpers::ApiAnswer {
-        answer(
-            reqwest::Client::new()
-                .post(self.url(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    }
 }
 
 #[tokio::test]
@@ -394,14 +375,14 @@ async fn a_projects_provider_opens_no_way_around_the_servers_provider() {
     // ...yet a server-wide account of the domain, even on that project's link, goes to the
     // server's provider: no password sign-in around it.
     let method = app
-        .api_post_anonymous(
+        .post_json(
             "/auth/method",
             json!({"email": "boss@corp.example", "projectId": app.project_id()}),
         )
         .await;
     assert_eq!(method.body["domain"], "corp.example", "{:?}", method.body);
     let password = app
-        .api_post_anonymous(
+        .post_json(
             "/auth/login",
             json!({"email": "boss@corp.example", "password": PASSWORD, "projectId": app.project_id(),
                    "codeChallenge": "c".repeat(43), "codeChallengeMethod": "plain"}),

@@ -963,3 +963,47 @@ pub async fn confirm_address(app: &TestApp, browser: &reqwest::Client, email: &s
     let r = app.submit_with(browser, &link, &link, &[]).await;
     assert_eq!(location(&r), "/invitations");
 }
+
+impl TestApp {
+    /// `POST` of a JSON body without credentials (the sign-in stages, sign-up, a reset).
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> ApiAnswer {
+        let r = reqwest::Client::new()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        answer(r).await
+    }
+
+    /// A person's tokens through `/auth/login` and the code (one project, no second factor:
+    /// the code comes at once), with this scope.
+    pub async fn person_tokens(&self, email: &str, password: &str, scope: &str) -> ApiAnswer {
+        const VERIFIER: &str = "a-plain-verifier-that-is-long-enough-0123456789";
+        let a = self
+            .post_json(
+                "/auth/login",
+                serde_json::json!({"email": email, "password": password, "scope": scope,
+                    "codeChallenge": VERIFIER, "codeChallengeMethod": "plain"}),
+            )
+            .await;
+        let code = a.body["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{:?}", a.body))
+            .to_owned();
+        let tokens = self
+            .token_answer(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+            ])
+            .await;
+        assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+        for key in ["access_token", "refresh_token", "id_token"] {
+            if let Some(t) = tokens.body[key].as_str() {
+                remember_secret(t);
+            }
+        }
+        tokens
+    }
+}
