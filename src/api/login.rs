@@ -43,6 +43,7 @@ pub struct LoginRequest {
     pub code_challenge: Option<String>,
     /// `S256` or `plain`.
     pub code_challenge_method: Option<String>,
+    /// Keep me signed in: the tokens come with a refresh token (as with `offline_access`).
     #[serde(default)]
     pub remember: bool,
 }
@@ -194,13 +195,20 @@ pub async fn login(
     if body.password.is_empty() {
         return Err(ApiError::invalid("password", "Enter your password"));
     }
-    let grant = grant_request(
+    let mut grant = grant_request(
         body.code_challenge.clone(),
         body.code_challenge_method.clone(),
         body.client_id.clone(),
         body.scope.clone(),
         body.nonce.clone(),
     )?;
+    // "Keep me signed in" asks for a refresh token, as in Medplum.
+    if body.remember
+        && !grants::has_scope(&grant.scope, "offline_access")
+        && !grants::has_scope(&grant.scope, "offline")
+    {
+        grant.scope.push_str(" offline_access");
+    }
     let client_id = grant.client_id.clone();
     let client_project = state
         .db

@@ -462,6 +462,19 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_sign_in() {
     );
     assert_eq!(app.refresh(&refresh2).await.body["error"], "invalid_grant");
 
+    // "Keep me signed in" asks for one too (Medplum's `remember`); without it, none.
+    let (verifier, a) = app
+        .api_login(ADMIN_EMAIL, PASSWORD, json!({ "remember": true }))
+        .await;
+    let remembered = app.redeem(&s(&a.body, "code"), &verifier).await;
+    assert!(
+        remembered.body["refresh_token"].is_string(),
+        "{:?}",
+        remembered.body
+    );
+    remember_secret(&s(&remembered.body, "access_token"));
+    remember_secret(&s(&remembered.body, "refresh_token"));
+
     // `offline` works as well; a client id the token was not issued to does not.
     let other = app.api_tokens(ADMIN_EMAIL, "openid offline").await;
     let refresh = s(&other.body, "refresh_token");
