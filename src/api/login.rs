@@ -109,6 +109,7 @@ pub(crate) fn grant_request(
         nonce: blank(nonce),
         code_challenge: Some(challenge),
         code_challenge_method: Some(method),
+        new_project: false,
     })
 }
 
@@ -131,7 +132,7 @@ fn answer(
     };
     match stage {
         Stage::Code(code) => response.code = Some(code),
-        Stage::Ready => {}
+        Stage::Ready | Stage::NewProject => {}
         Stage::Mfa => response.mfa_required = Some(true),
         Stage::MfaEnroll => {
             let enrolment = mfa::start_enrolment(conn, &pending.user)?;
@@ -214,7 +215,16 @@ pub async fn login(
         .db
         .run(move |conn| Ok(client_project(conn, client_id.as_deref())))
         .await??;
-    let asked = blank(body.project_id.clone());
+    // Medplum's `projectId: "new"`: sign in for a project still to be made.
+    let new_project = body.project_id.as_deref() == Some("new");
+    grant.new_project = new_project;
+    let asked = blank(body.project_id.clone()).filter(|p| p != "new");
+    if new_project && client_project.is_some() {
+        return Err(ApiError::invalid(
+            "projectId",
+            "An app's sign-in is for the app's project, not a new one",
+        ));
+    }
     if let (Some(asked), Some(client)) = (&asked, &client_project)
         && asked != client
     {

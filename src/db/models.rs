@@ -223,6 +223,7 @@ pub struct LoginGrant {
     pub pending_until: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub auth_time: Option<NaiveDateTime>,
+    pub new_project: bool,
 }
 
 /// An OpenID Connect provider for an email domain.

@@ -245,6 +245,7 @@ diesel::table! {
         pending_until -> Timestamp,
         created_at -> Timestamp,
         auth_time -> Nullable<Timestamp>,
+        new_project -> Bool,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct GrantRequest {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+    /// For a project still to be made (`/auth/newproject`): no project is chosen.
+    pub new_project: bool,
 }
 
 /// A PKCE verifier or challenge as RFC 7636 §4.1 allows: 43 to 128 unreserved characters.
@@ -67,8 +69,14 @@ pub fn begin(conn: &mut DbConn, login_id: &str, request: GrantRequest) -> Result
             pending_until: at + Duration::minutes(PENDING_MINUTES),
             created_at: at,
             auth_time: None,
+            new_project: request.new_project,
         })
         .execute(conn)?;
+    if request.new_project {
+        diesel::update(logins::table.find(login_id))
+            .set(logins::membership_id.eq(None::<String>))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -85,6 +93,8 @@ pub enum Stage {
     MfaEnroll,
     /// Nothing is missing: the next step issues the code (seen only by `peek`).
     Ready,
+    /// The project is still to be made (`/auth/newproject`).
+    NewProject,
 }
 
 /// Why a pending login cannot go on.
@@ -188,6 +198,9 @@ fn step(conn: &mut DbConn, pending: &Pending, go_on: bool) -> Result<Stage, Serv
     let Pending { login, grant, user } = pending;
     if user.mfa_enrolled && !login.mfa_verified {
         return Ok(Stage::Mfa);
+    }
+    if grant.new_project && login.membership_id.is_none() {
+        return Ok(Stage::NewProject);
     }
     let project = client_project(conn, grant)?;
     let chosen = match &login.membership_id {

@@ -327,6 +327,7 @@ async fn authorize(
         nonce: params.nonce.clone().filter(|n| !n.is_empty()),
         code_challenge: Some(challenge),
         code_challenge_method: Some("S256".into()),
+        new_project: false,
     };
     let (user, policy) = (ctx.user.clone(), state.session_policy);
     let (membership_id, browser_login) = (membership.membership_id.clone(), ctx.login_id.clone());

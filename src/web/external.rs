@@ -197,6 +197,7 @@ async fn back_to_app(
         nonce: app.nonce.clone(),
         code_challenge: Some(app.code_challenge.clone()),
         code_challenge_method: Some(app.code_challenge_method.clone()),
+        new_project: false,
     };
     let id = login_id.to_owned();
     let stage = state

@@ -420,3 +420,57 @@ async fn sign_ups_from_one_address_are_limited_on_the_page_and_the_api_alike() {
         .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_member_signs_in_for_a_new_project_as_medplums_app_does() {
+    let app = admin_app().await;
+    // `projectId: "new"`: no project is chosen, even with only one.
+    let a = app
+        .post_json(
+            "/auth/login",
+            json!({"email": ADMIN_EMAIL, "password": PASSWORD, "projectId": "new",
+                   "codeChallenge": CHALLENGE_VERIFIER, "codeChallengeMethod": "plain"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert!(
+        a.body.get("code").is_none() && a.body.get("memberships").is_none(),
+        "{:?}",
+        a.body
+    );
+    let login = a.body["login"].as_str().unwrap().to_owned();
+    let made = app
+        .post_json(
+            "/auth/newproject",
+            json!({"login": login, "projectName": "Second Clinic"}),
+        )
+        .await;
+    let code = made.body["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{:?}", made.body))
+        .to_owned();
+    let tokens = app
+        .token_answer(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", CHALLENGE_VERIFIER),
+        ])
+        .await;
+    let token = tokens.body["access_token"].as_str().unwrap().to_owned();
+    remember_secret(&token);
+    assert_eq!(
+        app.api_get("/auth/me", &token).await.body["project"]["name"],
+        "Second Clinic"
+    );
+
+    // Not for an app of an existing project.
+    let client = app.create_client("App", &[]).await;
+    let refused = app
+        .post_json(
+            "/auth/login",
+            json!({"email": ADMIN_EMAIL, "password": PASSWORD, "projectId": "new", "clientId": client.id,
+                   "codeChallenge": CHALLENGE_VERIFIER, "codeChallengeMethod": "plain"}),
+        )
+        .await;
+    assert_eq!(refused.issue_field(), "projectId");
+}

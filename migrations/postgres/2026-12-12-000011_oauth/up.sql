@@ -23,7 +23,10 @@ CREATE TABLE login_grants (
     pending_until TIMESTAMP NOT NULL,
     created_at TIMESTAMP NOT NULL,
     -- When the person authenticated, if before this login (a browser session's sign-in).
-    auth_time TIMESTAMP
+    auth_time TIMESTAMP,
+    -- The sign-in is for a new project (Medplum's projectId "new"): no project is chosen;
+    -- /auth/newproject makes one.
+    new_project BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE UNIQUE INDEX login_grants_code_key ON login_grants (code_hash);
 
