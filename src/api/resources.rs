@@ -406,19 +406,18 @@ pub struct ClientApplicationResource {
 
 impl ClientApplicationResource {
     pub fn of(c: &ClientApplication, secret: Option<String>) -> Self {
+        let redirect_uris: Vec<String> = crate::services::clients::redirect_uris(c)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         ClientApplicationResource {
             resource_type: "ClientApplication".into(),
             id: c.id.clone(),
             meta: meta(c.updated_at),
             name: c.name.clone(),
             description: Some(c.description.clone()).filter(|d| !d.is_empty()),
-            redirect_uri: crate::services::clients::redirect_uris(c)
-                .first()
-                .map(|u| (*u).to_owned()),
-            redirect_uris: crate::services::clients::redirect_uris(c)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            redirect_uri: redirect_uris.first().cloned(),
+            redirect_uris,
             secret,
         }
     }

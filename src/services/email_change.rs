@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::audit::{self, Acting, Target};
 use super::emails::{self, EmailChange};
-use super::recovery::{LinkError, LinkInfo, LinkProblem, check_any_link};
+use super::recovery::{LinkError, LinkInfo, LinkProblem, check_any_link, claim_link};
 use super::{ServiceError, hash_secret, new_id, now, outbox, random_secret};
 use crate::db::models::{Project, SecurityRequest, User};
 use crate::db::schema::{memberships, profiles, security_requests, users};
@@ -178,17 +178,7 @@ pub fn confirm(
 ) -> Result<String, LinkError> {
     db::transaction(conn, |conn| {
         let (LinkInfo { request, user }, new_email) = pending(conn, id, secret)?;
-        let claimed = diesel::update(
-            security_requests::table
-                .find(&request.id)
-                .filter(security_requests::used_at.is_null())
-                .filter(security_requests::superseded_at.is_null()),
-        )
-        .set(security_requests::used_at.eq(Some(now())))
-        .execute(conn)?;
-        if claimed != 1 {
-            return Err(LinkError::Problem(LinkProblem::Used));
-        }
+        claim_link(conn, &request.id, now())?;
         let email = EmailAddress::parse(&new_email)
             .map_err(|_| LinkError::Problem(LinkProblem::Invalid))?;
         ensure_free(conn, &user, &email)?;

@@ -8,7 +8,7 @@ use super::recovery::{self, LinkError, LinkInfo, LinkProblem};
 use super::{ServiceError, emails, now, outbox, throttle};
 use crate::config::Limits;
 use crate::db::models::User;
-use crate::db::schema::{security_requests, users};
+use crate::db::schema::users;
 use crate::db::{self, DbConn};
 
 pub const KIND_VERIFY: &str = "verify_email";
@@ -57,16 +57,7 @@ pub fn confirm(conn: &mut DbConn, id: &str, secret: &str) -> Result<User, LinkEr
     db::transaction(conn, |conn| {
         let LinkInfo { request, user } = check(conn, id, secret)?;
         let at = now();
-        let claimed = diesel::update(
-            security_requests::table
-                .find(&request.id)
-                .filter(security_requests::used_at.is_null()),
-        )
-        .set(security_requests::used_at.eq(Some(at)))
-        .execute(conn)?;
-        if claimed != 1 {
-            return Err(LinkError::Problem(LinkProblem::Used));
-        }
+        recovery::claim_link(conn, &request.id, at)?;
         diesel::update(users::table.find(&user.id))
             .set((users::email_verified.eq(true), users::updated_at.eq(at)))
             .execute(conn)?;

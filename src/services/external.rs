@@ -375,8 +375,6 @@ pub fn vouched(
     provider: &IdentityProvider,
     user: &User,
 ) -> Result<(), ServiceError> {
-    use crate::db::schema::memberships;
-    use crate::domain::MembershipStatus;
     let at = now();
     diesel::update(users::table.find(&user.id))
         .set((users::email_verified.eq(true), users::updated_at.eq(at)))
@@ -384,18 +382,7 @@ pub fn vouched(
     if let (Some(project), Some(own)) = (&provider.project_id, &user.project_id)
         && project == own
     {
-        diesel::update(
-            memberships::table
-                .filter(memberships::user_id.eq(&user.id))
-                .filter(memberships::project_id.eq(project))
-                .filter(memberships::status.eq(MembershipStatus::Invited))
-                .filter(memberships::active.eq(true)),
-        )
-        .set((
-            memberships::status.eq(MembershipStatus::Active),
-            memberships::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+        super::invitations::accept_in(conn, &user.id, project, at)?;
     }
     Ok(())
 }

@@ -163,6 +163,29 @@ fn record(
     )
 }
 
+/// Accepts the person's waiting invitation of this project (not a suspended one): what a
+/// path that proves the account for that project does (its link, its provider).
+pub fn accept_in(
+    conn: &mut DbConn,
+    user_id: &str,
+    project_id: &str,
+    at: NaiveDateTime,
+) -> Result<(), ServiceError> {
+    diesel::update(
+        memberships::table
+            .filter(memberships::user_id.eq(user_id))
+            .filter(memberships::project_id.eq(project_id))
+            .filter(memberships::status.eq(MembershipStatus::Invited))
+            .filter(memberships::active.eq(true)),
+    )
+    .set((
+        memberships::status.eq(MembershipStatus::Active),
+        memberships::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Anyone can sign up with any address: only its proven owner answers what is sent to it.
 fn address_proven(conn: &mut DbConn, user: &User) -> Result<(), ServiceError> {
     let verified: bool = crate::db::schema::users::table

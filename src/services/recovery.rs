@@ -4,8 +4,6 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::domain::MembershipStatus;
-
 use super::audit::{self, Acting};
 use super::auth::{self, NewSession, SessionPolicy, new_security_stamp};
 use super::emails;
@@ -219,6 +217,24 @@ pub fn check_link(conn: &mut DbConn, id: &str, secret: &str) -> Result<LinkInfo,
     Ok(info)
 }
 
+/// Uses a link up: of two requests with it, exactly one changes the row; the other is told it
+/// was used.
+pub fn claim_link(conn: &mut DbConn, request_id: &str, at: NaiveDateTime) -> Result<(), LinkError> {
+    let claimed = diesel::update(
+        security_requests::table
+            .find(request_id)
+            .filter(security_requests::used_at.is_null())
+            .filter(security_requests::superseded_at.is_null()),
+    )
+    .set(security_requests::used_at.eq(Some(at)))
+    .execute(conn)?;
+    if claimed == 1 {
+        Ok(())
+    } else {
+        Err(LinkError::Problem(LinkProblem::Used))
+    }
+}
+
 /// A link of any kind, ready to use: known, its secret right, not used, replaced or expired.
 pub fn check_any_link(conn: &mut DbConn, id: &str, secret: &str) -> Result<LinkInfo, LinkError> {
     let found = security_requests::table
@@ -261,17 +277,7 @@ pub fn set_password(
     db::transaction(conn, |conn| {
         let LinkInfo { request, user } = check_link(conn, id, secret)?;
         let at = now();
-        let claimed = diesel::update(
-            security_requests::table
-                .find(&request.id)
-                .filter(security_requests::used_at.is_null())
-                .filter(security_requests::superseded_at.is_null()),
-        )
-        .set(security_requests::used_at.eq(Some(at)))
-        .execute(conn)?;
-        if claimed != 1 {
-            return Err(LinkError::Problem(LinkProblem::Used));
-        }
+        claim_link(conn, &request.id, at)?;
         let stamp = new_security_stamp();
         diesel::update(users::table.find(&user.id))
             .set((
@@ -291,19 +297,7 @@ pub fn set_password(
             _ => None,
         };
         if let Some(project_id) = accepted {
-            diesel::update(
-                memberships::table
-                    .filter(memberships::user_id.eq(&user.id))
-                    .filter(memberships::project_id.eq(&project_id))
-                    .filter(memberships::status.eq(MembershipStatus::Invited))
-                    // A suspended invitation cannot be answered, by this path either.
-                    .filter(memberships::active.eq(true)),
-            )
-            .set((
-                memberships::status.eq(MembershipStatus::Active),
-                memberships::updated_at.eq(at),
-            ))
-            .execute(conn)?;
+            super::invitations::accept_in(conn, &user.id, &project_id, at)?;
         }
         diesel::update(
             logins::table
