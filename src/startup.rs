@@ -253,6 +253,12 @@ impl Application {
         self.db.clone()
     }
 
+    /// Stops the server (listener and workers) from anywhere: a server whose future is merely
+    /// dropped keeps its worker threads.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

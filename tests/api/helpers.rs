@@ -319,8 +319,16 @@ pub struct TestApp {
     /// The server's own database handle: its statement count.
     pub db: rollcall::services::Db,
     pub data_dir: std::path::PathBuf,
+    server: actix_web::dev::ServerHandle,
     _pg: Option<PgTestDatabase>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The stop is sent at once; the server's thread carries it out.
+        drop(self.server.stop(false));
+    }
 }
 
 pub fn new_client() -> reqwest::Client {
@@ -364,7 +372,18 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db();
-    tokio::spawn(app.run_until_stopped());
+    let server = app.handle();
+    // The server runs on a thread of its own, so that it outlives the test's runtime long
+    // enough to act on the stop sent when the test's `TestApp` is dropped: otherwise every
+    // test would leave its worker threads, pools and hashing threads behind until the
+    // process ends.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(app.run_until_stopped())
+    });
     let pool = db::build_pool(&database_url, 2).unwrap();
     TestApp {
         address,
@@ -373,6 +392,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         pool,
         db,
         data_dir,
+        server,
         _pg: pg,
         _dir: dir,
     }
