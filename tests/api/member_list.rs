@@ -560,3 +560,68 @@ async fn a_users_page_sends_the_same_number_of_statements_at_any_size() {
         assert_eq!(statements_per_page(&app, path).await, at_small, "{path}");
     }
 }
+
+/// The emails in a page's table, in its order.
+fn emails_in(html: &str) -> Vec<String> {
+    scraper::Html::parse_document(html)
+        .select(&scraper::Selector::parse("tbody td[data-label=Email]").unwrap())
+        .map(|e| e.text().collect::<String>())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_search_with_hundreds_of_matches_pages_through_every_one_in_order_both_ways() {
+    // Past a few hundred matches in a list, a search walks the sort index instead of
+    // collecting its matches: every match must still come once, in order, both ways.
+    let app = admin_app().await;
+    let project_name: String = projects::table
+        .select(projects::name)
+        .first(&mut app.conn())
+        .unwrap();
+    rollcall::services::seed::seed(&mut app.conn(), &project_name, 1_200, false).unwrap();
+    let mut expected: Vec<String> = memberships::table
+        .filter(memberships::project_id.eq(app.project_id()))
+        .filter(memberships::profile_type.eq_any(["Practitioner", "RelatedPerson"]))
+        .filter(memberships::email.like("%seed.example"))
+        .select(memberships::email)
+        .load(&mut app.conn())
+        .unwrap();
+    expected.sort();
+    assert!(
+        (501..1_000).contains(&expected.len()),
+        "more matches than a search collects, fewer than it counts: {}",
+        expected.len()
+    );
+    let first = app
+        .get_html("/admin/users?q=seed.example&sort=email")
+        .await;
+    assert_eq!(
+        text_of(&first, ".results-count").unwrap(),
+        format!("{} members matching “seed.example”", expected.len())
+    );
+    let mut pages = vec![emails_in(&first)];
+    let mut html = first;
+    while let Some(next) = attr_of(&html, ".pager a[rel=next]", "href") {
+        html = app.get_html(&next).await;
+        pages.push(emails_in(&html));
+    }
+    assert_eq!(pages.concat(), expected, "forward, by email");
+    // And back from the last page, each page as it was going forward.
+    for page in pages.iter().rev().skip(1) {
+        let previous = attr_of(&html, ".pager a[rel=prev]", "href").unwrap();
+        html = app.get_html(&previous).await;
+        assert_eq!(&emails_in(&html), page, "backward, by email");
+    }
+    assert!(attr_of(&html, ".pager a[rel=prev]", "href").is_none());
+    // Descending by name: the same members, each once.
+    let mut html = app
+        .get_html("/admin/users?q=seed.example&sort=name&dir=desc")
+        .await;
+    let mut seen = emails_in(&html);
+    while let Some(next) = attr_of(&html, ".pager a[rel=next]", "href") {
+        html = app.get_html(&next).await;
+        seen.extend(emails_in(&html));
+    }
+    seen.sort();
+    assert_eq!(seen, expected, "by name, descending");
+}

@@ -6,9 +6,9 @@
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Integer, Text};
 
-use super::cursor::{Cursor, Key, Placed, SortKey};
+use super::cursor::{Condition, Cursor, Key, Placed, SortKey};
 use super::search::Search;
 use crate::db::DbConn;
 use crate::db::schema::{access_policies, memberships, profiles};
@@ -17,6 +17,11 @@ use crate::services::ServiceError;
 
 /// Past this many matches, a search says "1,000+" instead of counting on.
 pub const SEARCH_COUNT_CAP: i64 = 1_000;
+
+/// Matches in a list up to which a search reads, counts and orders them all; past it, walking
+/// the sort index finds a page sooner (1,500 matches: 14 ms collected, 5 ms walked, at
+/// 100,000 members).
+const COLLECT: i64 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberKind {
@@ -176,33 +181,53 @@ type QS = diesel::dsl::LeftJoinQuerySource<
 >;
 type Matching<'a> = diesel::dsl::IntoBoxed<'a, Joined, Backend>;
 
+/// The project's members of the list's kind that pass the filters, on any query that reads
+/// memberships.
+fn filtered<QS: 'static>(project_id: &str, query: &ListQuery) -> Vec<Condition<QS>>
+where
+    memberships::project_id: SelectableExpression<QS>,
+    diesel::dsl::AssumeNotNull<memberships::profile_type>: SelectableExpression<QS>,
+    memberships::status: SelectableExpression<QS>,
+    memberships::active: SelectableExpression<QS>,
+    memberships::admin: SelectableExpression<QS>,
+    memberships::mfa: SelectableExpression<QS>,
+    memberships::last_signin_at: SelectableExpression<QS>,
+{
+    let f = &query.filters;
+    let mut conditions: Vec<Condition<QS>> = vec![
+        Box::new(memberships::project_id.eq(project_id.to_owned())),
+        // Only client memberships have no profile type, and they are never listed.
+        Box::new(memberships::profile_type.assume_not_null().eq_any(query.types())),
+    ];
+    if let Some(status) = f.status {
+        conditions.push(Box::new(memberships::status.eq(status)));
+    }
+    if let Some(active) = f.active {
+        conditions.push(Box::new(memberships::active.eq(active)));
+    }
+    if let Some(admin) = f.admin {
+        conditions.push(Box::new(memberships::admin.eq(admin)));
+    }
+    if let Some(mfa) = f.mfa {
+        conditions.push(Box::new(memberships::mfa.eq(mfa)));
+        conditions.push(Box::new(memberships::status.eq(MembershipStatus::Active)));
+    }
+    if f.never_signed_in {
+        conditions.push(Box::new(memberships::last_signin_at.is_null()));
+    }
+    conditions
+}
+
 /// The project's members of the list's kind that pass the filters and the search.
 fn matching<'a>(project_id: &str, query: &ListQuery, search: &Search) -> Matching<'a> {
-    let f = &query.filters;
     let mut found = memberships::table
         .inner_join(profiles::table)
         .left_join(access_policies::table)
-        .filter(memberships::project_id.eq(project_id.to_owned()))
-        .filter(memberships::profile_type.eq_any(query.types()))
         .into_boxed();
-    if let Some(status) = f.status {
-        found = found.filter(memberships::status.eq(status));
-    }
-    if let Some(active) = f.active {
-        found = found.filter(memberships::active.eq(active));
-    }
-    if let Some(admin) = f.admin {
-        found = found.filter(memberships::admin.eq(admin));
-    }
-    if let Some(mfa) = f.mfa {
-        found = found
-            .filter(memberships::mfa.eq(mfa))
-            .filter(memberships::status.eq(MembershipStatus::Active));
-    }
-    if f.never_signed_in {
-        found = found.filter(memberships::last_signin_at.is_null());
-    }
-    if let Some(condition) = search.condition::<QS>() {
+    for condition in filtered::<QS>(project_id, query)
+        .into_iter()
+        .chain(search.condition::<QS>())
+    {
         found = found.filter(condition);
     }
     found
@@ -238,10 +263,20 @@ pub fn list(
     query: &ListQuery,
 ) -> Result<MemberPage, ServiceError> {
     let search = Search::plan(conn, query.q.as_deref())?;
-    if search.collects() {
+    let (search, total) = if search.counts_first() {
+        // The trigram index's own count spans every project and list: this list's share,
+        // capped, decides whether its matches are few enough to collect.
+        let total = total(conn, project_id, query, &search)?;
+        if matches!(total, Total::Exact(n) if n <= COLLECT) {
+            return collected(conn, project_id, query, &search);
+        }
+        (search.walked(), total)
+    } else if search.collects() {
         return collected(conn, project_id, query, &search);
-    }
-    let total = total(conn, project_id, query, &search)?;
+    } else {
+        let total = total(conn, project_id, query, &search)?;
+        (search, total)
+    };
     let backward = query.cursor.as_ref().is_some_and(|c| c.backward);
     // A backward page is read in reverse order, then turned around.
     let ascending = query.descending == backward;
@@ -411,11 +446,25 @@ fn total(
         let n = super::counts::total(conn, project_id, &query.types(), &query.filters)?;
         return Ok(Total::Exact(n));
     }
-    let found: Vec<String> = matching(project_id, query, search)
-        .select(memberships::id)
-        .limit(SEARCH_COUNT_CAP + 1)
-        .load(conn)?;
-    let n = found.len() as i64;
+    let n = match search.keyed() {
+        // Counted from the key index alone, without reading a row or joining a profile.
+        Some(condition) => {
+            let mut found = memberships::table.into_boxed();
+            for condition in filtered(project_id, query).into_iter().chain([condition]) {
+                found = found.filter(condition);
+            }
+            found
+                .select(sql::<Integer>("1"))
+                .limit(SEARCH_COUNT_CAP + 1)
+                .load::<i32>(conn)?
+                .len()
+        }
+        None => matching(project_id, query, search)
+            .select(memberships::id)
+            .limit(SEARCH_COUNT_CAP + 1)
+            .load::<String>(conn)?
+            .len(),
+    } as i64;
     Ok(if n > SEARCH_COUNT_CAP {
         Total::AtLeast(SEARCH_COUNT_CAP)
     } else {

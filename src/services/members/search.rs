@@ -3,7 +3,9 @@
 //! cheaply: a narrow search (most: a name, an address) reads its matches through the index,
 //! counts and orders them; a wide one (a common fragment such as a mail domain) walks the
 //! list's sort index and keeps the rows whose text contains it, which finds a page quickly
-//! precisely because matches are everywhere.
+//! precisely because matches are everywhere. On SQLite, a search between the two (a common
+//! first name) walks the sort index too, keeping the entries whose trigram-index key (carried
+//! by the index itself) is among the matches, so that no row is read that is not shown.
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -22,6 +24,10 @@ pub(super) enum Search {
     Everyone,
     /// Few enough matches to read, count and order them all.
     Narrow(Matcher),
+    /// Too many matches in this list to order them all, but few enough trigram hits to keep
+    /// in memory (SQLite): walk the sort index and keep the entries whose key is among the
+    /// hits. Holds the trigram phrase.
+    Spread(String),
     /// Many matches: walk the sort index and keep the rows whose folded text contains the
     /// pattern.
     Wide(String),
@@ -42,6 +48,18 @@ pub(super) enum Matcher {
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
+}
+
+/// Memberships whose trigram-index key is among the phrase's hits. `table` is `memberships`,
+/// or `+memberships` to keep the key's index out of the plan.
+fn keyed<QS>(table: &str, phrase: &str) -> Condition<QS> {
+    Box::new(
+        sql::<Bool>(&format!(
+            "{table}.search_key IN (SELECT rowid FROM profile_search WHERE profile_search MATCH "
+        ))
+        .bind::<Text, _>(phrase.to_owned())
+        .sql(")"),
+    )
 }
 
 impl Search {
@@ -94,14 +112,11 @@ impl Search {
         };
         match self {
             Search::Everyone => None,
-            Search::Narrow(Matcher::Trigram(phrase)) => Some(Box::new(
-                sql::<Bool>(
-                    "memberships.profile_id IN (SELECT k.profile_id FROM profile_search_keys k \
-                     WHERE k.id IN (SELECT rowid FROM profile_search WHERE profile_search MATCH ",
-                )
-                .bind::<Text, _>(phrase.clone())
-                .sql("))"),
-            )),
+            // Through the key index: read the matches' rows.
+            Search::Narrow(Matcher::Trigram(phrase)) => Some(keyed("memberships", phrase)),
+            // The unary `+` keeps the key index out of the plan: walk the sort index, whose
+            // entries carry the key.
+            Search::Spread(phrase) => Some(keyed("+memberships", phrase)),
             Search::Narrow(Matcher::Like(pattern)) | Search::Wide(pattern) => Some(like(pattern)),
             Search::Prefix(start) => {
                 // Every text that starts with `start` sorts between it and it + the last char.
@@ -123,6 +138,31 @@ impl Search {
     /// A narrow search: its matches are few enough to read, count and order all.
     pub(super) fn collects(&self) -> bool {
         matches!(self, Search::Narrow(_))
+    }
+
+    /// The same search read by walking the sort index (for a narrow trigram search that turns
+    /// out to have many matches in this list).
+    pub(super) fn walked(self) -> Search {
+        match self {
+            Search::Narrow(Matcher::Trigram(phrase)) => Search::Spread(phrase),
+            other => other,
+        }
+    }
+
+    /// A trigram search's condition on memberships alone (no profile needed), for counting.
+    pub(super) fn keyed<QS>(&self) -> Option<Condition<QS>> {
+        match self {
+            Search::Narrow(Matcher::Trigram(phrase)) | Search::Spread(phrase) => {
+                Some(keyed("memberships", phrase))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the list's own count decides between collecting and walking (SQLite's trigram
+    /// count spans every project and list).
+    pub(super) fn counts_first(&self) -> bool {
+        matches!(self, Search::Narrow(Matcher::Trigram(_)))
     }
 
     pub(super) fn is_search(&self) -> bool {

@@ -1,0 +1,14 @@
+DROP INDEX memberships_list_first_idx;
+DROP INDEX memberships_list_last_idx;
+DROP INDEX memberships_list_email_idx;
+DROP INDEX memberships_list_signin_idx;
+DROP INDEX memberships_list_status_idx;
+CREATE INDEX memberships_list_first_idx ON memberships (project_id, sort_first, id);
+CREATE INDEX memberships_list_last_idx ON memberships (project_id, sort_last, id);
+CREATE INDEX memberships_list_email_idx ON memberships (project_id, email, id);
+CREATE INDEX memberships_list_signin_idx ON memberships (project_id, last_signin_at, id);
+CREATE INDEX memberships_list_status_idx ON memberships (project_id, status, sort_first, id);
+DROP INDEX memberships_search_key_idx;
+DROP TRIGGER memberships_search_key_update;
+DROP TRIGGER memberships_search_key_insert;
+ALTER TABLE memberships DROP COLUMN search_key;
