@@ -592,9 +592,7 @@ async fn a_search_with_hundreds_of_matches_pages_through_every_one_in_order_both
         "more matches than a search collects, fewer than it counts: {}",
         expected.len()
     );
-    let first = app
-        .get_html("/admin/users?q=seed.example&sort=email")
-        .await;
+    let first = app.get_html("/admin/users?q=seed.example&sort=email").await;
     assert_eq!(
         text_of(&first, ".results-count").unwrap(),
         format!("{} members matching “seed.example”", expected.len())

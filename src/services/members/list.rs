@@ -197,7 +197,11 @@ where
     let mut conditions: Vec<Condition<QS>> = vec![
         Box::new(memberships::project_id.eq(project_id.to_owned())),
         // Only client memberships have no profile type, and they are never listed.
-        Box::new(memberships::profile_type.assume_not_null().eq_any(query.types())),
+        Box::new(
+            memberships::profile_type
+                .assume_not_null()
+                .eq_any(query.types()),
+        ),
     ];
     if let Some(status) = f.status {
         conditions.push(Box::new(memberships::status.eq(status)));
