@@ -46,6 +46,12 @@ enum Command {
     /// Make a new key for signing tokens; the old one keeps verifying the tokens it signed
     /// until they expire. Running instances pick the new key up within a minute.
     RotateKeys,
+    /// Write a consistent copy of the SQLite database to a new file while the server runs
+    /// (PostgreSQL: use pg_dump). Restore by starting Rollcall on the copy.
+    Backup {
+        /// Where to write the copy; the file must not exist yet.
+        path: std::path::PathBuf,
+    },
     /// Add synthetic members to an existing project, for demos and benchmarks.
     Seed {
         /// The project's name, as shown in the app.
@@ -76,6 +82,7 @@ pub fn main() -> ExitCode {
         } => create_superadmin(&settings, &email, &first_name, &last_name),
         Command::Seed { project, members } => seed(&settings, &project, members),
         Command::RotateKeys => rotate_keys(&settings),
+        Command::Backup { path } => backup(&settings, &path),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,6 +107,25 @@ fn rotate_keys(settings: &Settings) -> Result<(), anyhow::Error> {
     let kid = crate::services::keys::rotate(&mut conn)?;
     println!(
         "New signing key {kid}. Tokens signed with the previous key stay valid until they expire."
+    );
+    Ok(())
+}
+
+fn backup(settings: &Settings, path: &std::path::Path) -> Result<(), anyhow::Error> {
+    // Refused before the database is opened (opening runs migrations).
+    if db::Backend::from_url(settings.database_url()) == db::Backend::Postgres {
+        anyhow::bail!(db::BACKUP_POSTGRES);
+    }
+    let db = open_database(settings)?;
+    let mut conn = db.pool().get()?;
+    let started = std::time::Instant::now();
+    db::backup_into(&mut conn, path)?;
+    println!(
+        "Wrote a copy of the database to {} in {:.1?}. To restore it, stop Rollcall, put the \
+         copy in place of the database file (or point ROLLCALL_DATABASE_URL at it) and start \
+         Rollcall again.",
+        path.display(),
+        started.elapsed()
     );
     Ok(())
 }

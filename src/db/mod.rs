@@ -169,6 +169,43 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<usize, anyhow::Error> {
     Ok(applied)
 }
 
+/// How many of this build's migrations the database has not applied yet (0 when it is
+/// current, or newer: an instance of the previous release keeps serving while the next one's
+/// migrations run, as long as they only add).
+pub fn pending_migrations(conn: &mut DbConn) -> Result<usize, anyhow::Error> {
+    let pending = match conn {
+        DbConn::Postgres(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|m| m.len()),
+        DbConn::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|m| m.len()),
+    };
+    pending.map_err(|e| anyhow::anyhow!("cannot read the applied migrations: {e}"))
+}
+
+/// What `rollcall backup` says on PostgreSQL.
+pub const BACKUP_POSTGRES: &str = "`rollcall backup` copies SQLite databases; back PostgreSQL up with pg_dump (see docs/deploy.md)";
+
+/// Writes a consistent copy of a live SQLite database to `target` (which must not exist yet),
+/// while other connections go on reading and writing: `VACUUM INTO` reads one snapshot. On
+/// PostgreSQL, `pg_dump` is the tool (docs/deploy.md).
+pub fn backup_into(conn: &mut DbConn, target: &std::path::Path) -> Result<(), anyhow::Error> {
+    use diesel::RunQueryDsl;
+    let DbConn::Sqlite(_) = conn else {
+        anyhow::bail!(BACKUP_POSTGRES);
+    };
+    if target.exists() {
+        anyhow::bail!(
+            "{} already exists; give a new file's path",
+            target.display()
+        );
+    }
+    let path = target
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("the backup's path must be valid UTF-8"))?;
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<diesel::sql_types::Text, _>(path)
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Runs `f` in one transaction. On SQLite the transaction starts with `BEGIN IMMEDIATE`:
 /// a deferred transaction that reads and then writes fails at once with SQLITE_BUSY (the
 /// busy timeout does not apply) when another writer committed in between, which concurrent

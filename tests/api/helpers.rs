@@ -247,7 +247,7 @@ fn serve_smtp(stream: TcpStream, messages: &Mutex<Vec<Mail>>) -> std::io::Result
 }
 
 /// A PostgreSQL database for one test, cloned from a migrated template and dropped after.
-struct PgTestDatabase {
+pub struct PgTestDatabase {
     admin_url: String,
     name: String,
 }
@@ -259,6 +259,23 @@ fn with_path(url: &str, database: &str) -> String {
 }
 
 impl PgTestDatabase {
+    /// A new empty database (dropped with the value), and its URL.
+    pub fn empty(admin_url: &str) -> (PgTestDatabase, String) {
+        let mut admin = PgConnection::establish(admin_url).unwrap();
+        let name = format!("rollcall_test_{}", uuid::Uuid::new_v4().simple());
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .unwrap();
+        let url = with_path(admin_url, &name);
+        (
+            PgTestDatabase {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url,
+        )
+    }
+
     fn create(admin_url: &str) -> (PgTestDatabase, String) {
         let mut admin =
             PgConnection::establish(admin_url).expect("TEST_DATABASE_URL must reach PostgreSQL");
@@ -319,6 +336,8 @@ pub struct TestApp {
     /// The server's own database handle: its statement count.
     pub db: rollcall::services::Db,
     pub data_dir: std::path::PathBuf,
+    /// The database the server uses (a file path on SQLite).
+    pub database_url: String,
     server: actix_web::dev::ServerHandle,
     _pg: Option<PgTestDatabase>,
     _dir: tempfile::TempDir,
@@ -366,6 +385,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         ..Settings::default()
     };
     customise(&mut settings);
+    // The test's own pool opens the database the server was given, customised or not.
+    let database_url = settings.database_url().to_owned();
     let data_dir = settings.data_dir.clone();
     let app = Application::build(settings)
         .await
@@ -393,6 +414,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         db,
         data_dir,
         server,
+        database_url,
         _pg: pg,
         _dir: dir,
     }

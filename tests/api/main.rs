@@ -24,6 +24,7 @@ mod lifecycle;
 mod mail;
 mod member_list;
 mod member_profile;
+mod operations;
 mod ownership;
 mod project_delete;
 mod projects;
