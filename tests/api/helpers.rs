@@ -266,6 +266,11 @@ impl PgTestDatabase {
         diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
             .execute(&mut admin)
             .unwrap();
+        PgTestDatabase::handed_out(admin_url, name)
+    }
+
+    /// The database `name`, dropped with the value, and its URL.
+    fn handed_out(admin_url: &str, name: String) -> (PgTestDatabase, String) {
         let url = with_path(admin_url, &name);
         (
             PgTestDatabase {
@@ -305,14 +310,7 @@ impl PgTestDatabase {
         diesel::sql_query("SELECT pg_advisory_unlock(727274)")
             .execute(&mut admin)
             .unwrap();
-        let url = with_path(admin_url, &name);
-        (
-            PgTestDatabase {
-                admin_url: admin_url.to_owned(),
-                name,
-            },
-            url,
-        )
+        PgTestDatabase::handed_out(admin_url, name)
     }
 }
 

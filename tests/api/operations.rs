@@ -53,47 +53,24 @@ async fn a_backup_taken_while_members_are_invited_is_whole_and_a_new_instance_st
     let (before, _) = members_and_orphans(&mut app.conn());
     let copy = app.data_dir.join("copy.sqlite3");
     let is_sqlite = matches!(*app.conn(), DbConn::Sqlite(_));
-    // Invitations keep coming while the copy is written.
-    let writer = {
-        let (address, client) = (app.address.clone(), app.client.clone());
-        tokio::spawn(async move {
-            for i in 0..20 {
-                let page = client
-                    .get(format!("{address}/admin/invite"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                let email = format!("during{i}@example.com");
-                let r = client
-                    .post(format!("{address}/admin/invite"))
-                    .form(&[
-                        ("csrf_token", csrf_in(&page).as_str()),
-                        ("resourceType", "Practitioner"),
-                        ("firstName", "During"),
-                        ("lastName", "Backup"),
-                        ("email", email.as_str()),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
-            }
-        })
+    // Invitations keep coming while the copy is written; the copy starts once they are under
+    // way.
+    let invitations = async {
+        for i in 0..20 {
+            app.invite_person("During", "Backup", &format!("during{i}@example.com"), &[])
+                .await;
+        }
     };
-    // The copy starts once the invitations are under way.
-    while members_and_orphans(&mut app.conn()).0 < before + 3 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let pool = app.pool.clone();
-    let target = copy.clone();
-    let backed_up =
+    let backup = async {
+        while members_and_orphans(&mut app.conn()).0 < before + 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let (pool, target) = (app.pool.clone(), copy.clone());
         tokio::task::spawn_blocking(move || db::backup_into(&mut pool.get().unwrap(), &target))
             .await
-            .unwrap();
-    writer.await.unwrap();
+            .unwrap()
+    };
+    let ((), backed_up) = tokio::join!(invitations, backup);
     let (after, _) = members_and_orphans(&mut app.conn());
     assert_eq!(after, before + 20);
     if !is_sqlite {
