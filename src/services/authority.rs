@@ -79,6 +79,13 @@ pub fn sees_account(membership: &Membership) -> bool {
     membership.status == MembershipStatus::Active
 }
 
+/// Whether the project sees the account's current email address through this membership:
+/// once the person accepted, and always for the project's own accounts. Until then it knows
+/// the address it invited.
+pub fn sees_address(membership: &Membership, user: &User) -> bool {
+    sees_account(membership) || user.project_id.as_deref() == Some(membership.project_id.as_str())
+}
+
 /// The status a new membership of `user` starts with. A server-wide account that already
 /// existed must accept first (as GitHub organisations do); a new account accepts by setting
 /// its password from the invitation; the project's own accounts are the project's.

@@ -10,7 +10,7 @@ use super::audit::{self, Acting, Target};
 use super::emails::{self, EmailChange};
 use super::recovery::{LinkError, LinkInfo, LinkProblem, check_any_link, claim_link};
 use super::{ServiceError, hash_secret, new_id, now, outbox, random_secret};
-use crate::db::models::{Project, SecurityRequest, User};
+use crate::db::models::{Membership, Project, SecurityRequest, User};
 use crate::db::schema::{memberships, profiles, security_requests, users};
 use crate::db::{self, DbConn};
 use crate::domain::EmailAddress;
@@ -69,15 +69,50 @@ fn apply(
         })?;
     // Links sent to the old address (a password reset, an invitation) stop working with it.
     super::recovery::cancel_links(conn, &user.id)?;
-    let profile_ids = memberships::table
-        .filter(memberships::user_id.eq(&user.id))
-        .select(memberships::profile_id.assume_not_null());
-    let names: Vec<(String, String, String)> = profiles::table
-        .filter(profiles::id.eq_any(profile_ids))
-        .select((profiles::id, profiles::first_name, profiles::last_name))
+    show_address(conn, &user.id, None)
+}
+
+/// Shows the account's address to the projects that may see it (`authority::sees_address`),
+/// through the profiles of its memberships (in `project` only, or in all). An invitation not
+/// yet accepted keeps the address it was sent to: a project learns nothing of another
+/// project's account before its owner accepts, and learns its current address when they do.
+pub fn show_address(
+    conn: &mut DbConn,
+    user_id: &str,
+    project: Option<&str>,
+) -> Result<(), ServiceError> {
+    let user: User = users::table
+        .find(user_id)
+        .select(User::as_select())
+        .first(conn)?;
+    let email = user.email.clone();
+    let mut held = memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .select(Membership::as_select())
+        .into_boxed();
+    if let Some(project) = project {
+        held = held.filter(memberships::project_id.eq(project.to_owned()));
+    }
+    let profile_ids: Vec<String> = held
+        .load::<Membership>(conn)?
+        .into_iter()
+        .filter(|m| super::authority::sees_address(m, &user))
+        .filter_map(|m| m.profile_id)
+        .collect();
+    let names: Vec<(String, String, String, Option<String>)> = profiles::table
+        .filter(profiles::id.eq_any(&profile_ids))
+        .select((
+            profiles::id,
+            profiles::first_name,
+            profiles::last_name,
+            profiles::email,
+        ))
         .load(conn)?;
-    for (id, first, last) in names {
-        let keys = ProfileKeys::of(&first, &last, Some(email.as_str()));
+    for (id, first, last, _) in names
+        .into_iter()
+        .filter(|(.., shown)| shown.as_deref() != Some(email.as_str()))
+    {
+        let keys = ProfileKeys::of(&first, &last, Some(&email));
         diesel::update(profiles::table.find(&id))
             .set((
                 profiles::email.eq(Some(email.as_str())),

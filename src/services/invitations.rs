@@ -183,7 +183,7 @@ pub fn accept_in(
         memberships::updated_at.eq(at),
     ))
     .execute(conn)?;
-    Ok(())
+    super::email_change::show_address(conn, user_id, Some(project_id))
 }
 
 /// Anyone can sign up with any address: only its proven owner answers what is sent to it.
@@ -218,6 +218,7 @@ pub fn accept(
                 memberships::updated_at.eq(now()),
             ))
             .execute(conn)?;
+        super::email_change::show_address(conn, &user.id, Some(&project.id))?;
         record(conn, user, &membership, &project, true, meta)?;
         Ok(project)
     })

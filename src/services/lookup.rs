@@ -200,7 +200,6 @@ pub fn memberships_by_ids(
 
 fn views(conn: &mut DbConn, rows: Vec<Membership>) -> Result<Vec<MembershipView>, ServiceError> {
     let profile_ids: Vec<&String> = rows.iter().filter_map(|m| m.profile_id.as_ref()).collect();
-    let user_ids: Vec<&String> = rows.iter().filter_map(|m| m.user_id.as_ref()).collect();
     let client_ids: Vec<&String> = rows.iter().filter_map(|m| m.client_id.as_ref()).collect();
     let names: Vec<(String, String, String, String)> = if profile_ids.is_empty() {
         Vec::new()
@@ -215,14 +214,6 @@ fn views(conn: &mut DbConn, rows: Vec<Membership>) -> Result<Vec<MembershipView>
             ))
             .load(conn)?
     };
-    let emails: Vec<(String, String)> = if user_ids.is_empty() {
-        Vec::new()
-    } else {
-        users::table
-            .filter(users::id.eq_any(&user_ids))
-            .select((users::id, users::email))
-            .load(conn)?
-    };
     let clients: Vec<(String, String)> = if client_ids.is_empty() {
         Vec::new()
     } else {
@@ -231,7 +222,6 @@ fn views(conn: &mut DbConn, rows: Vec<Membership>) -> Result<Vec<MembershipView>
             .select((client_applications::id, client_applications::name))
             .load(conn)?
     };
-    let emails: HashMap<String, String> = emails.into_iter().collect();
     let clients: HashMap<String, String> = clients.into_iter().collect();
     let names: HashMap<String, ProfileName> = names
         .into_iter()
@@ -251,7 +241,13 @@ fn views(conn: &mut DbConn, rows: Vec<Membership>) -> Result<Vec<MembershipView>
     Ok(rows
         .into_iter()
         .map(|m| MembershipView {
-            user_email: find(&emails, &m.user_id),
+            // The address the project knows: the invited one until the person accepts (the
+            // account's own may have changed since), the account's after.
+            user_email: m
+                .user_id
+                .as_ref()
+                .map(|_| m.email.clone())
+                .filter(|e| !e.is_empty()),
             client_name: find(&clients, &m.client_id),
             profile: m.profile_id.as_ref().and_then(|id| names.get(id)).cloned(),
             membership: m,

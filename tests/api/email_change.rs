@@ -258,3 +258,98 @@ async fn no_admin_can_change_the_credentials_of_the_owners_own_account() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn a_project_learns_an_invited_accounts_new_address_only_when_it_is_accepted() {
+    let app = admin_app().await;
+    let bob = app.registered("Bob", "bob@example.com").await;
+    let r = app
+        .submit_with(
+            &bob,
+            "/register/project",
+            "/register/project",
+            &[("projectName", "Bob's practice")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app
+        .invite(&[
+            ("resourceType", "Practitioner"),
+            ("firstName", "Bob"),
+            ("lastName", "Tester"),
+            ("email", "bob@example.com"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let membership: String = memberships::table
+        .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
+        .filter(users::email.eq("bob@example.com"))
+        .filter(memberships::project_id.eq(app.project_id()))
+        .select(memberships::id)
+        .first(&mut app.conn())
+        .unwrap();
+
+    // Bob moves his account to a private address, from his own project.
+    let r = app
+        .submit_with(
+            &bob,
+            "/account/security",
+            "/account/email",
+            &[
+                ("newEmail", "bob.private@secret.example"),
+                ("emailPassword", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let link = app
+        .wait_for_mail(
+            "bob.private@secret.example",
+            "Confirm your new email address",
+        )
+        .await
+        .path();
+    let r = app.submit_with(&new_client(), &link, &link, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Clinic, whose invitation he has not answered, still knows only the address it used: in
+    // the list, its search, the member page and the API.
+    assert!(
+        names_in(&app.get_html("/admin/users?q=secret.example").await).is_empty(),
+        "not found by the new address"
+    );
+    assert_eq!(
+        names_in(&app.get_html("/admin/users?q=bob%40example.com").await),
+        vec!["Bob Tester"]
+    );
+    for page in [
+        format!("/admin/members/{membership}"),
+        "/admin/invitations".into(),
+    ] {
+        let html = app.get_html(&page).await;
+        assert!(html.contains("bob@example.com"), "{page}");
+        assert!(!html.contains("secret.example"), "{page}");
+    }
+    let token = app.token(&app.admin_client().await).await;
+    let member_path = format!("/admin/projects/{}/members/{membership}", app.project_id());
+    let api = app.api_get(&member_path, &token).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    assert_eq!(api.body["user"]["display"], "bob@example.com");
+
+    // He accepts: from now on Clinic sees the address his account has.
+    let r = app
+        .submit_with(
+            &bob,
+            "/invitations",
+            &format!("/invitations/{membership}/accept"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        names_in(&app.get_html("/admin/users?q=secret.example").await),
+        vec!["Bob Tester"]
+    );
+    let api = app.api_get(&member_path, &token).await;
+    assert_eq!(api.body["user"]["display"], "bob.private@secret.example");
+}

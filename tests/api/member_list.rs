@@ -370,6 +370,38 @@ async fn search_finds_names_and_addresses_with_accents_and_case_folded() {
     }
 }
 
+#[tokio::test]
+async fn control_characters_in_a_search_are_dropped_on_every_path() {
+    // A NUL ends an FTS5 query: it must be dropped, never reach the database.
+    let app = admin_app().await;
+    app.invite_person("José", "Núñez", "jose.nunez@example.com", &[])
+        .await;
+    let html = app.get_html("/admin/users?q=jos%00e").await;
+    assert_eq!(names_in(&html), vec!["José Núñez"]);
+    let html = app.get_html("/admin/users?q=%00%00%00").await;
+    assert_eq!(names_in(&html).len(), 2, "no search: everyone");
+    let html = app.get_html("/admin/users?q=%0D%0A").await;
+    let count = text_of(&html, ".results-count").unwrap();
+    assert!(!count.contains("matching"), "{count}");
+    for path in [
+        "/admin/patients?q=%00ab",
+        "/admin/users.csv?q=jos%00e",
+        "/admin/users.json?q=jos%00e",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.text().await.expect("the whole answer");
+    }
+    let r = app
+        .client
+        .get(app.url("/admin/users?q=emma%00"))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 fn urlencoding(q: &str) -> String {
     serde_urlencoded::to_string([("q", q)]).unwrap()[2..].to_owned()
 }

@@ -18,6 +18,9 @@ use crate::services::ServiceError;
 /// Past this many matches, a search says "1,000+" instead of counting on.
 pub const SEARCH_COUNT_CAP: i64 = 1_000;
 
+/// More rows than any list has: where a cursor's offset stops.
+const MAX_OFFSET: i64 = 1 << 40;
+
 /// Matches in a list up to which a search reads, counts and orders them all; past it, walking
 /// the sort index finds a page sooner (1,500 matches: 14 ms collected, 5 ms walked, at
 /// 100,000 members).
@@ -479,7 +482,8 @@ fn total(
 /// The page's rows in display order, and cursors to the pages after and before it.
 fn page(query: &ListQuery, rows: Vec<Listed>, more: bool, total: Total) -> MemberPage {
     let (backward, offset) = match &query.cursor {
-        Some(c) => (c.backward, c.offset.max(0)),
+        // A cursor's offset only labels the page ("51–100"); a forged one must not overflow.
+        Some(c) => (c.backward, c.offset.clamp(0, MAX_OFFSET)),
         None => (false, 0),
     };
     let count = rows.len() as i64;

@@ -48,6 +48,17 @@ pub struct MemberDetail {
     pub sees_account: bool,
 }
 
+impl MemberDetail {
+    /// The address the project knows the person by (see `authority::sees_address`).
+    pub fn email(&self) -> &str {
+        if super::authority::sees_address(&self.membership, &self.user) {
+            &self.user.email
+        } else {
+            &self.membership.email
+        }
+    }
+}
+
 /// One person's membership of this project.
 pub fn get(
     conn: &mut DbConn,

@@ -116,7 +116,8 @@ pub fn list(
             memberships::user_id,
             profiles::first_name,
             profiles::last_name,
-            users::email,
+            // The address invited: another project's account may have moved since.
+            memberships::email,
             profiles::resource_type,
             memberships::invited_by,
             memberships::created_at,

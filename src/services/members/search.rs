@@ -64,7 +64,17 @@ fn keyed<QS>(table: &str, phrase: &str) -> Condition<QS> {
 
 impl Search {
     pub(super) fn plan(conn: &mut DbConn, q: Option<&str>) -> Result<Search, ServiceError> {
-        let Some(q) = q.map(fold).filter(|q| !q.is_empty()) else {
+        // Control characters match nothing a person types, and a NUL ends an FTS5 query.
+        let Some(q) = q
+            .map(|q| {
+                fold(q)
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .collect::<String>()
+            })
+            .map(|q| q.trim().to_owned())
+            .filter(|q| !q.is_empty())
+        else {
             return Ok(Search::Everyone);
         };
         let pattern = format!("%{}%", crate::services::auth::escape_like(&q));

@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// reload or the pager keeps it.
 #[derive(Deserialize, Default, Clone)]
 pub(super) struct ListParams {
+    #[serde(default, deserialize_with = "search_words")]
     q: Option<String>,
     status: Option<String>,
     role: Option<String>,
@@ -31,6 +32,17 @@ pub(super) struct ListParams {
     dir: Option<String>,
     after: Option<String>,
     before: Option<String>,
+}
+
+/// The search as typed, without control characters (a NUL, a line break) or surrounding
+/// spaces; nothing left is no search.
+fn search_words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let q = Option::<String>::deserialize(d)?;
+    Ok(
+        q.map(|q| q.chars().filter(|c| !c.is_control()).collect::<String>())
+            .map(|q| q.trim().to_owned())
+            .filter(|q| !q.is_empty()),
+    )
 }
 
 impl ListParams {
