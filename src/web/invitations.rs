@@ -67,6 +67,23 @@ async fn list(
     .await
 }
 
+/// Only an address's proven owner answers an invitation sent to it: others go back to the
+/// list, which offers the confirmation link.
+fn unconfirmed(
+    req: &HttpRequest,
+    session: &Session,
+    user: &crate::db::models::User,
+) -> Result<Option<HttpResponse>, AppError> {
+    if user.email_verified {
+        return Ok(None);
+    }
+    session::set_flash(
+        session,
+        "Confirm your email address first: send yourself the link below",
+    )?;
+    Ok(Some(see_other(req, "/invitations")))
+}
+
 async fn accept(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -75,12 +92,8 @@ async fn accept(
     Meta(meta): Meta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    if !ctx.user.email_verified {
-        session::set_flash(
-            &session,
-            "Confirm your email address first: send yourself the link below",
-        )?;
-        return Ok(see_other(&req, "/invitations"));
+    if let Some(back) = unconfirmed(&req, &session, &ctx.user)? {
+        return Ok(back);
     }
     let (user, login_id, id) = (ctx.user.clone(), ctx.login_id.clone(), path.into_inner());
     let project = state
@@ -106,12 +119,8 @@ async fn decline(
     Meta(meta): Meta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    if !ctx.user.email_verified {
-        session::set_flash(
-            &session,
-            "Confirm your email address first: send yourself the link below",
-        )?;
-        return Ok(see_other(&req, "/invitations"));
+    if let Some(back) = unconfirmed(&req, &session, &ctx.user)? {
+        return Ok(back);
     }
     let (user, id) = (ctx.user.clone(), path.into_inner());
     let project_name = state

@@ -67,15 +67,7 @@ async fn a_new_account_and_its_first_project_through_the_api_end_in_a_code() {
         .await;
     assert_eq!(again.issue_text(), "Login already completed");
 
-    let tokens = app
-        .token_answer(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("code_verifier", CHALLENGE_VERIFIER),
-        ])
-        .await;
-    let token = tokens.body["access_token"].as_str().unwrap().to_owned();
-    remember_secret(&token);
+    let token = redeemed(&app, &code).await;
     let me = app.api_get("/auth/me", &token).await;
     assert_eq!(me.body["project"]["name"], "Api Clinic");
     assert_eq!(me.body["membership"]["admin"], true);
@@ -449,15 +441,7 @@ async fn a_member_signs_in_for_a_new_project_as_medplums_app_does() {
         .as_str()
         .unwrap_or_else(|| panic!("{:?}", made.body))
         .to_owned();
-    let tokens = app
-        .token_answer(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("code_verifier", CHALLENGE_VERIFIER),
-        ])
-        .await;
-    let token = tokens.body["access_token"].as_str().unwrap().to_owned();
-    remember_secret(&token);
+    let token = redeemed(&app, &code).await;
     assert_eq!(
         app.api_get("/auth/me", &token).await.body["project"]["name"],
         "Second Clinic"
@@ -473,4 +457,18 @@ async fn a_member_signs_in_for_a_new_project_as_medplums_app_does() {
         )
         .await;
     assert_eq!(refused.issue_field(), "projectId");
+}
+
+/// The access token a login's code gives with the verifier of `CHALLENGE`.
+async fn redeemed(app: &TestApp, code: &str) -> String {
+    let tokens = app
+        .token_answer(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", CHALLENGE_VERIFIER),
+        ])
+        .await;
+    let token = tokens.body["access_token"].as_str().unwrap().to_owned();
+    remember_secret(&token);
+    token
 }
