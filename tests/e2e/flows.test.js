@@ -495,6 +495,8 @@ test('menus, inviting and removing work with the keyboard alone', async () => {
   assert.equal(await page.evaluate(() => document.activeElement.className), 'button button-danger');
   await page.keyboard.press('Enter');
   await page.waitForSelector('dialog[open]');
+  // The dialog puts focus on Cancel just after it opens: Tab from there, not before.
+  await page.waitForFunction(() => document.activeElement.textContent.trim() === 'Cancel');
   await page.keyboard.press('Tab');
   assert.match(await page.evaluate(() => document.activeElement.textContent), /Remove Kay Board/);
   await page.keyboard.press('Enter');
