@@ -31,8 +31,10 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.target && event.detail.target.id === "dialog-slot") opener = event.detail.elt;
   });
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var dialog = event.detail.target && event.detail.target.querySelector("dialog");
+  // Opened after htmx settles: htmx focuses the [autofocus] element in its settle step, so a
+  // dialog shown earlier would take focus back from a keyboard user who had already moved on.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var dialog = event.detail.target && event.detail.target.querySelector("dialog:not([open])");
     if (!dialog) return;
     dialog.showModal();
     dialog.addEventListener("close", function () {
