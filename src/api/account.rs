@@ -4,15 +4,17 @@
 //! authentication (`/auth/mfa/status`, `/auth/mfa/enroll`, `/auth/mfa/disable`), ending a
 //! session (`/auth/revoke`), and an admin's reset of a member's password or second factor.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use base64::Engine;
+use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::admin::{ApiAdmin, MemberPath};
 use super::errors::{ApiError, OperationOutcome};
 use super::login::{LoginResponse, grant_request, next_step, pending_past_mfa};
-use super::{Caller, Json, meta, ok, resource, state};
+use super::{Authorized, Caller, Json, meta, ok, resource, state};
 use crate::config::Registration;
 use crate::db::models::User;
 use crate::domain::{EmailAddress, Password, ProjectName};
@@ -52,12 +54,33 @@ fn all_ok() -> HttpResponse {
 }
 
 /// The person behind a token or session: these routes are theirs, not a client's.
-fn person(caller: &Principal) -> Result<(User, String), ApiError> {
-    match (&caller.user, &caller.login_id) {
-        (Some(user), Some(login)) => Ok((user.clone(), login.clone())),
-        _ => Err(ApiError::Forbidden(
-            "This is for people signed in, not client applications".into(),
-        )),
+/// A person calling with their own token or page session (a client application is refused
+/// with 403, before any body is read).
+pub struct Person {
+    pub user: User,
+    pub login_id: String,
+    pub caller: Principal,
+}
+
+impl FromRequest for Person {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        Box::pin(async move {
+            let Caller(caller) = caller.await?;
+            match (caller.user.clone(), caller.login_id.clone()) {
+                (Some(user), Some(login_id)) => Ok(Person {
+                    user,
+                    login_id,
+                    caller,
+                }),
+                _ => Err(ApiError::Forbidden(
+                    "This is for people signed in, not client applications".into(),
+                )),
+            }
+        })
     }
 }
 
@@ -228,11 +251,10 @@ pub struct ChangePasswordRequest {
 )]
 pub async fn change_password(
     req: HttpRequest,
-    Caller(caller): Caller,
-    Json(body): Json<ChangePasswordRequest>,
+    Authorized(person, Json(body)): Authorized<Person, Json<ChangePasswordRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let (user, login_id) = person(&caller)?;
+    let (user, login_id) = (person.user, person.login_id);
     if !state
         .hasher
         .verify(user.password_hash.as_deref(), &body.old_password)
@@ -395,12 +417,9 @@ pub struct MfaStatus {
         (status = 401, description = "No or bad token", body = OperationOutcome),
     )
 )]
-pub async fn mfa_status(
-    req: HttpRequest,
-    Caller(caller): Caller,
-) -> Result<HttpResponse, ApiError> {
+pub async fn mfa_status(req: HttpRequest, person: Person) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let (user, _) = person(&caller)?;
+    let user = person.user;
     if user.mfa_enrolled {
         return Ok(ok(&MfaStatus {
             enrolled: true,
@@ -459,11 +478,10 @@ async fn count_attempt(state: &crate::http::AppState, user: &User) -> Result<Str
 )]
 pub async fn mfa_enroll(
     req: HttpRequest,
-    Caller(caller): Caller,
-    Json(body): Json<MfaTokenRequest>,
+    Authorized(person, Json(body)): Authorized<Person, Json<MfaTokenRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let (user, login_id) = person(&caller)?;
+    let (user, login_id) = (person.user, person.login_id);
     if user.mfa_enrolled {
         return Err(ApiError::Conflict("Already enrolled".into()));
     }
@@ -495,11 +513,10 @@ pub async fn mfa_enroll(
 )]
 pub async fn mfa_disable(
     req: HttpRequest,
-    Caller(caller): Caller,
-    Json(body): Json<MfaTokenRequest>,
+    Authorized(person, Json(body)): Authorized<Person, Json<MfaTokenRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let (user, _) = person(&caller)?;
+    let (user, caller) = (person.user, person.caller);
     if !user.mfa_enrolled {
         return Err(ApiError::BadRequest("User not enrolled in MFA".into()));
     }
@@ -539,11 +556,10 @@ pub struct RevokeRequest {
 )]
 pub async fn revoke(
     req: HttpRequest,
-    Caller(caller): Caller,
-    Json(body): Json<RevokeRequest>,
+    Authorized(person, Json(body)): Authorized<Person, Json<RevokeRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let (user, current) = person(&caller)?;
+    let (user, current) = (person.user, person.login_id);
     state
         .db
         .run(move |conn| account::revoke_session(conn, &user.id, &current, &body.login_id))

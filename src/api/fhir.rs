@@ -9,7 +9,7 @@ use super::resources::{
     AccessPolicyResource, AnyResource, Bundle, BundleEntry, BundleLink, ClientApplicationResource,
     ProfileResource, ProjectMembership, ProjectResource,
 };
-use super::{Caller, Json, ok, resource, state};
+use super::{Authorized, Caller, Json, ok, resource, state};
 use crate::domain::{ProfileType, ReadAccess};
 use crate::services::lookup::{self, DEFAULT_COUNT, MAX_COUNT, MembershipSearch, MembershipSort};
 use crate::services::tokens::Principal;
@@ -34,8 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 pub async fn create_project(
     req: HttpRequest,
-    Caller(caller): Caller,
-    Json(body): Json<ProjectBody>,
+    Authorized(Caller(caller), Json(body)): Authorized<Caller, Json<ProjectBody>>,
 ) -> Result<HttpResponse, ApiError> {
     if body
         .resource_type

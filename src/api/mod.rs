@@ -249,6 +249,31 @@ pub(crate) fn json_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
+/// The caller `A` first, then the body `B`. actix extracts a handler's arguments side by
+/// side and answers the first that fails, and a body fails before a token is looked up: so
+/// without this, a caller with no right to call would be told what is wrong with their body
+/// (and have it read) before being told 401 or 403.
+pub struct Authorized<A, B>(pub A, pub B);
+
+impl<A, B> FromRequest for Authorized<A, B>
+where
+    A: FromRequest<Error = ApiError> + 'static,
+    B: FromRequest<Error = ApiError> + 'static,
+{
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let caller = A::from_request(&req, &mut Payload::None).await?;
+            let body = B::from_request(&req, &mut payload).await?;
+            Ok(Authorized(caller, body))
+        })
+    }
+}
+
 /// A JSON body (`application/json` or `application/fhir+json`).
 pub struct Json<T>(pub T);
 

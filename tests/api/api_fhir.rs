@@ -144,13 +144,7 @@ async fn each_resource_type_is_read_by_id_within_the_project_only() {
     let token = app.token(&client).await;
     let patient = invite(&app, &token, "Patient", "Pam").await;
     let practitioner = invite(&app, &token, "Practitioner", "Doc").await;
-    let policy = app
-        .create_policy(&[
-            ("name", "Own record"),
-            ("rule[0].resourceType", "Patient"),
-            ("rule[0].criteria", "_compartment=%patient"),
-        ])
-        .await;
+    let policy = app.patient_self_policy("Own record").await;
     let reads = [
         format!(
             "/fhir/R4/ProjectMembership/{}",
@@ -222,13 +216,7 @@ async fn each_resource_type_is_read_by_id_within_the_project_only() {
 async fn a_patient_reads_their_own_patient_and_nobody_elses() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
-    let policy = app
-        .create_policy(&[
-            ("name", "Patient self"),
-            ("rule[0].resourceType", "Patient"),
-            ("rule[0].criteria", "_compartment=%patient"),
-        ])
-        .await;
+    let policy = app.patient_self_policy("Patient self").await;
     let pam = app
         .api_invite(
             &token,

@@ -747,6 +747,29 @@ impl TestApp {
         location(&r).rsplit('/').next().unwrap().to_owned()
     }
 
+    /// An access policy named `name` that lets a patient see only their own compartment; its id.
+    pub async fn patient_self_policy(&self, name: &str) -> String {
+        self.create_policy(&[
+            ("name", name),
+            ("rule[0].resourceType", "Patient"),
+            ("rule[0].criteria", "_compartment=%patient"),
+        ])
+        .await
+    }
+
+    /// Gives these profiles a (1×1 PNG) photo, straight in the database.
+    pub fn give_photos(&self, profile_ids: &[String]) {
+        use rollcall::db::schema::profiles;
+        diesel::update(profiles::table.filter(profiles::id.eq_any(profile_ids)))
+            .set((
+                profiles::photo.eq(Some(png_claiming(1, 1))),
+                profiles::photo_content_type.eq(Some("image/png")),
+                profiles::photo_updated_at.eq(Some(chrono::Utc::now().naive_utc())),
+            ))
+            .execute(&mut self.conn())
+            .unwrap();
+    }
+
     /// Accepts an invite from its email in a fresh browser; returns that browser, signed in.
     pub async fn accept_invite(&self, email: &str, password: &str) -> reqwest::Client {
         let mail = self.wait_for_mail(email, "invited").await;

@@ -22,6 +22,7 @@ mod external_signin;
 mod invite_bulk;
 mod lifecycle;
 mod mail;
+mod matrix;
 mod member_list;
 mod member_profile;
 mod operations;

@@ -521,13 +521,7 @@ async fn a_policy_used_only_by_a_client_is_listed_and_not_deleted() {
 async fn a_patient_with_a_compartment_policy_sees_only_her_own_photo() {
     let app = admin_app().await;
     let token = app.token(&app.admin_client().await).await;
-    let policy = app
-        .create_policy(&[
-            ("name", "Patient self"),
-            ("rule[0].resourceType", "Patient"),
-            ("rule[0].criteria", "_compartment=%patient"),
-        ])
-        .await;
+    let policy = app.patient_self_policy("Patient self").await;
     let mut ids = Vec::new();
     for (first, email) in [("Pam", "pam@example.com"), ("Otto", "otto@example.com")] {
         let a = app
@@ -540,15 +534,7 @@ async fn a_patient_with_a_compartment_policy_sees_only_her_own_photo() {
         let profile = a.body["profile"]["reference"].as_str().unwrap();
         ids.push(profile.trim_start_matches("Patient/").to_owned());
     }
-    use rollcall::db::schema::profiles;
-    diesel::update(profiles::table.filter(profiles::id.eq_any(&ids)))
-        .set((
-            profiles::photo.eq(Some(png_claiming(1, 1))),
-            profiles::photo_content_type.eq(Some("image/png")),
-            profiles::photo_updated_at.eq(Some(chrono::Utc::now().naive_utc())),
-        ))
-        .execute(&mut app.conn())
-        .unwrap();
+    app.give_photos(&ids);
     let pam = app.accept_invite("pam@example.com", PASSWORD).await;
     let own = app
         .get_with(&pam, &format!("/profiles/{}/photo", ids[0]))

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::{AdminRefusals, ApiAdmin, ProjectPath, lenient_bool, policy_id};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ClientApplicationResource, Reference};
-use crate::api::{Json, fhir_json};
+use crate::api::{Authorized, Json, fhir_json};
 use crate::services::clients::{self, NewClient};
 
 /// A client to create.
@@ -51,8 +51,7 @@ pub struct ClientBody {
     )
 )]
 pub async fn create_client(
-    admin: ApiAdmin,
-    Json(body): Json<ClientBody>,
+    Authorized(admin, Json(body)): Authorized<ApiAdmin, Json<ClientBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let uris: Vec<String> = body
         .redirect_uri

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::{AdminRefusals, ApiAdmin, ProjectPath, lenient_bool, policy_id};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ProjectMembership, Reference};
-use crate::api::{BulkJson, Json, ok};
+use crate::api::{Authorized, BulkJson, Json, ok};
 use crate::domain::{EmailAddress, FieldErrors, PersonName, ProfileType};
 use crate::services::invite::{self, InviteRequest, Scope};
 use crate::services::lookup;
@@ -170,8 +170,7 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
     )
 )]
 pub async fn invite(
-    admin: ApiAdmin,
-    Json(body): Json<InviteBody>,
+    Authorized(admin, Json(body)): Authorized<ApiAdmin, Json<InviteBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let (limits, key) = (
         admin.state.settings.limits.clone(),
@@ -265,8 +264,7 @@ fn refused(e: ApiError) -> BulkEntry {
     )
 )]
 pub async fn invite_bulk(
-    admin: ApiAdmin,
-    BulkJson(body): BulkJson<BulkInviteBody>,
+    Authorized(admin, BulkJson(body)): Authorized<ApiAdmin, BulkJson<BulkInviteBody>>,
 ) -> Result<HttpResponse, ApiError> {
     if body.invites.len() > BULK_MAX {
         return Err(ApiError::invalid(

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::{AdminRefusals, ApiAdmin, MemberPath, policy_id};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ProjectMembership, Reference};
-use crate::api::{Json, PatchBody, ok};
+use crate::api::{Authorized, Json, PatchBody, ok};
 use crate::services::members::{self, MembershipChange};
 use crate::services::{ServiceError, lookup};
 
@@ -187,9 +187,8 @@ async fn apply_update(
     )
 )]
 pub async fn update_member(
-    admin: ApiAdmin,
     path: web::Path<(String, String)>,
-    Json(body): Json<Value>,
+    Authorized(admin, Json(body)): Authorized<ApiAdmin, Json<Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, membership_id) = path.into_inner();
     apply_update(&admin, membership_id, move |_| Ok(body)).await
@@ -237,9 +236,8 @@ pub enum PatchOp {
     )
 )]
 pub async fn patch_member(
-    admin: ApiAdmin,
     path: web::Path<(String, String)>,
-    PatchBody(patch): PatchBody,
+    Authorized(admin, PatchBody(patch)): Authorized<ApiAdmin, PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, membership_id) = path.into_inner();
     apply_update(&admin, membership_id, move |current| {

@@ -8,7 +8,7 @@ use utoipa::{IntoResponses, ToSchema};
 use super::{AdminRefusals, ApiAdmin, ProjectPath};
 use crate::api::errors::{ApiError, OperationOutcome};
 use crate::api::resources::{ProjectResource, Reference};
-use crate::api::{Caller, Json, fhir_json, meta, ok, state};
+use crate::api::{Authorized, Caller, Json, fhir_json, meta, ok, state};
 use crate::domain::{FieldErrors, ProjectName};
 use crate::services::tokens::Principal;
 use crate::services::{ServiceError, lookup, registration};
@@ -160,8 +160,7 @@ pub(crate) async fn new_project(
 )]
 pub async fn create_project(
     req: HttpRequest,
-    Caller(caller): Caller,
-    Json(body): Json<ProjectBody>,
+    Authorized(Caller(caller), Json(body)): Authorized<Caller, Json<ProjectBody>>,
 ) -> Result<HttpResponse, ApiError> {
     new_project(&req, caller, body).await
 }
@@ -177,8 +176,7 @@ pub async fn create_project(
 )]
 pub async fn create_project_alias(
     req: HttpRequest,
-    Caller(caller): Caller,
-    Json(body): Json<ProjectBody>,
+    Authorized(Caller(caller), Json(body)): Authorized<Caller, Json<ProjectBody>>,
 ) -> Result<HttpResponse, ApiError> {
     new_project(&req, caller, body).await
 }
