@@ -29,6 +29,7 @@ mod operations;
 mod ownership;
 mod project_delete;
 mod projects;
+mod races;
 mod register;
 mod reset;
 mod security;

@@ -22,7 +22,7 @@ use crate::helpers::*;
 type Cell = (String, String, String, bool, bool, bool, bool);
 
 /// The counters as stored (rows that went back to zero left out).
-fn counters(conn: &mut DbConn) -> BTreeMap<Cell, i64> {
+pub(crate) fn counters(conn: &mut DbConn) -> BTreeMap<Cell, i64> {
     member_counts::table
         .filter(member_counts::members.ne(0))
         .select((
@@ -45,7 +45,7 @@ fn counters(conn: &mut DbConn) -> BTreeMap<Cell, i64> {
 
 /// The same numbers counted from the rows themselves, the account's own two-factor state
 /// included (not the copy on the membership).
-fn counted(conn: &mut DbConn) -> BTreeMap<Cell, i64> {
+pub(crate) fn counted(conn: &mut DbConn) -> BTreeMap<Cell, i64> {
     type Row = (
         String,
         Option<String>,
