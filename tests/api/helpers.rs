@@ -998,6 +998,32 @@ pub fn exists(app: &TestApp, membership_id: &str) -> bool {
         == 1
 }
 
+/// `n` sign-ins to `email` with a wrong password, each from its own browser, sent at once;
+/// their answers' statuses.
+pub async fn wrong_passwords_at_once(app: &TestApp, email: &str, n: usize) -> Vec<StatusCode> {
+    let mut attempts = Vec::new();
+    for _ in 0..n {
+        let browser = new_client();
+        let page = app.get_html_with(&browser, "/signin").await;
+        attempts.push((browser, csrf_in(&page)));
+    }
+    let sent = attempts.iter().map(|(browser, token)| {
+        browser
+            .post(app.url("/signin"))
+            .form(&[
+                ("email", email),
+                ("password", "wrong password!"),
+                ("csrf_token", token.as_str()),
+            ])
+            .send()
+    });
+    futures_util::future::join_all(sent)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect()
+}
+
 /// Another person with a project of their own ("Elsewhere"): signed in, its admin.
 pub async fn other_admin(app: &TestApp) -> reqwest::Client {
     let other = app.registered("Mallory", "mallory@example.com").await;

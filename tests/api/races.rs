@@ -231,27 +231,12 @@ async fn twenty_wrong_passwords_at_once_are_all_counted() {
     let key = format!("signin-account:{ada}");
     let mut total = 0;
     for _ in 0..ROUNDS {
-        let mut attempts = Vec::new();
-        for _ in 0..20 {
-            let browser = new_client();
-            let page = app.get_html_with(&browser, "/signin").await;
-            attempts.push((browser, csrf_in(&page)));
-        }
-        let sent = attempts.iter().map(|(browser, token)| {
-            browser
-                .post(app.url("/signin"))
-                .form(&[
-                    ("email", ADMIN_EMAIL),
-                    ("password", "wrong password!"),
-                    ("csrf_token", token.as_str()),
-                ])
-                .send()
-        });
-        let answers = join_all(sent).await;
+        let answers = wrong_passwords_at_once(&app, ADMIN_EMAIL, 20).await;
         assert!(
             answers
                 .iter()
-                .all(|r| r.as_ref().unwrap().status() == StatusCode::UNPROCESSABLE_ENTITY)
+                .all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY),
+            "{answers:?}"
         );
         total += 20;
         let hits: i32 = rate_limits::table

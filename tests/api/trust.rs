@@ -753,35 +753,14 @@ async fn one_address_with_two_accounts_is_checked_against_one_of_them() {
 #[tokio::test]
 async fn parallel_wrong_passwords_cannot_slip_under_the_limit() {
     let app = admin_app().await;
-    let mut attempts = Vec::new();
-    for _ in 0..15 {
-        let browser = new_client();
-        let page = app
-            .get_with(&browser, "/signin")
-            .await
-            .text()
-            .await
-            .unwrap();
-        attempts.push((browser, csrf_in(&page)));
-    }
-    let sent = attempts.iter().map(|(browser, token)| {
-        browser
-            .post(app.url("/signin"))
-            .form(&[
-                ("email", ADMIN_EMAIL),
-                ("password", "wrong password!"),
-                ("csrf_token", token.as_str()),
-            ])
-            .send()
-    });
-    let answers = futures_util::future::join_all(sent).await;
+    let answers = wrong_passwords_at_once(&app, ADMIN_EMAIL, 15).await;
     let checked = answers
         .iter()
-        .filter(|r| r.as_ref().unwrap().status() == StatusCode::UNPROCESSABLE_ENTITY)
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
         .count();
     let refused = answers
         .iter()
-        .filter(|r| r.as_ref().unwrap().status() == StatusCode::TOO_MANY_REQUESTS)
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!((checked, refused), (5, 10));
 }
