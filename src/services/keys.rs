@@ -27,10 +27,9 @@ use crate::db::schema::signing_keys;
 
 /// How long a retired key keeps checking tokens: longer than any token it signed lives.
 const RETIRED_KEY_GRACE_SECONDS: i64 = 2 * super::tokens::LIFETIME_SECONDS;
-/// How often an instance looks for keys made elsewhere.
+/// How often an instance looks for keys made elsewhere (sooner when it meets a key id it
+/// does not know, or is asked for the public keys).
 const RELOAD_EVERY: StdDuration = StdDuration::from_secs(60);
-/// An unknown key id reloads the keys at most this often (forged ids cost no more).
-const RELOAD_AT_MOST_EVERY: StdDuration = StdDuration::from_secs(1);
 
 struct Key {
     kid: String,
@@ -99,15 +98,21 @@ fn key_of(kid: String, private_key: &str, retired: bool) -> Result<Key, ServiceE
     })
 }
 
-fn load(conn: &mut DbConn) -> Result<Loaded, ServiceError> {
+/// The keys still in use: signing, or retired recently enough to check tokens, newest first.
+fn kept() -> signing_keys::BoxedQuery<'static, crate::db::MultiBackend> {
     let oldest_kept = now() - Duration::seconds(RETIRED_KEY_GRACE_SECONDS);
-    let rows: Vec<(String, String, Option<chrono::NaiveDateTime>)> = signing_keys::table
+    signing_keys::table
         .filter(
             signing_keys::retired_at
                 .is_null()
                 .or(signing_keys::retired_at.gt(oldest_kept)),
         )
         .order((signing_keys::created_at.desc(), signing_keys::id.desc()))
+        .into_boxed()
+}
+
+fn load(conn: &mut DbConn) -> Result<Loaded, ServiceError> {
+    let rows: Vec<(String, String, Option<chrono::NaiveDateTime>)> = kept()
         .select((
             signing_keys::id,
             signing_keys::private_key,
@@ -181,6 +186,17 @@ impl KeyRing {
         Ok(fresh)
     }
 
+    /// The keys, read again at once if the database's differ from those loaded (one query of
+    /// their ids; a rotation made by another instance or the command is seen at once).
+    fn current(&self, conn: &mut DbConn) -> Result<Arc<Loaded>, ServiceError> {
+        let loaded = self.snapshot();
+        let kept: Vec<String> = kept().select(signing_keys::id).load(conn)?;
+        if kept.iter().eq(loaded.keys.iter().map(|k| &k.kid)) {
+            return Ok(loaded);
+        }
+        self.reload(conn, StdDuration::ZERO)
+    }
+
     /// Signs claims with the newest key.
     pub fn sign<C: Serialize>(
         &self,
@@ -205,7 +221,7 @@ impl KeyRing {
         let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
         let mut loaded = self.reload(conn, RELOAD_EVERY).ok()?;
         if !loaded.keys.iter().any(|k| k.kid == kid) {
-            loaded = self.reload(conn, RELOAD_AT_MOST_EVERY).ok()?;
+            loaded = self.current(conn).ok()?;
         }
         let key = loaded.keys.iter().find(|k| k.kid == kid)?;
         let mut validation = Validation::new(Algorithm::ES256);
@@ -220,7 +236,7 @@ impl KeyRing {
     /// The public keys, for `/.well-known/jwks.json`.
     pub fn jwks(&self, conn: &mut DbConn) -> Result<JwkSet, ServiceError> {
         // Relying parties fetch this when they meet a new key id: it must show keys just made.
-        let loaded = self.reload(conn, RELOAD_AT_MOST_EVERY)?;
+        let loaded = self.current(conn)?;
         Ok(JwkSet {
             keys: loaded.keys.iter().map(|k| k.jwk.clone()).collect(),
         })

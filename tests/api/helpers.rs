@@ -330,6 +330,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub mail: SmtpSink,
+    /// The port of `mail`'s listener (another instance can be pointed at it).
+    pub smtp_port: u16,
     pub pool: DbPool,
     /// The server's own database handle: its statement count.
     pub db: rollcall::services::Db,
@@ -408,6 +410,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         client: new_client(),
         mail,
+        smtp_port,
         pool,
         db,
         data_dir,

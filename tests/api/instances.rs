@@ -1,0 +1,166 @@
+//! Several instances on one database, sharing nothing in memory (as behind a load balancer):
+//! sessions, mail, rate limits and signing keys live in the database, so what one instance
+//! did, the other sees. On PostgreSQL when the suite runs there; on one SQLite file otherwise.
+
+use std::time::Duration;
+
+use base64::Engine;
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use rollcall::db::schema::outbox;
+use secrecy::SecretString;
+
+use crate::helpers::*;
+
+/// The session key every instance is given (as `ROLLCALL_SESSION_KEY` would be).
+const SESSION_KEY: &str = "one session key shared by every instance of this test, 64 bytes or more";
+
+/// An instance on the database of `first`, sending mail to `first`'s mail sink, known to
+/// the world by `first`'s address (as all instances behind one proxy share one
+/// `ROLLCALL_BASE_URL`: it is the issuer of their tokens).
+async fn beside(first: &TestApp) -> TestApp {
+    let (database_url, smtp_port) = (first.database_url.clone(), first.smtp_port);
+    let base_url = reqwest::Url::parse(&first.address).unwrap();
+    spawn_app_with(move |s| {
+        s.base_url = Some(base_url);
+        s.session_key = Some(SecretString::from(SESSION_KEY));
+        s.database_url = SecretString::from(database_url);
+        s.smtp_url = Some(SecretString::from(format!("smtp://127.0.0.1:{smtp_port}")));
+    })
+    .await
+}
+
+async fn two_instances() -> (TestApp, TestApp) {
+    let a = spawn_app_with(|s| s.session_key = Some(SecretString::from(SESSION_KEY))).await;
+    let b = beside(&a).await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_session_made_on_one_instance_works_on_the_other_and_ends_on_both() {
+    let (a, b) = two_instances().await;
+    a.register_with_project("Ada", ADMIN_EMAIL, "Clinic").await;
+    // The browser's cookie (one host, two ports: cookies ignore ports) reaches both.
+    let page = b.get_with(&a.client, "/admin/users").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    // A form from one instance is accepted by the other (the CSRF token is the session's).
+    let html = a.get_html("/admin/invite").await;
+    let r = a
+        .client
+        .post(b.url("/admin/invite"))
+        .form(&[
+            ("csrf_token", csrf_in(&html).as_str()),
+            ("resourceType", "Practitioner"),
+            ("firstName", "Bea"),
+            ("lastName", "Both"),
+            ("email", "bea@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // Signing out on B ends the session on A too.
+    let r = b.submit_with(&a.client, "/", "/signout", &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = a.get("/admin/users").await;
+    assert!(location(&r).starts_with("/signin"), "{}", location(&r));
+}
+
+#[tokio::test]
+async fn mail_queued_on_two_instances_is_sent_once_in_all() {
+    let (a, b) = two_instances().await;
+    a.register_with_project("Ada", ADMIN_EMAIL, "Clinic").await;
+    let addresses: Vec<String> = (0..20).map(|i| format!("both{i}@example.com")).collect();
+    for (i, email) in addresses.iter().enumerate() {
+        let via = if i % 2 == 0 { &a } else { &b };
+        let r = via
+            .invite_with(
+                &a.client,
+                &[
+                    ("resourceType", "Practitioner"),
+                    ("firstName", "Both"),
+                    ("lastName", &format!("Number{i}")),
+                    ("email", email),
+                    ("sendEmail", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // Both instances poll the one outbox; wait until it is empty, then a few polls more.
+    for _ in 0..100 {
+        let waiting: i64 = outbox::table
+            .filter(outbox::sent_at.is_null())
+            .count()
+            .get_result(&mut a.conn())
+            .unwrap();
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for email in &addresses {
+        assert_eq!(a.mails_to(email).len(), 1, "{email}");
+    }
+    assert!(b.mail.messages.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sign_in_limits_count_attempts_on_every_instance() {
+    let (a, b) = two_instances().await;
+    a.register_with_project("Ada", ADMIN_EMAIL, "Clinic").await;
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        let r = via
+            .sign_in_with(&new_client(), ADMIN_EMAIL, "wrong password!")
+            .await;
+        answers.push(r.status().as_u16());
+    }
+    // Five wrong passwords from one address, wherever they were typed; then refused.
+    assert_eq!(answers, [422, 422, 422, 422, 422, 429, 429, 429]);
+}
+
+/// The `kid` in a JWT's header.
+fn kid_of(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_key_rotated_while_instances_run_is_used_and_checked_by_all() {
+    let (a, b) = two_instances().await;
+    a.register_with_project("Ada", ADMIN_EMAIL, "Clinic").await;
+    let client = a.admin_client().await;
+    let before = a.token(&client).await;
+    let old_kid = kid_of(&before);
+    // What `rollcall rotate-keys` does, on the shared database while A and B run.
+    let new_kid = rollcall::services::keys::rotate(&mut a.conn()).unwrap();
+    assert_ne!(new_kid, old_kid);
+    // An instance started now signs with the new key; B, which loaded the keys before the
+    // rotation, accepts its token (an unknown kid makes it read the keys again) and lists
+    // the new key; the old key still checks the token it signed before.
+    let c = beside(&a).await;
+    let after = c.token(&client).await;
+    assert_eq!(kid_of(&after), new_kid);
+    assert_eq!(b.api_get("/auth/me", &after).await.status, StatusCode::OK);
+    let jwks = b.api_get("/.well-known/jwks.json", "").await.body;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&new_kid.as_str()) && kids.contains(&old_kid.as_str()));
+    for instance in [&a, &b, &c] {
+        assert_eq!(
+            instance.api_get("/auth/me", &before).await.status,
+            StatusCode::OK
+        );
+    }
+}
