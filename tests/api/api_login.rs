@@ -983,14 +983,9 @@ async fn discovery_keys_and_rotation_serve_a_standard_openid_connect_client() {
         .json()
         .await
         .unwrap();
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids = kids_in(&jwks);
     assert!(
-        kids.contains(&new_kid.as_str()) && kids.contains(&old_kid.as_str()),
+        kids.contains(&new_kid) && kids.contains(&old_kid),
         "{kids:?}"
     );
     assert_eq!(

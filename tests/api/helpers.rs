@@ -1099,3 +1099,13 @@ impl TestApp {
         tokens
     }
 }
+
+/// The key ids a JWKS document lists.
+pub fn kids_in(jwks: &serde_json::Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}

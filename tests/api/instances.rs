@@ -150,13 +150,11 @@ async fn a_key_rotated_while_instances_run_is_used_and_checked_by_all() {
     assert_eq!(kid_of(&after), new_kid);
     assert_eq!(b.api_get("/auth/me", &after).await.status, StatusCode::OK);
     let jwks = b.api_get("/.well-known/jwks.json", "").await.body;
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert!(kids.contains(&new_kid.as_str()) && kids.contains(&old_kid.as_str()));
+    let kids = kids_in(&jwks);
+    assert!(
+        kids.contains(&new_kid) && kids.contains(&old_kid),
+        "{kids:?}"
+    );
     for instance in [&a, &b, &c] {
         assert_eq!(
             instance.api_get("/auth/me", &before).await.status,
