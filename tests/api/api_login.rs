@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    ADMIN_EMAIL, ApiAnswer, PASSWORD, TestApp, admin_app, answer, code, location, new_client,
-    other_admin, remember_secret,
+    ADMIN_EMAIL, ApiAnswer, PASSWORD, TestApp, admin_app, answer, code, kids_in, location,
+    new_client, other_admin, remember_secret,
 };
 
 /// A PKCE verifier and its S256 challenge.
