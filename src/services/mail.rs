@@ -37,6 +37,28 @@ fn write_atomically(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io:
     Ok(path)
 }
 
+/// Why a delivery failed, and whether trying again could help.
+struct Failure {
+    error: String,
+    permanent: bool,
+}
+
+impl Failure {
+    fn permanent(error: String) -> Failure {
+        Failure {
+            error,
+            permanent: true,
+        }
+    }
+
+    fn transient(error: String) -> Failure {
+        Failure {
+            error,
+            permanent: false,
+        }
+    }
+}
+
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
@@ -64,11 +86,11 @@ impl Mailer {
         Ok(Mailer { transport, from })
     }
 
-    async fn send(&self, message: &OutboxMessage) -> Result<(), String> {
+    async fn send(&self, message: &OutboxMessage) -> Result<(), Failure> {
         let to: Mailbox = message
             .to_address
             .parse()
-            .map_err(|e| format!("bad recipient: {e}"))?;
+            .map_err(|e| Failure::permanent(format!("bad recipient: {e}")))?;
         let email = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -77,13 +99,14 @@ impl Mailer {
                 message.text_body.clone(),
                 message.html_body.clone(),
             ))
-            .map_err(|e| format!("cannot build message: {e}"))?;
+            .map_err(|e| Failure::permanent(format!("cannot build message: {e}")))?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp
-                .send(email)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            // A 5xx answer (no such mailbox, refused) will not change by trying again; a
+            // server that is down, slow or answers 4xx might.
+            Transport::Smtp(smtp) => smtp.send(email).await.map(|_| ()).map_err(|e| Failure {
+                permanent: e.is_permanent(),
+                error: e.to_string(),
+            }),
             Transport::Files(dir) => {
                 // Named by the outbox id: delivering the same message again rewrites one file.
                 let (dir, name, bytes) = (
@@ -94,8 +117,10 @@ impl Mailer {
                 let path =
                     tokio::task::spawn_blocking(move || write_atomically(&dir, &name, &bytes))
                         .await
-                        .map_err(|e| format!("file task: {e}"))?
-                        .map_err(|e| format!("cannot write the email file: {e}"))?;
+                        .map_err(|e| Failure::transient(format!("file task: {e}")))?
+                        .map_err(|e| {
+                            Failure::transient(format!("cannot write the email file: {e}"))
+                        })?;
                 tracing::info!(path = %path.display(), subject = %message.subject, "email written to file");
                 Ok(())
             }
@@ -156,9 +181,9 @@ async fn deliver_due(db: &Db, mailer: &Mailer) -> Result<usize, ServiceError> {
     for message in messages {
         match mailer.send(&message).await {
             Ok(()) => mark_sent(db, &message.id).await,
-            Err(error) => {
-                tracing::warn!(message_id = %message.id, attempt = message.attempts + 1, %error, "email delivery failed");
-                db.run(move |c| outbox::mark_failed(c, &message, &error))
+            Err(Failure { error, permanent }) => {
+                tracing::warn!(message_id = %message.id, attempt = message.attempts + 1, permanent, %error, "email delivery failed");
+                db.run(move |c| outbox::mark_failed(c, &message, &error, permanent))
                     .await?;
             }
         }

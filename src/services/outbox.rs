@@ -109,13 +109,16 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::seconds((30_i64 * 2_i64.pow(exp)).min(3600))
 }
 
+/// Records a failed attempt: tried again later with backoff, or given up (`failed`) when the
+/// failure is `permanent` (the server refused the message) or after `MAX_ATTEMPTS`.
 pub fn mark_failed(
     conn: &mut DbConn,
     message: &OutboxMessage,
     error: &str,
+    permanent: bool,
 ) -> Result<(), ServiceError> {
     let attempts = message.attempts + 1;
-    let status = if attempts >= MAX_ATTEMPTS {
+    let status = if permanent || attempts >= MAX_ATTEMPTS {
         FAILED
     } else {
         QUEUED

@@ -163,19 +163,26 @@ impl Mail {
 #[derive(Clone, Default)]
 pub struct SmtpSink {
     pub messages: Arc<Mutex<Vec<Mail>>>,
+    /// Recipients refused with a permanent error (550), as a mail server with no such mailbox.
+    pub refused: Arc<Mutex<Vec<String>>>,
 }
 
 impl SmtpSink {
     pub fn start() -> (SmtpSink, u16) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        SmtpSink::start_on(0)
+    }
+
+    /// Listens on `port` (0: any free port); the port it listens on.
+    pub fn start_on(port: u16) -> (SmtpSink, u16) {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let sink = SmtpSink::default();
-        let messages = Arc::clone(&sink.messages);
+        let served = sink.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let messages = Arc::clone(&messages);
+                let served = served.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_smtp(stream, &messages);
+                    let _ = serve_smtp(stream, &served);
                 });
             }
         });
@@ -183,7 +190,8 @@ impl SmtpSink {
     }
 }
 
-fn serve_smtp(stream: TcpStream, messages: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
+fn serve_smtp(stream: TcpStream, sink: &SmtpSink) -> std::io::Result<()> {
+    let messages = &sink.messages;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     writer.write_all(b"220 sink ESMTP ready\r\n")?;
@@ -233,6 +241,15 @@ fn serve_smtp(stream: TcpStream, messages: &Mutex<Vec<Mail>>) -> std::io::Result
         } else if command.starts_with("QUIT") {
             writer.write_all(b"221 bye\r\n")?;
             return Ok(());
+        } else if command.starts_with("RCPT")
+            && sink
+                .refused
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|r| command.contains(&r.to_ascii_uppercase()))
+        {
+            writer.write_all(b"550 5.1.1 no such mailbox here\r\n")?;
         } else if command.starts_with("HELO")
             || command.starts_with("MAIL")
             || command.starts_with("RCPT")

@@ -46,6 +46,8 @@ pub struct MemberDetail {
     pub is_owner: bool,
     /// The person accepted: the project may see their account's state.
     pub sees_account: bool,
+    /// What became of the invitation email, while the invitation is open and one was sent.
+    pub delivery: Option<pending::Delivery>,
 }
 
 impl MemberDetail {
@@ -87,7 +89,22 @@ pub fn get(
             .map(|(f, l)| format!("{f} {l}")),
         None => None,
     };
+    let delivery = if membership.status == MembershipStatus::Invited {
+        let email: Option<String> = memberships::table
+            .find(&membership.id)
+            .select(memberships::invitation_email_id)
+            .first(conn)?;
+        match email {
+            Some(id) => pending::deliveries(conn, &[&id])?
+                .remove(&id)
+                .map(|(delivery, _)| delivery),
+            None => None,
+        }
+    } else {
+        None
+    };
     Ok(MemberDetail {
+        delivery,
         is_owner: user.id == project.owner_id,
         sees_account: authority::sees_account(&membership),
         membership,

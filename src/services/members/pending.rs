@@ -180,28 +180,7 @@ fn describe(
         .map(|(id, f, l)| (id, format!("{f} {l}").trim().to_owned()))
         .collect();
     let mail_ids: Vec<&String> = rows.iter().filter_map(|r| r.8.as_ref()).collect();
-    type Mail = (
-        String,
-        String,
-        i32,
-        Option<NaiveDateTime>,
-        Option<String>,
-        NaiveDateTime,
-    );
-    let mails: HashMap<String, Mail> = outbox::table
-        .filter(outbox::id.eq_any(mail_ids))
-        .select((
-            outbox::id,
-            outbox::status,
-            outbox::attempts,
-            outbox::sent_at,
-            outbox::last_error,
-            outbox::created_at,
-        ))
-        .load::<Mail>(conn)?
-        .into_iter()
-        .map(|m| (m.0.clone(), m))
-        .collect();
+    let mails = deliveries(conn, &mail_ids)?;
     let user_ids: Vec<&String> = rows.iter().filter_map(|r| r.1.as_ref()).collect();
     // The newest open link of each account for this project.
     let mut links: HashMap<String, NaiveDateTime> = HashMap::new();
@@ -235,17 +214,7 @@ fn describe(
             ) = row;
             let (delivery, last_sent_at) = match mail.as_ref().and_then(|id| mails.get(id)) {
                 None => (Delivery::NotSent, None),
-                Some((_, status, attempts, sent_at, error, queued_at)) => (
-                    match status.as_str() {
-                        mail_states::SENT => Delivery::Sent(sent_at.unwrap_or(*queued_at)),
-                        mail_states::FAILED => Delivery::Failed(error.clone().unwrap_or_default()),
-                        mail_states::CANCELLED => Delivery::Cancelled,
-                        _ => Delivery::Queued {
-                            attempts: *attempts,
-                        },
-                    },
-                    Some(*queued_at),
-                ),
+                Some((delivery, queued_at)) => (delivery.clone(), Some(*queued_at)),
             };
             let link = match user_id.as_ref().and_then(|u| links.get(u)) {
                 Some(until) if *until > at => Link::Until(*until),
@@ -378,4 +347,41 @@ pub fn is_pending(
         Some(status) => Ok(status == MembershipStatus::Invited),
         None => Err(ServiceError::NotFound),
     }
+}
+
+/// What became of these outbox messages: each one's state, and when it was queued.
+pub fn deliveries(
+    conn: &mut DbConn,
+    ids: &[&String],
+) -> Result<HashMap<String, (Delivery, NaiveDateTime)>, ServiceError> {
+    type Mail = (
+        String,
+        String,
+        i32,
+        Option<NaiveDateTime>,
+        Option<String>,
+        NaiveDateTime,
+    );
+    Ok(outbox::table
+        .filter(outbox::id.eq_any(ids))
+        .select((
+            outbox::id,
+            outbox::status,
+            outbox::attempts,
+            outbox::sent_at,
+            outbox::last_error,
+            outbox::created_at,
+        ))
+        .load::<Mail>(conn)?
+        .into_iter()
+        .map(|(id, status, attempts, sent_at, error, queued_at)| {
+            let delivery = match status.as_str() {
+                mail_states::SENT => Delivery::Sent(sent_at.unwrap_or(queued_at)),
+                mail_states::FAILED => Delivery::Failed(error.unwrap_or_default()),
+                mail_states::CANCELLED => Delivery::Cancelled,
+                _ => Delivery::Queued { attempts },
+            };
+            (id, (delivery, queued_at))
+        })
+        .collect())
 }

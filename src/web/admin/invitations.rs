@@ -52,8 +52,8 @@ impl ListView {
     }
 }
 
-/// The email's state in words.
-trait DeliveryText {
+/// The email's state in words (the pending invitations list and the member page).
+pub(super) trait DeliveryText {
     fn text(&self) -> String;
 }
 

@@ -6,9 +6,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::invitations::DeliveryText;
 use super::{Admin, Confirm, Tab};
 use crate::domain::FieldErrors;
 use crate::domain::profile_form::Identifier;
+use crate::services::members::pending::Delivery;
 use crate::services::members::{self, MemberDetail};
 use crate::services::{Conflict, ServiceError, authority, policies, profile};
 use crate::web::errors::AppError;
