@@ -41,6 +41,9 @@ pub enum ApiError {
     /// Something this request needs elsewhere (another provider) cannot be reached.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot be reached.
+    #[error("database unreachable")]
+    DatabaseUnavailable,
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -54,6 +57,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(m) => ApiError::Conflict(m.to_string()),
             ServiceError::TooManyRequests(r) => ApiError::TooManyRequests { retry_after: r.0 },
             ServiceError::Busy(retry_after) => ApiError::Busy { retry_after },
+            ServiceError::Unavailable => ApiError::DatabaseUnavailable,
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -155,6 +159,10 @@ impl ApiError {
                 "The server is busy signing other people in; try again in a moment",
             ),
             ApiError::Unavailable(m) => OperationOutcome::one("transient", m.clone()),
+            ApiError::DatabaseUnavailable => OperationOutcome::one(
+                "transient",
+                "The database cannot be reached just now; nothing was changed. Try again in a few seconds",
+            ),
             ApiError::Internal(_) => OperationOutcome::one("exception", "Internal server error"),
         }
     }
@@ -172,7 +180,9 @@ impl ResponseError for ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -191,6 +201,10 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "30"));
+            }
+            ApiError::DatabaseUnavailable => {
+                let seconds = crate::web::errors::UNAVAILABLE_RETRY_AFTER;
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             ApiError::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

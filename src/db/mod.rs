@@ -149,7 +149,9 @@ pub fn build_pool(url: &str, max_size: u32) -> Result<DbPool, anyhow::Error> {
         .test_on_check_out(check_out_test)
         .min_idle(Some(1))
         .idle_timeout(Some(Duration::from_secs(120)))
-        .connection_timeout(Duration::from_secs(10))
+        // How long a request waits for a connection before answering 503: bounded, so that
+        // a database that is down is told to the user within seconds, not after a hang.
+        .connection_timeout(Duration::from_secs(5))
         .connection_customizer(Box::new(SqlitePragmas))
         .build(manager)?;
     Ok(pool)

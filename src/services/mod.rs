@@ -61,6 +61,10 @@ pub enum ServiceError {
     /// Out of capacity for now (password hashing): try again after this many seconds.
     #[error("busy; retry after {0} s")]
     Busy(u64),
+    /// The database cannot be reached (down, restarting, the network cut): nothing was done;
+    /// the same request can be sent again in a moment.
+    #[error("the database cannot be reached")]
+    Unavailable,
     #[error("database error")]
     Database(#[from] diesel::result::Error),
     #[error("no database connection available")]
@@ -70,6 +74,20 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// No connection to the database could be had, or the one in use broke: the request was
+    /// not carried out (a transaction cut off this way is rolled back by the database).
+    fn is_connection_lost(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        matches!(
+            self,
+            ServiceError::Pool(_)
+                | ServiceError::Database(Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _,
+                ))
+        )
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ServiceError::Invalid(FieldErrors::single(field, message))
     }
@@ -86,6 +104,39 @@ pub struct Db {
     /// handler, which sleeps between retries while the thread and the connection stay taken.
     /// Only an order within this process: the database's own lock still decides.
     writers: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    reachability: std::sync::Arc<Reachability>,
+}
+
+/// Whether the database was just found unreachable: set when a trip finds it so, for
+/// `UNREACHABLE_FOR`. Trips in that time (those already waiting for a blocking thread too)
+/// answer at once instead of each waiting out the pool's timeout: a crowd of requests would
+/// otherwise queue on the blocking pool, wait after wait, and each page's several trips
+/// would add up theirs. Only a hint about this process's own connections.
+struct Reachability {
+    /// Milliseconds after `epoch` until which the database is taken to be unreachable.
+    until: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
+}
+
+/// How long one failed trip keeps others from trying (the next trip after it tries again).
+const UNREACHABLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Reachability {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn is_down(&self) -> bool {
+        self.now() < self.until.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn mark_down(&self) {
+        let until = self
+            .now()
+            .saturating_add(u64::try_from(UNREACHABLE_FOR.as_millis()).unwrap_or(0));
+        self.until
+            .store(until, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Db {
@@ -93,6 +144,10 @@ impl Db {
         Db {
             pool,
             statements: Default::default(),
+            reachability: std::sync::Arc::new(Reachability {
+                until: Default::default(),
+                epoch: std::time::Instant::now(),
+            }),
             writers: (backend == crate::db::Backend::Sqlite)
                 .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))),
         }
@@ -126,13 +181,26 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ServiceError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        if self.reachability.is_down() {
+            return Err(ServiceError::Unavailable);
+        }
+        let (pool, reachability) = (self.pool.clone(), self.reachability.clone());
         let (outcome, statements) = actix_web::web::block(move || {
+            if reachability.is_down() {
+                return (Err(ServiceError::Unavailable), 0);
+            }
             let before = crate::db::statements_on_this_thread();
             let outcome = pool
                 .get()
                 .map_err(ServiceError::from)
                 .and_then(|mut c| f(&mut c));
+            // Marked here, before this thread takes the next queued trip.
+            if outcome
+                .as_ref()
+                .is_err_and(ServiceError::is_connection_lost)
+            {
+                reachability.mark_down();
+            }
             (outcome, crate::db::statements_on_this_thread() - before)
         })
         .await
@@ -141,6 +209,10 @@ impl Db {
             .fetch_add(statements, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(statements, operation = operation::<F>(), "database work");
         outcome.map_err(|e| match e {
+            e if e.is_connection_lost() => {
+                tracing::warn!(error = %e, operation = operation::<F>(), "database unreachable");
+                ServiceError::Unavailable
+            }
             ServiceError::Database(_) | ServiceError::Pool(_) | ServiceError::Internal(_) => {
                 ServiceError::Internal(
                     anyhow::Error::new(e).context(format!("in {}", operation::<F>())),

@@ -56,6 +56,10 @@ fn describe(status: StatusCode, error: Option<&AppError>) -> (&'static str, Stri
         (405, _) => ("That action is not allowed here", "Go back and try again.".into()),
         (413, _) => ("That upload is too large", "Send a smaller file or less text.".into()),
         (415, _) => ("That kind of content is not accepted", "Send the form from the page itself.".into()),
+        (503, Some(AppError::Unavailable)) => (
+            "Rollcall cannot reach its database",
+            "Nothing was changed. This usually passes by itself within seconds: wait a moment, then try again.".into(),
+        ),
         (503, _) => (
             "Busy right now",
             "Many people are signing in at this moment. Wait a second, then try again.".into(),

@@ -8,6 +8,9 @@ use actix_web::{HttpResponse, ResponseError};
 use super::htmx;
 use crate::services::ServiceError;
 
+/// Seconds to wait before asking again while the database cannot be reached.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("not found")]
@@ -20,6 +23,9 @@ pub enum AppError {
     TooManyRequests { retry_after: u64 },
     #[error("busy")]
     Busy { retry_after: u64 },
+    /// The database cannot be reached: try again in a few seconds.
+    #[error("database unreachable")]
+    Unavailable,
     #[error("bad request: {0}")]
     BadRequest(String),
     /// Not an error for the user: sign in first, choose a project first, and so on.
@@ -37,6 +43,7 @@ impl From<ServiceError> for AppError {
             ServiceError::Conflict(m) => AppError::BadRequest(m.to_string()),
             ServiceError::TooManyRequests(r) => AppError::TooManyRequests { retry_after: r.0 },
             ServiceError::Busy(retry_after) => AppError::Busy { retry_after },
+            ServiceError::Unavailable => AppError::Unavailable,
             ServiceError::Invalid(errors) => {
                 AppError::BadRequest(errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
             }
@@ -63,7 +70,7 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Busy { .. } | AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Redirect { htmx: true, .. } => StatusCode::OK,
             AppError::Redirect { .. } => StatusCode::SEE_OTHER,
@@ -79,6 +86,9 @@ impl ResponseError for AppError {
                     .insert_header((header::RETRY_AFTER, retry_after.to_string()))
                     .finish()
             }
+            AppError::Unavailable => HttpResponse::build(self.status_code())
+                .insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.to_string()))
+                .finish(),
             AppError::Internal(e) => {
                 // Logged once, inside the request's span, so the line carries the request id.
                 tracing::error!(error = %format!("{e:#}"), "request failed");

@@ -19,6 +19,7 @@ mod bulk;
 mod email_change;
 mod everyday;
 mod external_signin;
+mod faults;
 mod instances;
 mod invite_bulk;
 mod lifecycle;
