@@ -116,9 +116,12 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
         if let DbConn::Sqlite(c) = conn {
             // A page cache of 1 MiB per connection holds a Users page's working set, and the
             // pool's caches together stay small; the operating system caches the file for all.
+            // `secure_delete` zeroes what is deleted or overwritten, so that a link's secret in
+            // a sent email's body, or a revoked token's hash, does not linger in the file's
+            // free space (and in copies of the file) after its row no longer holds it.
             c.batch_execute(&format!(
                 "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
-                 PRAGMA cache_size = -{SQLITE_CACHE_KIB};",
+                 PRAGMA cache_size = -{SQLITE_CACHE_KIB}; PRAGMA secure_delete = ON;",
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }

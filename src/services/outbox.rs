@@ -45,6 +45,11 @@ pub fn enqueue(conn: &mut DbConn, email: &Email) -> Result<String, ServiceError>
     Ok(message.id)
 }
 
+/// What a message's body becomes once it is no longer going to be sent: bodies carry links
+/// with their secrets (a password reset, an invitation), which the database keeps only as
+/// long as the message waits to be sent. The recipient, subject and outcome stay.
+const BODY_REMOVED: &str = "";
+
 /// Withdraws a message that is still waiting: it will not be sent.
 pub fn cancel_unsent(conn: &mut DbConn, id: &str) -> Result<(), ServiceError> {
     diesel::update(
@@ -52,7 +57,11 @@ pub fn cancel_unsent(conn: &mut DbConn, id: &str) -> Result<(), ServiceError> {
             .filter(outbox::id.eq(id))
             .filter(outbox::status.eq(QUEUED)),
     )
-    .set(outbox::status.eq(CANCELLED))
+    .set((
+        outbox::status.eq(CANCELLED),
+        outbox::text_body.eq(BODY_REMOVED),
+        outbox::html_body.eq(BODY_REMOVED),
+    ))
     .execute(conn)?;
     Ok(())
 }
@@ -95,6 +104,8 @@ pub fn mark_sent(conn: &mut DbConn, id: &str) -> Result<(), ServiceError> {
     diesel::update(outbox::table.find(id))
         .set((
             outbox::status.eq(SENT),
+            outbox::text_body.eq(BODY_REMOVED),
+            outbox::html_body.eq(BODY_REMOVED),
             outbox::sent_at.eq(Some(at)),
             outbox::locked_until.eq(None::<NaiveDateTime>),
             outbox::attempts.eq(outbox::attempts + 1),
@@ -124,6 +135,14 @@ pub fn mark_failed(
         QUEUED
     };
     let error: String = error.chars().take(500).collect();
+    // Given up: its body goes (a resend writes a new message with a new link).
+    let body = |kept: &str| {
+        if status == FAILED {
+            BODY_REMOVED.to_owned()
+        } else {
+            kept.to_owned()
+        }
+    };
     diesel::update(outbox::table.find(&message.id))
         .set((
             outbox::status.eq(status),
@@ -131,6 +150,8 @@ pub fn mark_failed(
             outbox::next_attempt_at.eq(now() + backoff(attempts)),
             outbox::locked_until.eq(None::<NaiveDateTime>),
             outbox::last_error.eq(Some(error)),
+            outbox::text_body.eq(body(&message.text_body)),
+            outbox::html_body.eq(body(&message.html_body)),
         ))
         .execute(conn)?;
     Ok(())

@@ -43,6 +43,34 @@ fn submitted_in_query(req: &ServiceRequest) -> Option<String> {
     submitted_in_form(req.query_string().as_bytes())
 }
 
+/// The browser says the request comes from another site: `Sec-Fetch-Site` names one, or
+/// `Origin` is neither this host (as the request addresses it) nor the configured base URL,
+/// or is `null` (a sandboxed or privacy-stripped origin). A second lock beside the token:
+/// even a leaked token does not let another site post a form here. Requests that carry
+/// neither header (older browsers, scripts) are judged by the token alone.
+fn from_another_site(req: &ServiceRequest) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
+        return true;
+    }
+    let Some(origin) = header("origin") else {
+        return false;
+    };
+    let Some((_, host)) = origin.split_once("://") else {
+        return true;
+    };
+    let own_host = header("host").is_some_and(|h| h.eq_ignore_ascii_case(host));
+    let base = req
+        .app_data::<web::Data<crate::http::AppState>>()
+        .is_some_and(|state| {
+            state
+                .base_url
+                .trim_end_matches('/')
+                .eq_ignore_ascii_case(origin)
+        });
+    !(own_host || base)
+}
+
 pub async fn csrf_guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -78,6 +106,10 @@ pub async fn csrf_guard(
     }
 
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && from_another_site(&req) {
+        tracing::warn!(path = %crate::telemetry::redact_target(req.path()), "cross-site form refused");
+        return Ok(req.error_response(AppError::Csrf).map_into_right_body());
+    }
     if !safe {
         let header_token = req
             .headers()

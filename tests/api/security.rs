@@ -154,3 +154,337 @@ async fn static_assets_are_served_with_caching_headers() {
         StatusCode::NOT_FOUND
     );
 }
+
+fn set_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("rollcall_session="))
+        .expect("a session cookie")
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_same_site_and_secure_behind_https() {
+    let app = spawn_app().await;
+    let cookie = set_cookie(&app.get("/signin").await);
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http cannot carry a Secure cookie"
+    );
+    let behind_https = spawn_app_with(|s| {
+        s.base_url = Some(reqwest::Url::parse("https://rollcall.example").unwrap());
+    })
+    .await;
+    let cookie = set_cookie(&behind_https.get("/signin").await);
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn a_cookie_from_before_sign_in_is_not_signed_in_afterwards() {
+    let app = spawn_app().await;
+    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
+        .await;
+    app.sign_out().await;
+    // An attacker plants this cookie in the victim's browser, then waits for them to sign in.
+    let browser = new_client();
+    let planted = set_cookie(&app.get_with(&browser, "/signin").await);
+    let planted = planted.split(';').next().unwrap().to_owned();
+    let r = app.sign_in_with(&browser, ADMIN_EMAIL, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let after = set_cookie(&r);
+    assert_ne!(
+        after.split(';').next().unwrap(),
+        planted,
+        "a new session at sign-in"
+    );
+    assert_eq!(
+        app.get_with(&browser, "/admin/users").await.status(),
+        StatusCode::OK
+    );
+    let attacker = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = attacker
+        .get(app.url("/admin/users"))
+        .header("cookie", &planted)
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/signin"), "{}", r.status());
+}
+
+#[tokio::test]
+async fn a_form_posted_from_another_site_is_refused_even_with_the_right_token() {
+    let app = admin_app().await;
+    let html = app.get_html("/admin/invite").await;
+    let token = csrf_in(&html);
+    let post = |header: Option<(&'static str, String)>, email: &'static str| {
+        let mut request = app.client.post(app.url("/admin/invite")).form(&[
+            ("csrf_token", token.as_str()),
+            ("resourceType", "Practitioner"),
+            ("firstName", "Cross"),
+            ("lastName", "Site"),
+            ("email", email),
+        ]);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for (header, value) in [
+        ("origin", "https://evil.example".to_owned()),
+        ("origin", "null".to_owned()),
+        ("origin", format!("{}.evil.example", app.address)),
+        ("sec-fetch-site", "cross-site".to_owned()),
+        ("sec-fetch-site", "same-site".to_owned()),
+    ] {
+        let r = post(Some((header, value.clone())), "cross@example.com")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+    }
+    assert!(!exists_user(&app, "cross@example.com"));
+    // The site's own pages send their own origin, or none at all.
+    let r = post(Some(("origin", app.address.clone())), "own@example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post(
+        Some(("sec-fetch-site", "same-origin".into())),
+        "same@example.com",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+fn exists_user(app: &TestApp, email: &str) -> bool {
+    use diesel::prelude::*;
+    use rollcall::db::schema::users;
+    users::table
+        .filter(users::email.eq(email))
+        .count()
+        .get_result::<i64>(&mut app.conn())
+        .unwrap()
+        > 0
+}
+
+#[tokio::test]
+async fn signing_in_takes_as_long_for_an_unknown_address_as_for_a_known_one() {
+    let app = spawn_app_with(|s| {
+        s.limits.signin_failures_per_ip = 1_000;
+        s.limits.signin_failures_per_account_and_ip = 1_000;
+        s.limits.signin_failures_per_account = 1_000;
+    })
+    .await;
+    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
+        .await;
+    let browser = new_client();
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    // Interleaved, so that the machine's load falls on both alike.
+    for i in 0..15 {
+        for (email, times) in [
+            (ADMIN_EMAIL.to_owned(), &mut known),
+            (format!("nobody{i}@example.com"), &mut unknown),
+        ] {
+            let started = std::time::Instant::now();
+            let r = app.sign_in_with(&browser, &email, "a wrong password").await;
+            times.push(started.elapsed());
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    }
+    let median = |v: &mut Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    let ratio = u / k;
+    assert!(
+        (0.67..1.5).contains(&ratio),
+        "unknown {u:.4} s vs known {k:.4} s (ratio {ratio:.2})"
+    );
+}
+
+/// Every byte the database holds, as text: the SQLite file (its log folded in first) or a
+/// dump of the PostgreSQL database.
+fn database_contents(app: &TestApp) -> String {
+    if app.database_url.starts_with("postgres") {
+        let out = std::process::Command::new("pg_dump")
+            .arg("--data-only")
+            .arg(&app.database_url)
+            .output()
+            .expect("pg_dump runs");
+        assert!(out.status.success());
+        return String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    use diesel::RunQueryDsl;
+    diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut app.conn())
+        .unwrap();
+    let mut bytes = std::fs::read(&app.database_url).unwrap();
+    if let Ok(wal) = std::fs::read(format!("{}-wal", app.database_url)) {
+        bytes.extend(wal);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test]
+async fn passwords_tokens_link_secrets_codes_and_recovery_codes_are_stored_only_as_hashes() {
+    let app = admin_app().await;
+    let mut secrets: Vec<(&str, String)> = vec![("password", PASSWORD.to_owned())];
+    let client = app.admin_client().await;
+    secrets.push(("client secret", client.secret.clone()));
+    let access = app.token(&client).await;
+    secrets.push(("client access token", access));
+    let r = app.invite(&person_fields("Lena", "lena@example.com")).await;
+    let link = text_of(&r.text().await.unwrap(), "#invite-link").unwrap();
+    secrets.push((
+        "invite link secret",
+        link.rsplit('/').next().unwrap().to_owned(),
+    ));
+    let tokens = app
+        .person_tokens(ADMIN_EMAIL, PASSWORD, "openid offline")
+        .await;
+    for key in ["access_token", "refresh_token", "id_token"] {
+        secrets.push((key, tokens.body[key].as_str().unwrap().to_owned()));
+    }
+    let a = app
+        .post_json(
+            "/auth/login",
+            serde_json::json!({"email": ADMIN_EMAIL, "password": PASSWORD,
+                "codeChallenge": "a-plain-verifier-that-is-long-enough-0123456789",
+                "codeChallengeMethod": "plain"}),
+        )
+        .await;
+    secrets.push((
+        "authorization code",
+        a.body["code"].as_str().unwrap().to_owned(),
+    ));
+    let (_, codes) = enrol_with_codes(&app, &app.client, "/account/mfa").await;
+    for code in codes {
+        secrets.push(("recovery code", code));
+    }
+    let r = new_client()
+        .post(app.url("/auth/resetpassword"))
+        .json(&serde_json::json!({"email": "lena@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let reset = app
+        .wait_for_mail("lena@example.com", "Reset your Rollcall password")
+        .await
+        .path();
+    secrets.push((
+        "reset link secret",
+        reset.rsplit('/').next().unwrap().to_owned(),
+    ));
+    // The reset email has gone out; its message keeps no body now.
+    for _ in 0..50 {
+        use diesel::prelude::*;
+        use rollcall::db::schema::outbox;
+        let waiting: i64 = outbox::table
+            .filter(outbox::sent_at.is_null())
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap();
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let stored = database_contents(&app);
+    assert!(stored.contains(ADMIN_EMAIL), "the dump holds the data");
+    for (what, secret) in &secrets {
+        remember_secret(secret);
+        assert!(secret.len() >= 8, "{what}");
+        let found = stored.find(secret.as_str());
+        assert!(
+            found.is_none(),
+            "the {what} is stored as it is: …{}…",
+            found.map_or(String::new(), |at| stored[at.saturating_sub(200)..at]
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect())
+        );
+    }
+}
+
+fn person_fields<'a>(first: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("resourceType", "Practitioner"),
+        ("firstName", first),
+        ("lastName", "Tester"),
+        ("email", email),
+    ]
+}
+
+#[tokio::test]
+async fn a_removed_member_and_a_rotated_client_secret_are_refused_at_their_next_request() {
+    let app = admin_app().await;
+    let (id, browser) = app
+        .member("Rita", "Removed", "rita@example.com", &[], PASSWORD)
+        .await;
+    let token = app
+        .person_tokens("rita@example.com", PASSWORD, "openid")
+        .await
+        .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get_with(&browser, "/account").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.api_get("/auth/me", &token).await.status, StatusCode::OK);
+    let page = format!("/admin/members/{id}");
+    let r = app.submit(&page, &format!("{page}/remove"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.get_with(&browser, "/account").await;
+    assert!(
+        location(&r).starts_with("/signin"),
+        "the removed member's page: {} {}",
+        r.status(),
+        location(&r)
+    );
+    assert_eq!(
+        app.api_get("/auth/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let client = app.admin_client().await;
+    let old_token = app.token(&client).await;
+    let page = format!("/admin/clients/{}", client.id);
+    let r = app.submit(&page, &format!("{page}/rotate"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let basic = reqwest::Client::new()
+        .get(app.url(&format!("/admin/projects/{}", app.project_id())))
+        .basic_auth(&client.id, Some(&client.secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    let a = app
+        .token_answer(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client.id),
+            ("client_secret", &client.secret),
+        ])
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{:?}", a.body);
+    assert_eq!(a.body["error"], "invalid_client");
+    // Tokens issued before the rotation end with it.
+    assert_eq!(
+        app.api_get("/auth/me", &old_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
