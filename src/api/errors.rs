@@ -44,13 +44,16 @@ pub enum ApiError {
     /// The database cannot be reached.
     #[error("database unreachable")]
     DatabaseUnavailable,
+    /// The database's disk is full.
+    #[error("storage full")]
+    StorageFull,
     #[error(transparent)]
     Internal(anyhow::Error),
 }
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        match e {
+        match e.classified() {
             ServiceError::Invalid(errors) => ApiError::Invalid(errors),
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
@@ -58,6 +61,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::TooManyRequests(r) => ApiError::TooManyRequests { retry_after: r.0 },
             ServiceError::Busy(retry_after) => ApiError::Busy { retry_after },
             ServiceError::Unavailable => ApiError::DatabaseUnavailable,
+            ServiceError::StorageFull => ApiError::StorageFull,
+            ServiceError::BadInput(m) => ApiError::BadRequest(m),
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -159,6 +164,10 @@ impl ApiError {
                 "The server is busy signing other people in; try again in a moment",
             ),
             ApiError::Unavailable(m) => OperationOutcome::one("transient", m.clone()),
+            ApiError::StorageFull => OperationOutcome::one(
+                "exception",
+                "The server's disk is full, so nothing was saved; try again once space is freed",
+            ),
             ApiError::DatabaseUnavailable => OperationOutcome::one(
                 "transient",
                 "The database cannot be reached just now; nothing was changed. Try again in a few seconds",
@@ -180,9 +189,10 @@ impl ResponseError for ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy { .. } | ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Busy { .. }
+            | ApiError::Unavailable(_)
+            | ApiError::DatabaseUnavailable
+            | ApiError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -204,6 +214,10 @@ impl ResponseError for ApiError {
             }
             ApiError::DatabaseUnavailable => {
                 let seconds = crate::web::errors::UNAVAILABLE_RETRY_AFTER;
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            ApiError::StorageFull => {
+                let seconds = crate::web::errors::STORAGE_FULL_RETRY_AFTER;
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             ApiError::Unauthorized => {

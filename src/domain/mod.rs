@@ -8,6 +8,8 @@ mod password;
 mod policy_rule;
 pub mod profile_form;
 mod profile_type;
+#[cfg(test)]
+mod properties;
 pub mod resource_types;
 pub(crate) mod text_column;
 

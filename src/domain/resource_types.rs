@@ -172,9 +172,13 @@ pub fn lookup(input: &str) -> Result<&'static str, Option<&'static str>> {
     if let Ok(i) = RESOURCE_TYPES.binary_search(&input) {
         return Ok(RESOURCE_TYPES[i]);
     }
+    // Two edits apart at most: a spelling whose length differs by more cannot be one, and
+    // is not measured (measuring costs its length times each name's).
     let lower = input.to_lowercase();
+    let len = lower.chars().count();
     let suggestion = RESOURCE_TYPES
         .iter()
+        .filter(|t| t.len().abs_diff(len) <= 2)
         .map(|t| (strsim::damerau_levenshtein(&lower, &t.to_lowercase()), *t))
         .filter(|(distance, _)| *distance <= 2)
         .min_by_key(|(distance, _)| *distance)

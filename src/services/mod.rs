@@ -65,6 +65,13 @@ pub enum ServiceError {
     /// the same request can be sent again in a moment.
     #[error("the database cannot be reached")]
     Unavailable,
+    /// The disk under the database is full: nothing was written.
+    #[error("the database's disk is full")]
+    StorageFull,
+    /// Input the database cannot hold as text (a NUL character: PostgreSQL refuses it in
+    /// any text value, whichever field or path segment carried it).
+    #[error("unusable input: {0}")]
+    BadInput(String),
     #[error("database error")]
     Database(#[from] diesel::result::Error),
     #[error("no database connection available")]
@@ -85,6 +92,43 @@ impl ServiceError {
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                     _,
                 ))
+        )
+    }
+
+    /// SQLite could not grow its files (`SQLITE_FULL`: the disk, or a quota, is full). The
+    /// statement and its transaction were rolled back.
+    fn is_storage_full(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Database(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("database or disk is full")
+        )
+    }
+
+    /// The database's failures that the caller is told of in their own words (bad input, a
+    /// full disk, no database) rather than as an internal error; others as they are. `Db::run`
+    /// applies it, and so do the error conversions at each boundary, for errors a closure
+    /// handed back as its value.
+    pub fn classified(self) -> ServiceError {
+        if self.is_nul_in_text() {
+            ServiceError::BadInput(
+                "The request contains a NUL character, which no field may hold".into(),
+            )
+        } else if self.is_storage_full() {
+            ServiceError::StorageFull
+        } else if self.is_connection_lost() {
+            ServiceError::Unavailable
+        } else {
+            self
+        }
+    }
+
+    /// PostgreSQL refused a text value holding a NUL character (`0x00`).
+    fn is_nul_in_text(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Database(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("invalid byte sequence") && info.message().contains("0x00")
         )
     }
 
@@ -209,6 +253,11 @@ impl Db {
             .fetch_add(statements, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(statements, operation = operation::<F>(), "database work");
         outcome.map_err(|e| match e {
+            e if e.is_nul_in_text() => e.classified(),
+            e if e.is_storage_full() => {
+                tracing::error!(error = %e, operation = operation::<F>(), "the database's disk is full: nothing can be saved until space is freed");
+                ServiceError::StorageFull
+            }
             e if e.is_connection_lost() => {
                 tracing::warn!(error = %e, operation = operation::<F>(), "database unreachable");
                 ServiceError::Unavailable

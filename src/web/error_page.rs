@@ -60,6 +60,10 @@ fn describe(status: StatusCode, error: Option<&AppError>) -> (&'static str, Stri
             "Rollcall cannot reach its database",
             "Nothing was changed. This usually passes by itself within seconds: wait a moment, then try again.".into(),
         ),
+        (503, Some(AppError::StorageFull)) => (
+            "Rollcall cannot save anything just now",
+            "The server's disk is full, so nothing was saved. Tell whoever runs Rollcall; once they free some space, try again.".into(),
+        ),
         (503, _) => (
             "Busy right now",
             "Many people are signing in at this moment. Wait a second, then try again.".into(),

@@ -10,6 +10,8 @@ use crate::services::ServiceError;
 
 /// Seconds to wait before asking again while the database cannot be reached.
 pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+/// Seconds to wait before asking again while the database's disk is full (someone must act).
+pub const STORAGE_FULL_RETRY_AFTER: u64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -26,6 +28,9 @@ pub enum AppError {
     /// The database cannot be reached: try again in a few seconds.
     #[error("database unreachable")]
     Unavailable,
+    /// The database's disk is full.
+    #[error("storage full")]
+    StorageFull,
     #[error("bad request: {0}")]
     BadRequest(String),
     /// Not an error for the user: sign in first, choose a project first, and so on.
@@ -37,13 +42,15 @@ pub enum AppError {
 
 impl From<ServiceError> for AppError {
     fn from(e: ServiceError) -> Self {
-        match e {
+        match e.classified() {
             ServiceError::NotFound => AppError::NotFound,
             ServiceError::Forbidden(_) => AppError::Forbidden,
             ServiceError::Conflict(m) => AppError::BadRequest(m.to_string()),
             ServiceError::TooManyRequests(r) => AppError::TooManyRequests { retry_after: r.0 },
             ServiceError::Busy(retry_after) => AppError::Busy { retry_after },
             ServiceError::Unavailable => AppError::Unavailable,
+            ServiceError::StorageFull => AppError::StorageFull,
+            ServiceError::BadInput(m) => AppError::BadRequest(m),
             ServiceError::Invalid(errors) => {
                 AppError::BadRequest(errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
             }
@@ -70,7 +77,9 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Busy { .. } | AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Busy { .. } | AppError::Unavailable | AppError::StorageFull => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Redirect { htmx: true, .. } => StatusCode::OK,
             AppError::Redirect { .. } => StatusCode::SEE_OTHER,
@@ -88,6 +97,9 @@ impl ResponseError for AppError {
             }
             AppError::Unavailable => HttpResponse::build(self.status_code())
                 .insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.to_string()))
+                .finish(),
+            AppError::StorageFull => HttpResponse::build(self.status_code())
+                .insert_header((header::RETRY_AFTER, STORAGE_FULL_RETRY_AFTER.to_string()))
                 .finish(),
             AppError::Internal(e) => {
                 // Logged once, inside the request's span, so the line carries the request id.

@@ -204,3 +204,171 @@ async fn with_postgresql_gone_pages_and_the_api_answer_503_within_seconds_and_re
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 }
+
+/// A tmpfs of `megabytes` mounted on a new folder, unmounted when dropped; `None` where this
+/// process may not mount (not root).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    /// Fills what is left with a file; returns its path (remove it to free the space).
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 16 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_under_sqlite_refuses_writes_clearly_keeps_what_was_saved_and_recovers() {
+    if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        eprintln!("runs on SQLite only");
+        return;
+    }
+    let Some(disk) = SmallDisk::mount(8) else {
+        eprintln!("needs to mount a tmpfs (root); not run");
+        return;
+    };
+    let database = disk
+        .dir
+        .path()
+        .join("rollcall.sqlite3")
+        .display()
+        .to_string();
+    let app = spawn_app_with(move |s| s.database_url = SecretString::from(database)).await;
+    app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
+        .await;
+    let token = app.token(&app.admin_client().await).await;
+    let invite = |i: usize| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let email = format!("full{i}@example.com");
+            let a = app
+                .api_invite(
+                    &token,
+                    serde_json::json!({"resourceType": "Practitioner", "firstName": "Full",
+                        "lastName": format!("Disk{i}"), "email": email}),
+                )
+                .await;
+            (email, a)
+        }
+    };
+    let mut saved = Vec::new();
+    for i in 0..20 {
+        let (email, a) = invite(i).await;
+        assert!(a.status.is_success(), "{:?}", a.body);
+        saved.push(email);
+    }
+    let filler = disk.fill();
+
+    let mut refused = None;
+    for i in 20..400 {
+        let (email, a) = invite(i).await;
+        if a.status.is_success() {
+            saved.push(email);
+            continue;
+        }
+        refused = Some((email, a));
+        break;
+    }
+    let (lost, a) = refused.expect("a write was refused once the disk was full");
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", a.body);
+    assert_eq!(a.headers["retry-after"], "60");
+    assert!(a.issue_text().contains("disk is full"), "{:?}", a.body);
+    // The page says so too (a write may still fit now and then, in what a failed one gave
+    // back: the first refusal is the one judged).
+    let mut page = None;
+    for i in 0..50 {
+        let email = format!("page-full{i}@example.com");
+        let r = app
+            .submit(
+                "/admin/invite",
+                "/admin/invite",
+                &[
+                    ("resourceType", "Practitioner"),
+                    ("firstName", "Page"),
+                    ("lastName", "Full"),
+                    ("email", &email),
+                ],
+            )
+            .await;
+        if r.status() != StatusCode::OK {
+            page = Some(r);
+            break;
+        }
+        saved.push(email);
+    }
+    let r = page.expect("a page's write was refused too");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = r.text().await.unwrap();
+    assert_eq!(
+        text_of(&html, "h1").as_deref(),
+        Some("Rollcall cannot save anything just now")
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let a = app
+        .api_invite(
+            &token,
+            serde_json::json!({"resourceType": "Practitioner", "firstName": "After",
+                "lastName": "Space", "email": "after@example.com"}),
+        )
+        .await;
+    assert!(a.status.is_success(), "{:?}", a.body);
+    let check: String = {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            integrity_check: String,
+        }
+        diesel::sql_query("PRAGMA integrity_check")
+            .get_result::<Row>(&mut app.conn())
+            .unwrap()
+            .integrity_check
+    };
+    assert_eq!(check, "ok");
+    // Every invite answered as saved is there (`membership_of` fails otherwise).
+    for email in &saved {
+        let _ = app.membership_of(email);
+    }
+    let count: i64 = {
+        use diesel::prelude::*;
+        use rollcall::db::schema::users;
+        users::table
+            .filter(users::email.eq(&lost))
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(count, 0, "the refused invite left nothing behind");
+    eprintln!(
+        "{} invites saved, then the disk was full; the next was refused with 503",
+        saved.len()
+    );
+}

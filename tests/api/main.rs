@@ -3,6 +3,9 @@
 
 mod helpers;
 
+mod crash;
+mod hostile;
+
 mod account_delete;
 mod account_profile;
 mod account_security;

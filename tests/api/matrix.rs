@@ -987,7 +987,7 @@ impl World {
         path: &str,
         field: Option<(&str, &str)>,
         body: serde_json::Value,
-    ) -> (StatusCode, String) {
+    ) -> (StatusCode, String, Vec<&'static str>) {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let api = rollcall::api::is_api_path(path);
         let request = match &self.callers[&actor] {
@@ -1019,8 +1019,25 @@ impl World {
         };
         let r = request.send().await.unwrap();
         let status = r.status();
-        (status, location_or_empty(&r))
+        (status, location_or_empty(&r), missing_headers(&r))
     }
+}
+
+/// The security headers this answer lacks: every answer, page or error or JSON, says
+/// `nosniff`; every HTML answer carries the strict content security policy.
+fn missing_headers(r: &reqwest::Response) -> Vec<&'static str> {
+    let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok());
+    let mut missing = Vec::new();
+    if header("x-content-type-options") != Some("nosniff") {
+        missing.push("X-Content-Type-Options");
+    }
+    let html = header("content-type").is_some_and(|t| t.starts_with("text/html"));
+    if html
+        && !header("content-security-policy").is_some_and(|c| c.contains("frame-ancestors 'none'"))
+    {
+        missing.push("Content-Security-Policy");
+    }
+    missing
 }
 
 fn location_or_empty(r: &reqwest::Response) -> String {
@@ -1056,8 +1073,15 @@ async fn every_route_answers_every_kind_of_caller_as_the_matrix_says() {
             let path = world.path(row, &id);
             let field = row.field.map(|name| (name, id.as_str()));
             let body = row.body.map_or_else(|| json!({}), |make| make(&id));
-            let (status, location) = world.call(actor, row.method, &path, field, body).await;
+            let (status, location, missing) =
+                world.call(actor, row.method, &path, field, body).await;
             cells += 1;
+            if !missing.is_empty() {
+                wrong.push(format!(
+                    "{} {} as {actor:?}: {status} without {missing:?}",
+                    row.method, row.path
+                ));
+            }
             if !judged(expect, status, &location) {
                 wrong.push(format!(
                     "{} {} as {actor:?}: expected {expect:?}, got {status} {location}",
