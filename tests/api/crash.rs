@@ -157,13 +157,14 @@ async fn a_server_killed_during_a_burst_of_invites_restarts_with_each_whole_or_a
     };
     remember_secret(&token);
     let addresses: Vec<String> = (0..120).map(|i| format!("crash{i}@example.com")).collect();
+    let answered = std::sync::atomic::AtomicUsize::new(0);
     let sends = addresses.iter().enumerate().map(|(i, email)| {
         let (address, token, project) = (server.address.clone(), token.clone(), project.clone());
-        let email = email.clone();
+        let (email, answered) = (email.clone(), &answered);
         async move {
-            // Spread over ~0.6 s, so the kill lands in the middle.
-            tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
-            reqwest::Client::new()
+            // Spread over 1.2 s, so that the kill lands in the middle.
+            tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
+            let r = reqwest::Client::new()
                 .post(format!("{address}/admin/projects/{project}/invite"))
                 .bearer_auth(token)
                 .json(
@@ -172,12 +173,22 @@ async fn a_server_killed_during_a_burst_of_invites_restarts_with_each_whole_or_a
                 )
                 .send()
                 .await
-                .map(|r| r.status())
+                .map(|r| r.status());
+            if r.as_ref().is_ok_and(|s| s.is_success()) {
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            r
         }
     });
     let burst = futures_util::future::join_all(sends);
+    // Once a few invites are answered (however slow the machine), and not before 0.3 s.
     let kill = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < 5
+            || started.elapsed() < Duration::from_millis(300)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         server.kill();
     };
     let (answers, ()) = tokio::join!(burst, kill);
