@@ -214,13 +214,7 @@ async fn a_server_killed_during_a_burst_of_invites_restarts_with_each_whole_or_a
     )
     .await;
     if !app.database_url.starts_with("postgres") {
-        let check: Vec<String> = diesel::sql_query("PRAGMA integrity_check")
-            .load::<IntegrityRow>(&mut app.conn())
-            .unwrap()
-            .into_iter()
-            .map(|r| r.integrity_check)
-            .collect();
-        assert_eq!(check, ["ok"]);
+        assert_eq!(integrity_of(&mut app.conn()), ["ok"]);
     }
     let mut whole = Vec::new();
     for email in &addresses {
@@ -248,22 +242,7 @@ async fn a_server_killed_during_a_burst_of_invites_restarts_with_each_whole_or_a
         ))
         .execute(&mut app.conn())
         .unwrap();
-    let started = Instant::now();
-    loop {
-        let waiting: i64 = outbox::table
-            .filter(outbox::sent_at.is_null())
-            .count()
-            .get_result(&mut app.conn())
-            .unwrap();
-        if waiting == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{waiting} emails never sent"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_until_outbox_sent(Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let messages = sink.messages.lock().unwrap().clone();
     for email in &whole {
@@ -279,10 +258,4 @@ async fn a_server_killed_during_a_burst_of_invites_restarts_with_each_whole_or_a
         addresses.len(),
         whole.len()
     );
-}
-
-#[derive(QueryableByName)]
-struct IntegrityRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    integrity_check: String,
 }

@@ -189,16 +189,7 @@ async fn with_postgresql_gone_pages_and_the_api_answer_503_within_seconds_and_re
     for n in 0..3 {
         let email = format!("during{n}@example.com");
         assert!(app.mails_to(&email).is_empty());
-        let count: i64 = {
-            use diesel::prelude::*;
-            use rollcall::db::schema::users;
-            users::table
-                .filter(users::email.eq(&email))
-                .count()
-                .get_result(&mut app.conn())
-                .unwrap()
-        };
-        assert_eq!(count, 0, "{email}");
+        assert_eq!(accounts_with(&app, &email), 0, "{email}");
     }
     let (r, _) = invite(0).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -340,33 +331,16 @@ async fn a_full_disk_under_sqlite_refuses_writes_clearly_keeps_what_was_saved_an
         )
         .await;
     assert!(a.status.is_success(), "{:?}", a.body);
-    let check: String = {
-        use diesel::prelude::*;
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            integrity_check: String,
-        }
-        diesel::sql_query("PRAGMA integrity_check")
-            .get_result::<Row>(&mut app.conn())
-            .unwrap()
-            .integrity_check
-    };
-    assert_eq!(check, "ok");
+    assert_eq!(integrity_of(&mut app.conn()), ["ok"]);
     // Every invite answered as saved is there (`membership_of` fails otherwise).
     for email in &saved {
         let _ = app.membership_of(email);
     }
-    let count: i64 = {
-        use diesel::prelude::*;
-        use rollcall::db::schema::users;
-        users::table
-            .filter(users::email.eq(&lost))
-            .count()
-            .get_result(&mut app.conn())
-            .unwrap()
-    };
-    assert_eq!(count, 0, "the refused invite left nothing behind");
+    assert_eq!(
+        accounts_with(&app, &lost),
+        0,
+        "the refused invite left nothing behind"
+    );
     eprintln!(
         "{} invites saved, then the disk was full; the next was refused with 503",
         saved.len()

@@ -1126,3 +1126,56 @@ pub fn kids_in(jwks: &serde_json::Value) -> Vec<String> {
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// What `PRAGMA integrity_check` says of this SQLite connection's database (`["ok"]` when whole).
+pub fn integrity_of(conn: &mut db::DbConn) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    diesel::sql_query("PRAGMA integrity_check")
+        .load::<Check>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.integrity_check)
+        .collect()
+}
+
+/// Sign-in limits lifted far out of reach, for tests that sign in (or fail to) many times.
+pub fn lift_signin_limits(settings: &mut Settings) {
+    let l = &mut settings.limits;
+    l.signin_failures_per_ip = 10_000;
+    l.signin_failures_per_account_and_ip = 10_000;
+    l.signin_failures_per_account = 10_000;
+}
+
+/// How many accounts have this address.
+pub fn accounts_with(app: &TestApp, email: &str) -> i64 {
+    use rollcall::db::schema::users;
+    users::table
+        .filter(users::email.eq(email))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap()
+}
+
+impl TestApp {
+    /// Waits up to `limit` until no message in the outbox waits to be sent; fails otherwise.
+    pub async fn wait_until_outbox_sent(&self, limit: Duration) {
+        use rollcall::db::schema::outbox;
+        let started = std::time::Instant::now();
+        loop {
+            let waiting: i64 = outbox::table
+                .filter(outbox::sent_at.is_null())
+                .count()
+                .get_result(&mut self.conn())
+                .unwrap();
+            if waiting == 0 {
+                return;
+            }
+            assert!(started.elapsed() < limit, "{waiting} emails never sent");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

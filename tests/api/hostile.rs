@@ -68,9 +68,7 @@ fn forms_of(page: &str, html: &str) -> Vec<FormFound> {
 #[tokio::test]
 async fn hostile_values_in_every_form_get_an_answer_never_a_server_error_or_an_unescaped_echo() {
     let app = spawn_app_with(|s| {
-        s.limits.signin_failures_per_ip = 10_000;
-        s.limits.signin_failures_per_account_and_ip = 10_000;
-        s.limits.signin_failures_per_account = 10_000;
+        lift_signin_limits(s);
         s.limits.reset_requests_per_ip = 10_000;
         s.limits.reset_requests_per_email = 10_000;
         s.limits.reset_requests_per_email_and_ip = 10_000;

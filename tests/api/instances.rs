@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use diesel::prelude::*;
 use reqwest::StatusCode;
-use rollcall::db::schema::outbox;
 use secrecy::SecretString;
 
 use crate::helpers::*;
@@ -88,17 +86,7 @@ async fn mail_queued_on_two_instances_is_sent_once_in_all() {
         assert_eq!(r.status(), StatusCode::OK);
     }
     // Both instances poll the one outbox; wait until it is empty, then a few polls more.
-    for _ in 0..100 {
-        let waiting: i64 = outbox::table
-            .filter(outbox::sent_at.is_null())
-            .count()
-            .get_result(&mut a.conn())
-            .unwrap();
-        if waiting == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    a.wait_until_outbox_sent(Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     for email in &addresses {
         assert_eq!(a.mails_to(email).len(), 1, "{email}");

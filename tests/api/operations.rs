@@ -84,18 +84,7 @@ async fn a_backup_taken_while_members_are_invited_is_whole_and_a_new_instance_st
     assert!(again.to_string().contains("already exists"), "{again}");
 
     let mut conn = db::establish(copy.to_str().unwrap()).unwrap();
-    #[derive(QueryableByName)]
-    struct Check {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        integrity_check: String,
-    }
-    let check: Vec<String> = diesel::sql_query("PRAGMA integrity_check")
-        .load::<Check>(&mut conn)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.integrity_check)
-        .collect();
-    assert_eq!(check, ["ok"]);
+    assert_eq!(integrity_of(&mut conn), ["ok"]);
     let (copied, orphans) = members_and_orphans(&mut conn);
     assert!(
         (before + 3..=after).contains(&copied),

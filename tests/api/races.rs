@@ -14,14 +14,6 @@ use crate::member_list::{counted, counters};
 /// How many times each race is run.
 const ROUNDS: usize = 6;
 
-fn accounts_with(app: &TestApp, email: &str) -> i64 {
-    users::table
-        .filter(users::email.eq(email))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap()
-}
-
 fn memberships_of(app: &TestApp, email: &str) -> i64 {
     memberships::table
         .inner_join(users::table.on(users::id.nullable().eq(memberships::user_id)))
@@ -215,12 +207,7 @@ async fn a_reset_link_used_twice_at_once_sets_one_password() {
 
 #[tokio::test]
 async fn twenty_wrong_passwords_at_once_are_all_counted() {
-    let app = spawn_app_with(|s| {
-        s.limits.signin_failures_per_account_and_ip = 1_000;
-        s.limits.signin_failures_per_account = 1_000;
-        s.limits.signin_failures_per_ip = 1_000;
-    })
-    .await;
+    let app = spawn_app_with(lift_signin_limits).await;
     app.register_with_project("Ada", ADMIN_EMAIL, "Engines")
         .await;
     let ada: String = users::table

@@ -251,7 +251,7 @@ async fn a_form_posted_from_another_site_is_refused_even_with_the_right_token() 
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{header}: {value}");
     }
-    assert!(!exists_user(&app, "cross@example.com"));
+    assert_eq!(accounts_with(&app, "cross@example.com"), 0);
     // The site's own pages send their own origin, or none at all.
     let r = post(Some(("origin", app.address.clone())), "own@example.com")
         .await
@@ -266,25 +266,9 @@ async fn a_form_posted_from_another_site_is_refused_even_with_the_right_token() 
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-fn exists_user(app: &TestApp, email: &str) -> bool {
-    use diesel::prelude::*;
-    use rollcall::db::schema::users;
-    users::table
-        .filter(users::email.eq(email))
-        .count()
-        .get_result::<i64>(&mut app.conn())
-        .unwrap()
-        > 0
-}
-
 #[tokio::test]
 async fn signing_in_takes_as_long_for_an_unknown_address_as_for_a_known_one() {
-    let app = spawn_app_with(|s| {
-        s.limits.signin_failures_per_ip = 1_000;
-        s.limits.signin_failures_per_account_and_ip = 1_000;
-        s.limits.signin_failures_per_account = 1_000;
-    })
-    .await;
+    let app = spawn_app_with(lift_signin_limits).await;
     app.register_with_project("Ada", ADMIN_EMAIL, "Clinic")
         .await;
     let browser = new_client();
@@ -389,19 +373,8 @@ async fn passwords_tokens_link_secrets_codes_and_recovery_codes_are_stored_only_
         reset.rsplit('/').next().unwrap().to_owned(),
     ));
     // The reset email has gone out; its message keeps no body now.
-    for _ in 0..50 {
-        use diesel::prelude::*;
-        use rollcall::db::schema::outbox;
-        let waiting: i64 = outbox::table
-            .filter(outbox::sent_at.is_null())
-            .count()
-            .get_result(&mut app.conn())
-            .unwrap();
-        if waiting == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.wait_until_outbox_sent(std::time::Duration::from_secs(5))
+        .await;
     let stored = database_contents(&app);
     assert!(stored.contains(ADMIN_EMAIL), "the dump holds the data");
     for (what, secret) in &secrets {
