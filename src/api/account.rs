@@ -90,6 +90,7 @@ impl FromRequest for Person {
 pub struct NewUserRequest {
     pub first_name: String,
     pub last_name: String,
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
     pub password: String,
     #[serde(default)]
@@ -165,7 +166,7 @@ pub async fn new_user(
 #[serde(rename_all = "camelCase")]
 pub struct NewProjectRequest {
     pub login: String,
-    /// 4 to 72 characters.
+    #[schema(min_length = 4, max_length = 72)]
     pub project_name: String,
 }
 
@@ -180,6 +181,7 @@ pub struct NewProjectRequest {
         (status = 200, description = "The code", body = LoginResponse),
         (status = 400, description = "Invalid name, or the login cannot go on", body = OperationOutcome),
         (status = 403, description = "A project's own account cannot own projects", body = OperationOutcome),
+        (status = 404, description = "No such login", body = OperationOutcome),
     ),
     security(())
 )]
@@ -282,6 +284,7 @@ pub async fn change_password(
 /// `POST /auth/resetpassword`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
 }
 
@@ -578,6 +581,7 @@ pub async fn revoke(
         (status = 200, description = "Reset", body = OperationOutcome),
         (status = 403, description = "Not an admin here, or another project's account", body = OperationOutcome),
         (status = 404, description = "No such member in this project", body = OperationOutcome),
+        (status = 409, description = "The member has no second factor to reset", body = OperationOutcome),
     )
 )]
 pub async fn admin_reset_mfa(
@@ -604,6 +608,7 @@ pub async fn admin_reset_mfa(
         (status = 403, description = "Not an admin here, or another project's account", body = OperationOutcome),
         (status = 404, description = "No such member in this project", body = OperationOutcome),
         (status = 429, description = "Too many emails to this member", body = OperationOutcome),
+        (status = 409, description = "The member has no email address", body = OperationOutcome),
     )
 )]
 pub async fn admin_reset_password(

@@ -186,7 +186,7 @@ fn require_admin(caller: &Principal) -> Result<(), ApiError> {
         ("profile" = Option<String>, Query, description = "Practitioner/{id}, Patient/{id}, ... or an id"),
         ("admin" = Option<bool>, Query, description = "Admins only (true) or non-admins (false)"),
         ("project" = Option<String>, Query, description = "Project/{id}: the caller's own project (another project matches nothing)"),
-        ("_sort" = Option<String>, Query, description = "_lastUpdated, created or _id; a leading - for descending"),
+        ("_sort" = Option<String>, Query, pattern = "^-?(_lastUpdated|created|_id)$", description = "_lastUpdated, created or _id; a leading - for descending"),
         ("_fields" = Option<String>, Query, description = "Accepted and ignored: whole resources are returned"),
         ("_count" = Option<i64>, Query, minimum = 0, description = "Page size, default 20; larger values are capped at 1000"),
         ("_offset" = Option<i64>, Query, minimum = 0, description = "Matches to skip"),
@@ -262,7 +262,7 @@ pub async fn search_memberships(
     path = "/fhir/R4/{resourceType}",
     tag = "fhir",
     params(
-        ("resourceType" = String, Path, description = "AccessPolicy or ClientApplication (ProjectMembership has its own route)"),
+        ("resourceType" = SearchableType, Path, description = "AccessPolicy or ClientApplication (ProjectMembership has its own route)"),
         ("name" = Option<String>, Query, description = "Part of the name, any case"),
         ("_count" = Option<i64>, Query, minimum = 0, description = "Page size, default 20; larger values are capped at 1000"),
         ("_offset" = Option<i64>, Query, minimum = 0, description = "Matches to skip"),
@@ -368,6 +368,14 @@ fn resource_id(resource: &AnyResource) -> &str {
         AnyResource::Project(p) => &p.id,
         AnyResource::Profile(p) => &p.id,
     }
+}
+
+/// The resource types `GET /fhir/R4/{resourceType}` searches.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum SearchableType {
+    AccessPolicy,
+    ClientApplication,
 }
 
 /// The resource types `GET /fhir/R4/{resourceType}/{id}` serves.

@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
     pub password: String,
     /// Sign in to this project (its own account for the address, when it has one).
@@ -352,6 +353,7 @@ pub struct ProfileRequest {
     responses(
         (status = 200, description = "The next step, usually the code", body = LoginResponse),
         (status = 400, description = "Not one of the person's memberships, or the login cannot go on", body = super::errors::OperationOutcome),
+        (status = 404, description = "No such login", body = super::errors::OperationOutcome),
     ),
     security(())
 )]
@@ -404,6 +406,7 @@ async fn pending_for_code(state: &AppState, login_id: &str) -> Result<Pending, A
         (status = 200, description = "The next step", body = LoginResponse),
         (status = 400, description = "Invalid MFA token, or the login cannot go on", body = super::errors::OperationOutcome),
         (status = 429, description = "Too many wrong codes", body = super::errors::OperationOutcome),
+        (status = 404, description = "No such login", body = super::errors::OperationOutcome),
     ),
     security(())
 )]
@@ -469,6 +472,7 @@ pub async fn mfa_verify(
         (status = 200, description = "The next step, with the recovery codes", body = LoginResponse),
         (status = 400, description = "Invalid token, or the login cannot go on", body = super::errors::OperationOutcome),
         (status = 429, description = "Too many wrong codes", body = super::errors::OperationOutcome),
+        (status = 404, description = "No such login", body = super::errors::OperationOutcome),
     ),
     security(())
 )]
@@ -511,6 +515,7 @@ pub async fn mfa_enroll(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MethodRequest {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// Sign in to this project (its own provider for the domain, if it has one).
     pub project_id: Option<String>,

@@ -2,7 +2,6 @@
 //! `getProject()`, `isSuperAdmin()`, `getAccessPolicy()`, `getUserConfiguration()`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDateTime;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -71,8 +70,8 @@ pub struct Security {
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     pub id: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub last_updated: NaiveDateTime,
+    #[schema(format = DateTime)]
+    pub last_updated: String,
     pub auth_method: String,
     pub remote_address: String,
     /// The browser and system, as the user agent says.
@@ -171,7 +170,7 @@ pub async fn me(req: HttpRequest, Caller(caller): Caller) -> Result<HttpResponse
                         .into_iter()
                         .map(|s| SessionInfo {
                             id: s.id,
-                            last_updated: s.last_seen_at,
+                            last_updated: super::resources::instant(s.last_seen_at),
                             auth_method: s.method,
                             remote_address: s.ip,
                             browser: s.device,

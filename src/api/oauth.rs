@@ -356,7 +356,7 @@ async fn bearer_login(req: &HttpRequest, state: &AppState) -> Result<(Login, Cla
 
 /// Signs out: the token's login ends, with every access and refresh token of it.
 #[utoipa::path(
-    post,
+    method(get, post),
     path = "/oauth2/logout",
     tag = "auth",
     responses(
@@ -386,7 +386,7 @@ pub struct UserInfo {
 
 /// OpenID Connect UserInfo.
 #[utoipa::path(
-    get,
+    method(get, post),
     path = "/oauth2/userinfo",
     tag = "auth",
     responses(

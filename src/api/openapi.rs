@@ -2,7 +2,9 @@
 //! handlers' annotations and the response types, so it cannot drift from the code.
 
 use actix_web::{HttpResponse, web};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{account, admin, fhir, login, me, oauth, resource, wellknown};
@@ -16,6 +18,7 @@ use super::{account, admin, fhir, login, me, oauth, resource, wellknown};
     paths(
         oauth::token,
         crate::web::authorize::authorize_get,
+        crate::web::authorize::authorize_post,
         oauth::logout,
         oauth::userinfo,
         login::login,
@@ -53,8 +56,8 @@ use super::{account, admin, fhir, login, me, oauth, resource, wellknown};
         fhir::search_other,
         fhir::read,
     ),
-    components(schemas(fhir::ReadableType)),
-    modifiers(&Security),
+    components(schemas(fhir::ReadableType, fhir::SearchableType)),
+    modifiers(&Security, &CommonAnswers),
     security(("bearer" = []), ("basic" = [])),
     tags(
         (name = "auth", description = "Signing in, tokens, OpenID Connect and the caller"),
@@ -77,6 +80,66 @@ impl Modify for Security {
             "basic",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
         );
+    }
+}
+
+/// Answers that operations give for the same reasons, listed here once rather than on each
+/// handler, so that none is left out of the document: a body of another media type (415) or
+/// one that does not read as its schema (400), both from the body extractors; a caller
+/// missing or no longer valid (401), or one the operation is not for (403), both from the
+/// `Authorized` extractors, on every operation that is not public.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                common_answers(operation);
+            }
+        }
+    }
+}
+
+fn common_answers(operation: &mut Operation) {
+    let public = operation
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
+    let mut answers = Vec::new();
+    if operation.request_body.is_some() {
+        answers.push(("400", "The body does not read as this operation's schema"));
+        answers.push((
+            "415",
+            "The body is not of the media type this operation takes",
+        ));
+    }
+    if !public {
+        answers.push(("401", "No caller, or an expired or revoked token"));
+        answers.push(("403", "The caller may not do this"));
+    }
+    for (status, description) in answers {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| {
+                let body = ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("OperationOutcome")))
+                    .build();
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content("application/json", body)
+                        .build(),
+                )
+            });
     }
 }
 

@@ -65,8 +65,13 @@ pub struct Meta {
 
 fn meta(at: NaiveDateTime) -> Meta {
     Meta {
-        last_updated: at.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true),
+        last_updated: instant(at),
     }
+}
+
+/// A stored time (UTC) as FHIR's `instant`: RFC 3339 with milliseconds and `Z`.
+pub fn instant(at: NaiveDateTime) -> String {
+    at.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// `ProjectMembership`: a user's or client's access to one project.

@@ -4,7 +4,7 @@ mod email;
 pub mod folded;
 mod membership_status;
 mod names;
-mod password;
+pub mod password;
 mod policy_rule;
 pub mod profile_form;
 mod profile_type;

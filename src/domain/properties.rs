@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use super::folded::fold;
+use super::profile_form::{IdentifierRow, ProfileFields, QualificationRow};
 use super::{
     Criteria, EmailAddress, Password, PersonName, PolicyRule, ProfileType, ProjectName, RuleInput,
     parse_policy, resource_types,
@@ -119,6 +120,74 @@ proptest! {
         prop_assert_eq!(fold(&once), once.clone());
         prop_assert!(!once.contains("  "));
         prop_assert_eq!(once.trim(), once.as_str());
+    }
+}
+
+fn profile_fields() -> impl Strategy<Value = ProfileFields> {
+    let qualification =
+        (text(), text(), text(), text()).prop_map(|(text, issuer, start, end)| QualificationRow {
+            text,
+            issuer,
+            start,
+            end,
+        });
+    let identifier = (text(), text()).prop_map(|(system, value)| IdentifierRow { system, value });
+    (
+        [
+            text(),
+            text(),
+            text(),
+            text(),
+            text(),
+            text(),
+            text(),
+            text(),
+        ],
+        prop::collection::vec(qualification, 0..4),
+        prop::option::of(prop::collection::vec(identifier, 0..4)),
+    )
+        .prop_map(|(text, qualifications, identifiers)| {
+            let mut fields = ProfileFields {
+                qualifications,
+                identifiers,
+                ..ProfileFields::default()
+            };
+            let slots = [
+                &mut fields.first_name,
+                &mut fields.last_name,
+                &mut fields.prefix,
+                &mut fields.suffix,
+                &mut fields.phone,
+                &mut fields.gender,
+                &mut fields.birth_date,
+                &mut fields.language,
+            ];
+            for (slot, value) in slots.into_iter().zip(text) {
+                *slot = value;
+            }
+            fields
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn an_accepted_profile_has_one_line_names_and_keeps_or_replaces_identifiers_as_asked(
+        fields in profile_fields(),
+    ) {
+        match fields.parse() {
+            Ok(update) => {
+                for name in [&update.first_name, &update.last_name] {
+                    prop_assert_eq!(name.as_str(), name.trim());
+                    prop_assert!((1..=128).contains(&name.chars().count()));
+                    prop_assert!(!name.chars().any(char::is_control));
+                }
+                prop_assert_eq!(update.identifiers.is_some(), fields.identifiers.is_some());
+                prop_assert!(update.qualifications.len() <= fields.qualifications.len());
+            }
+            Err(errors) => prop_assert!(!errors.is_empty()),
+        }
     }
 }
 

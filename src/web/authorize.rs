@@ -39,7 +39,7 @@ struct Reauthenticate {
 }
 
 /// The request's parameters (RFC 6749 §4.1.1, RFC 7636, OpenID Connect Core §3.1.2.1).
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct AuthorizeParams {
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
@@ -118,7 +118,21 @@ pub async fn authorize_get(
     authorize(&req, &state, &session, meta, params).await
 }
 
-async fn authorize_post(
+/// The same request as `GET /oauth2/authorize`, its parameters form-encoded in the body
+/// (OpenID Connect Core §3.1.2.1).
+#[utoipa::path(
+    post,
+    path = "/oauth2/authorize",
+    tag = "auth",
+    request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 302, description = "Back to the app with `code` and `state`, or with `error`, `error_description` and `state`"),
+        (status = 303, description = "To the sign-in page, which returns here"),
+        (status = 400, description = "An HTML page: unknown client or unregistered redirect URI (nobody is sent anywhere)"),
+    ),
+    security(())
+)]
+pub async fn authorize_post(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,

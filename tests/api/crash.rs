@@ -18,6 +18,19 @@ struct Server {
     address: String,
 }
 
+/// Where the server logs: into the run's record, when there is one, so that the search of the
+/// whole run's log for secrets covers it too.
+fn log_of_the_server() -> Stdio {
+    match run_record_dir() {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).unwrap();
+            let name = format!("log-server-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+            Stdio::from(std::fs::File::create(dir.join(name)).unwrap())
+        }
+        None => Stdio::null(),
+    }
+}
+
 impl Server {
     async fn start(database_url: &str, data_dir: &std::path::Path, smtp_url: &str) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -32,8 +45,12 @@ impl Server {
             .env("ROLLCALL_DATA_DIR", data_dir)
             .env("ROLLCALL_BIND", format!("127.0.0.1:{port}"))
             .env("ROLLCALL_SMTP_URL", smtp_url)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or("info".into()),
+            )
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_of_the_server())
             .spawn()
             .unwrap();
         let address = format!("http://127.0.0.1:{port}");

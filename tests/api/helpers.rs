@@ -22,7 +22,9 @@ struct LogCapture(Arc<Mutex<Vec<u8>>>);
 
 impl Write for LogCapture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        let mut log = self.0.lock().unwrap();
+        log.extend_from_slice(buf);
+        record_of_the_run("log", buf);
         Ok(buf.len())
     }
 
@@ -53,10 +55,71 @@ pub fn captured_log() -> String {
 /// that searches the whole log for them.
 pub fn remember_secret(secret: &str) {
     SECRETS.lock().unwrap().push(secret.to_owned());
+    record_of_the_run("secrets", format!("{secret}\n").as_bytes());
+}
+
+/// The folder where every test process of a run adds what it logged and the secrets it
+/// used, when `ROLLCALL_TEST_LOG_DIR` names one (`.ci/run` does): after the whole suite, on
+/// both databases, `the_log_of_the_whole_run_holds_no_secret` searches all of it at once.
+pub fn run_record_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("ROLLCALL_TEST_LOG_DIR")
+        .filter(|d| !d.is_empty())
+        .map(Into::into)
+}
+
+fn record_of_the_run(kind: &str, bytes: &[u8]) {
+    static FILES: Mutex<Vec<(String, std::fs::File)>> = Mutex::new(Vec::new());
+    let Some(dir) = run_record_dir() else {
+        return;
+    };
+    let mut files = FILES.lock().unwrap();
+    if !files.iter().any(|(k, _)| k == kind) {
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("{kind}-{}", std::process::id());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+            .unwrap();
+        files.push((kind.to_owned(), file));
+    }
+    let (_, file) = files.iter_mut().find(|(k, _)| k == kind).unwrap();
+    file.write_all(bytes).unwrap();
 }
 
 pub fn remembered_secrets() -> Vec<String> {
     SECRETS.lock().unwrap().clone()
+}
+
+/// The security headers every answer carries (pages, errors, API), and for HTML the strict
+/// content security policy and no caching; the names of those missing or wrong.
+pub fn missing_security_headers(r: &reqwest::Response) -> Vec<&'static str> {
+    let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok());
+    let mut missing = Vec::new();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+    ] {
+        if header(name) != Some(value) {
+            missing.push(name);
+        }
+    }
+    if header("content-type").is_some_and(|t| t.starts_with("text/html")) {
+        let csp = header("content-security-policy").unwrap_or_default();
+        if !csp.contains("frame-ancestors 'none'") || csp.contains("unsafe-inline") {
+            missing.push("content-security-policy");
+        }
+        if header("cache-control") != Some("no-store") {
+            missing.push("cache-control");
+        }
+    }
+    missing
+}
+
+pub fn assert_security_headers(r: &reqwest::Response) {
+    let missing = missing_security_headers(r);
+    assert!(missing.is_empty(), "{} lacks {missing:?}", r.url());
 }
 
 /// The code an authenticator app shows, `steps` periods of 30 s from now.
@@ -87,6 +150,7 @@ pub async fn enrol_with_codes(
         .map(|e| e.text().collect())
         .collect();
     assert_eq!(codes.len(), 10, "ten recovery codes are shown");
+    codes.iter().for_each(|c| remember_secret(c));
     assert!(html.contains("<svg"), "a QR code is shown inline");
     let secret = attr_of(&html, "#mfa-secret", "data-copy-value").unwrap();
     assert_eq!(
@@ -141,12 +205,14 @@ impl Mail {
             .next()
             .unwrap()
             .to_owned();
-        if let Some(secret) = link
-            .split("/setpassword/")
-            .nth(1)
-            .and_then(|s| s.split('/').nth(1))
+        // Every link in an email ends in its secret (set-password, verify-email and
+        // email-change links alike); ids are not secrets, and appear in the log.
+        let path = link.split(['?', '#']).next().unwrap_or_default();
+        if let Some(last) = path.rsplit('/').next()
+            && last.len() >= 16
+            && uuid::Uuid::parse_str(last).is_err()
         {
-            remember_secret(secret);
+            remember_secret(last);
         }
         link
     }
@@ -537,6 +603,12 @@ impl TestApp {
     ) -> reqwest::Response {
         let html = self.get_with(client, page).await.text().await.unwrap();
         let token = csrf_in(&html);
+        for (_, password) in fields
+            .iter()
+            .filter(|(name, value)| name.to_lowercase().contains("password") && value.len() >= 8)
+        {
+            remember_secret(password);
+        }
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf_token", &token));
         client

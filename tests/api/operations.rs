@@ -61,27 +61,48 @@ async fn a_backup_taken_while_members_are_invited_is_whole_and_a_new_instance_st
                 .await;
         }
     };
+    // `rollcall backup PATH`, the command an operator runs, beside the running server.
+    let backup_command = |target: std::path::PathBuf| {
+        let (url, data_dir) = (app.database_url.clone(), app.data_dir.join("cli"));
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("ROLLCALL_DATABASE_URL", url)
+                .env("ROLLCALL_DATA_DIR", data_dir)
+                .arg("backup")
+                .arg(target)
+                .output()
+                .unwrap()
+        })
+    };
     let backup = async {
         while members_and_orphans(&mut app.conn()).0 < before + 3 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        let (pool, target) = (app.pool.clone(), copy.clone());
-        tokio::task::spawn_blocking(move || db::backup_into(&mut pool.get().unwrap(), &target))
-            .await
-            .unwrap()
+        backup_command(copy.clone()).await.unwrap()
     };
     let ((), backed_up) = tokio::join!(invitations, backup);
     let (after, _) = members_and_orphans(&mut app.conn());
     assert_eq!(after, before + 20);
+    let said = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
     if !is_sqlite {
-        let refused = backed_up.unwrap_err().to_string();
-        assert!(refused.contains("pg_dump"), "{refused}");
+        assert!(!backed_up.status.success());
+        assert!(said(&backed_up).contains("pg_dump"), "{}", said(&backed_up));
         return;
     }
-    backed_up.unwrap();
+    assert!(backed_up.status.success(), "{}", said(&backed_up));
+    assert!(
+        said(&backed_up).contains("Wrote a copy"),
+        "{}",
+        said(&backed_up)
+    );
     // A second backup never overwrites the first.
-    let again = db::backup_into(&mut app.conn(), &copy).unwrap_err();
-    assert!(again.to_string().contains("already exists"), "{again}");
+    let again = backup_command(copy.clone()).await.unwrap();
+    assert!(!again.status.success());
+    assert!(said(&again).contains("already exists"), "{}", said(&again));
 
     let mut conn = db::establish(copy.to_str().unwrap()).unwrap();
     assert_eq!(integrity_of(&mut conn), ["ok"]);

@@ -116,6 +116,19 @@ async fn pages_carry_security_headers() {
     let html = r.text().await.unwrap();
     assert!(!html.contains("<script>"));
     assert!(!html.contains(" onclick="));
+    // Errors too: an unknown page, an unknown API path, a refused form.
+    for path in [
+        "/no/such/page",
+        "/fhir/R4/Nothing/here/at/all",
+        "/admin/users",
+    ] {
+        let r = app.get(path).await;
+        assert!(r.status().is_client_error() || r.status().is_redirection());
+        assert_security_headers(&r);
+    }
+    let r = app.client.post(app.url("/signin")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_security_headers(&r);
 }
 
 #[tokio::test]

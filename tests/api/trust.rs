@@ -432,7 +432,7 @@ async fn a_stranger_cannot_lock_the_owner_out_with_wrong_passwords() {
 async fn two_projects_inviting_one_new_address_at_once_share_one_account() {
     let app = admin_app().await;
     let bea = admin_of(&app, "Bea", "bea@example.com", "Hospital").await;
-    for i in 0..4 {
+    for i in 0..crate::races::ROUNDS {
         let email = format!("nurse{i}@example.com");
         let fields = person("Nurse", &email);
         let (a, b) = tokio::join!(app.invite(&fields), app.invite_with(&bea, &fields));
@@ -690,6 +690,57 @@ async fn no_secret_reaches_the_log() {
             secrets.len()
         );
     }
+}
+
+/// Run by `.ci/run` after the suite has run on both databases with `ROLLCALL_TEST_LOG_DIR`
+/// set (and Rollcall's debug lines on): every line any test process, or server process a
+/// test started, logged, searched for every secret any of them used.
+#[test]
+#[ignore = "needs the record of a whole run (ROLLCALL_TEST_LOG_DIR); .ci/run runs it after the suite"]
+fn the_log_of_the_whole_run_holds_no_secret() {
+    let dir = run_record_dir().expect("ROLLCALL_TEST_LOG_DIR names the run's record");
+    let (mut logs, mut secrets) = (Vec::new(), vec![PASSWORD.to_owned()]);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        if name.starts_with("secrets-") {
+            let text = String::from_utf8(bytes).unwrap();
+            secrets.extend(text.lines().filter(|s| s.len() >= 8).map(str::to_owned));
+        } else if name.starts_with("log-") {
+            logs.push((name, bytes));
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    let lines: usize = logs
+        .iter()
+        .map(|(_, b)| b.iter().filter(|c| **c == b'\n').count())
+        .sum();
+    // A record this small means the run did not record: the search would prove nothing.
+    assert!(
+        logs.len() >= 2 && lines >= 20_000 && secrets.len() >= 500,
+        "{} logs, {lines} lines, {} secrets",
+        logs.len(),
+        secrets.len()
+    );
+    let search = aho_corasick::AhoCorasick::new(&secrets).unwrap();
+    for (name, log) in &logs {
+        if let Some(found) = search.find(log.as_slice()) {
+            let before = &log[found.start().saturating_sub(300)..found.start()];
+            panic!(
+                "secret {} of {} is in {name} after: {}",
+                found.pattern().as_usize(),
+                secrets.len(),
+                String::from_utf8_lossy(before)
+            );
+        }
+    }
+    eprintln!(
+        "searched {lines} log lines of {} test processes for {} secrets: none found",
+        logs.len(),
+        secrets.len()
+    );
 }
 
 #[tokio::test]

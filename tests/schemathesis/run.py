@@ -2,10 +2,11 @@
 """Schemathesis against the API's own OpenAPI document, with every check.
 
 Starts Rollcall (SCHEMATHESIS_BIN, default the debug build) on an empty SQLite database,
-makes a project and an admin client, then runs `st run` on /openapi.json as that client:
+registers its owner, then runs `st run` on /openapi.json as the owner (owner.py signs in
+through the API, hooks.py and again whenever a generated request signs that token out):
 generated and mutated requests for every operation, each answer checked for server errors,
 conformance to the documented statuses, content types, headers and schemas, and that invalid
-input is refused. Needs schemathesis (`pip install schemathesis`; `.ci/run` installs it in a
+input is refused; schemathesis.toml says which answers are expected where. Needs schemathesis (`pip install schemathesis`; `.ci/run` installs it in a
 venv). Exits with schemathesis's status.
 
     python3 tests/schemathesis/run.py [extra st arguments]
@@ -19,8 +20,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(HERE))
 import bench  # noqa: E402  (its browser and server helpers)
 
 BIN = Path(os.environ.get("SCHEMATHESIS_BIN", str(ROOT / "target" / "debug" / "rollcall")))
@@ -36,31 +39,29 @@ def main():
         app.smtp_port = 9  # no mail server: invitation emails wait in the outbox
         app.start()
         try:
-            admin = app.register()
-            _, page = admin.get("/admin/clients/new")
-            status, _, headers = admin.post("/admin/clients/new", {
-                "csrf_token": bench.csrf_in(page), "name": "Schemathesis", "admin": "on",
+            app.register()
+            os.environ.update({
+                "ROLLCALL_ST_BASE": app.base,
+                "ROLLCALL_ST_EMAIL": "bench.admin@example.com",
+                "ROLLCALL_ST_PASSWORD": bench.PASSWORD,
             })
-            assert status == 303, f"client creation answered {status}"
-            client_id = headers["Location"].rsplit("/", 1)[1]
-            _, page = admin.get(headers["Location"])
-            secret = bench.html.unescape(
-                page.split('id="client-secret"')[1].split('value="')[1].split('"')[0])
-            data = urllib.parse.urlencode({"grant_type": "client_credentials",
-                                           "client_id": client_id,
-                                           "client_secret": secret}).encode()
-            with urllib.request.urlopen(f"{app.base}/oauth2/token", data, timeout=10) as r:
-                token = json.loads(r.read())["access_token"]
+            from owner import owner_token  # reads the variables above
+            me = urllib.request.Request(f"{app.base}/auth/me",
+                                        headers={"Authorization": f"Bearer {owner_token()}"})
+            with urllib.request.urlopen(me, timeout=10) as r:
+                os.environ["ROLLCALL_ST_PROJECT"] = json.loads(r.read())["project"]["id"]
+            os.environ["SCHEMATHESIS_HOOKS"] = "hooks"
+            os.environ["PYTHONPATH"] = str(HERE)
             command = [
-                ST, "run", f"{app.base}/openapi.json",
+                ST, "--config-file", str(HERE / "schemathesis.toml"),
+                "run", f"{app.base}/openapi.json",
                 "--checks", "all",
-                "--header", f"Authorization: Bearer {token}",
                 "--max-examples", EXAMPLES,
                 "--generation-allow-x00", "true",
                 "--seed", os.environ.get("SCHEMATHESIS_SEED", "20261207"),
                 *sys.argv[1:],
             ]
-            bench.log("running", " ".join(c if "Bearer" not in c else "Authorization: Bearer …" for c in command))
+            bench.log("running", " ".join(command))
             result = subprocess.run(command)
         finally:
             app.stop()

@@ -36,18 +36,18 @@ pub struct InviteBody {
     )]
     pub last_name: Option<String>,
     /// Required unless `externalId` is given.
-    #[schema(nullable = false, format = "email", max_length = 254)]
+    #[schema(nullable = true, format = "email", max_length = 254)]
     pub email: Option<String>,
     /// An id from another system; unique within the project.
-    #[schema(nullable = false, min_length = 1, max_length = 256, pattern = r"\S")]
+    #[schema(nullable = true, min_length = 1, max_length = 256, pattern = r"\S")]
     pub external_id: Option<String>,
     /// Default `true`.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub send_email: Option<bool>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub admin: Option<bool>,
-    /// Patients default to `project`, others to `server`.
-    #[schema(required = false, nullable = false, value_type = Scope)]
+    /// Patients default to `project`, others to `server` (also when `null`).
+    #[schema(required = false, nullable = true, value_type = Scope)]
     pub scope: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub mfa_required: Option<bool>,
@@ -101,12 +101,9 @@ fn parse_invite(body: InviteBody) -> Result<InviteRequest, ApiError> {
     {
         errors.add("externalId", "externalId must be 1 to 256 characters");
     }
-    let email = match body
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
+    // A blank address is refused like any other invalid one, not read as "no address": the
+    // document says `email` is an address, and only its absence means none.
+    let email = match body.email.as_deref() {
         Some(email) => errors.take("email", EmailAddress::parse_new(email)),
         None => {
             if external_id.is_none() {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::MembershipStatus;
 
-use super::{Acting, MemberRef, load_member, lock_project, other_admins};
+use super::{Acting, MemberRef, ensure_still_admin, load_member, lock_project, other_admins};
 use crate::db::models::{Membership, Project};
 use crate::db::schema::{access_policies, logins, memberships, users};
 use crate::db::{self, DbConn};
@@ -144,6 +144,7 @@ pub fn apply_change(
     change: MembershipChange,
 ) -> Result<Membership, ServiceError> {
     lock_project(conn, &project.id)?;
+    ensure_still_admin(conn, &project.id, by)?;
     let member = load_member(conn, &project.id, membership_id)?;
     let old = &member.membership;
     if let Some(policy) = &change.access_policy_id {
@@ -302,6 +303,9 @@ pub fn remove_as(
 ) -> Result<String, ServiceError> {
     db::transaction(conn, |conn| {
         lock_project(conn, &project.id)?;
+        if why != Removal::Leave {
+            ensure_still_admin(conn, &project.id, by)?;
+        }
         let member = load_member(conn, &project.id, membership_id)?;
         let user = member.user.as_ref();
         if why == Removal::Leave && user.is_none_or(|u| Some(&u.id) != by.user_id.as_ref()) {

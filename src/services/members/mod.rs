@@ -128,6 +128,35 @@ pub(crate) fn lock_project(conn: &mut DbConn, project_id: &str) -> Result<(), Se
     Ok(())
 }
 
+/// The acting person is still an admin of the project, read inside the change's transaction
+/// after `lock_project`: an admin demoted or suspended a moment ago (by another admin, at the
+/// same time) cannot finish a change their request began while they still were one. Super
+/// admins act on every project; a client's token has no person to check (its membership was
+/// checked at the request, and deactivating it ends its tokens).
+pub(crate) fn ensure_still_admin(
+    conn: &mut DbConn,
+    project_id: &str,
+    by: &Acting,
+) -> Result<(), ServiceError> {
+    let Some(user_id) = by.user_id.as_deref().filter(|_| !by.super_admin) else {
+        return Ok(());
+    };
+    let admins: i64 = memberships::table
+        .filter(memberships::project_id.eq(project_id))
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::admin.eq(true))
+        .filter(memberships::active.eq(true))
+        .filter(memberships::status.eq(MembershipStatus::Active))
+        .count()
+        .get_result(conn)?;
+    if admins == 0 {
+        return Err(ServiceError::Forbidden(
+            "You are no longer an admin of this project".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Admins who can act: people (not clients) whose membership is active and accepted.
 pub(crate) fn other_admins(
     conn: &mut DbConn,
