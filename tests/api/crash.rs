@@ -2,87 +2,13 @@
 //! again on the same database: every invite is whole or absent, the database is intact, and
 //! the mail that was queued goes out once.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use reqwest::StatusCode;
 use rollcall::db::schema::{audit_events, memberships, outbox, profiles, security_requests, users};
 use serde_json::json;
 
 use crate::helpers::*;
-
-/// The real binary, serving `database_url` on a port of its own; mail to `smtp_url`.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-/// Where the server logs: into the run's record, when there is one, so that the search of the
-/// whole run's log for secrets covers it too.
-fn log_of_the_server() -> Stdio {
-    match run_record_dir() {
-        Some(dir) => {
-            std::fs::create_dir_all(&dir).unwrap();
-            let name = format!("log-server-{}-{}", std::process::id(), uuid::Uuid::new_v4());
-            Stdio::from(std::fs::File::create(dir.join(name)).unwrap())
-        }
-        None => Stdio::null(),
-    }
-}
-
-impl Server {
-    async fn start(database_url: &str, data_dir: &std::path::Path, smtp_url: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_rollcall"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("ROLLCALL_DATABASE_URL", database_url)
-            .env("ROLLCALL_DATA_DIR", data_dir)
-            .env("ROLLCALL_BIND", format!("127.0.0.1:{port}"))
-            .env("ROLLCALL_SMTP_URL", smtp_url)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or("info".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(log_of_the_server())
-            .spawn()
-            .unwrap();
-        let address = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = reqwest::get(format!("{address}/readyz")).await
-                && r.status() == StatusCode::OK
-            {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Server { child, address }
-    }
-
-    /// SIGKILL: no shutdown of any kind.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// How much of the invite of `email` exists: account, profile, membership, set-password link,
 /// queued email, audit event (each 0 or 1).
@@ -156,7 +82,12 @@ async fn a_server_killed_during_a_burst_of_invites_restarts_with_each_whole_or_a
     let data = tempfile::tempdir().unwrap();
     // Mail is down while the burst runs, so no delivery can be cut off half-way by the kill.
     let down = "smtp://127.0.0.1:9";
-    let mut server = Server::start(&app.database_url, data.path(), down).await;
+    let mut server = ServerProcess::start(
+        &app.database_url,
+        data.path(),
+        &[("ROLLCALL_SMTP_URL", down)],
+    )
+    .await;
 
     let token = {
         let r = reqwest::Client::new()
@@ -224,10 +155,11 @@ async fn a_server_killed_during_a_burst_of_invites_restarts_with_each_whole_or_a
 
     // Started again, on the same database, with mail working.
     let (sink, smtp_port) = SmtpSink::start();
-    let _again = Server::start(
+    let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+    let _again = ServerProcess::start(
         &app.database_url,
         data.path(),
-        &format!("smtp://127.0.0.1:{smtp_port}"),
+        &[("ROLLCALL_SMTP_URL", &smtp)],
     )
     .await;
     if !app.database_url.starts_with("postgres") {

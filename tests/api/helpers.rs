@@ -59,10 +59,10 @@ pub fn remember_secret(secret: &str) {
 }
 
 /// The folder where every test process of a run adds what it logged and the secrets it
-/// used, when `ROLLCALL_TEST_LOG_DIR` names one (`.ci/run` does): after the whole suite, on
+/// used, when `TEST_RUN_RECORD_DIR` names one (`.ci/run` does): after the whole suite, on
 /// both databases, `the_log_of_the_whole_run_holds_no_secret` searches all of it at once.
 pub fn run_record_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os("ROLLCALL_TEST_LOG_DIR")
+    std::env::var_os("TEST_RUN_RECORD_DIR")
         .filter(|d| !d.is_empty())
         .map(Into::into)
 }
@@ -1186,6 +1186,79 @@ impl TestApp {
             }
         }
         tokens
+    }
+}
+
+/// The real binary, `rollcall`, serving `database_url` on a port of its own as an operator
+/// starts it: configured by environment variables alone (`env` adds to the database, data
+/// folder and address). It logs into the run's record, when there is one.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub address: String,
+}
+
+impl ServerProcess {
+    pub async fn start(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = match run_record_dir() {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).unwrap();
+                let name = format!("log-server-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+                std::process::Stdio::from(std::fs::File::create(dir.join(name)).unwrap())
+            }
+            None => std::process::Stdio::null(),
+        };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ROLLCALL_DATABASE_URL", database_url)
+            .env("ROLLCALL_DATA_DIR", data_dir)
+            .env("ROLLCALL_BIND", format!("127.0.0.1:{port}"))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or("info".into()),
+            )
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let address = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(format!("{address}/readyz")).await
+                && r.status() == StatusCode::OK
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ServerProcess { child, address }
+    }
+
+    /// SIGKILL: no shutdown of any kind.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

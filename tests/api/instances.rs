@@ -150,3 +150,164 @@ async fn a_key_rotated_while_instances_run_is_used_and_checked_by_all() {
         );
     }
 }
+
+/// Gets `page` on `base` for its CSRF token, then posts `fields` to `action` there.
+async fn submit_at(
+    browser: &reqwest::Client,
+    base: &str,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = browser.get(format!("{base}{page}")).send().await.unwrap();
+    let token = csrf_in(&page.text().await.unwrap());
+    let mut form = fields.to_vec();
+    form.push(("csrf_token", &token));
+    browser
+        .post(format!("{base}{action}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A person's access token from the instance at `base`: `/auth/login`, then the code.
+async fn person_token_at(base: &str) -> String {
+    const VERIFIER: &str = "a-plain-verifier-that-is-long-enough-0123456789";
+    let http = new_client();
+    let json = |request: reqwest::RequestBuilder| async move {
+        let answer = request.send().await.unwrap();
+        answer.json::<serde_json::Value>().await.unwrap()
+    };
+    let login = json(
+        http.post(format!("{base}/auth/login"))
+            .json(&serde_json::json!({
+                "email": ADMIN_EMAIL, "password": PASSWORD,
+                "codeChallenge": VERIFIER, "codeChallengeMethod": "plain"
+            })),
+    )
+    .await;
+    let code = login["code"].as_str().unwrap_or_else(|| panic!("{login}"));
+    let tokens = json(http.post(format!("{base}/oauth2/token")).form(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("code_verifier", VERIFIER),
+    ]))
+    .await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    remember_secret(&token);
+    token
+}
+
+async fn me_at(base: &str, token: &str) -> StatusCode {
+    new_client()
+        .get(format!("{base}/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The same four things as the tests above, with two (then three) `rollcall` processes, as
+/// an operator runs them behind one proxy: one database, one session key, one public address
+/// (A's), one mail server, configured by environment variables alone. They share nothing
+/// else; the test's own instance only provides the database and the mail sink (its mail
+/// worker waits an hour, so all mail goes out through the processes).
+#[tokio::test]
+async fn two_rollcall_processes_on_one_database_share_sessions_mail_limits_and_keys() {
+    let app = spawn_app_with(|s| s.mail_poll_interval = Duration::from_secs(3600)).await;
+    let smtp = format!("smtp://127.0.0.1:{}", app.smtp_port);
+    let (dir_a, dir_b, dir_c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let shared = [
+        ("ROLLCALL_SMTP_URL", smtp.as_str()),
+        ("ROLLCALL_SESSION_KEY", SESSION_KEY),
+    ];
+    let a = ServerProcess::start(&app.database_url, dir_a.path(), &shared).await;
+    let behind_the_proxy = [shared[0], shared[1], ("ROLLCALL_BASE_URL", &a.address)];
+    let b = ServerProcess::start(&app.database_url, dir_b.path(), &behind_the_proxy).await;
+    let (a_url, b_url) = (a.address.as_str(), b.address.as_str());
+
+    // A session made on A works on B (cookies ignore ports: one host).
+    let browser = new_client();
+    let person = [
+        ("firstName", "Ada"),
+        ("lastName", "Admin"),
+        ("email", ADMIN_EMAIL),
+        ("password", PASSWORD),
+    ];
+    let r = submit_at(&browser, a_url, "/register", "/register", &person).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let project = [("projectName", "Clinic")];
+    let r = submit_at(
+        &browser,
+        b_url,
+        "/register/project",
+        "/register/project",
+        &project,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = browser
+        .get(format!("{a_url}/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Invitations through both: each email sent once in all.
+    let addresses: Vec<String> = (0..10).map(|i| format!("proc{i}@example.com")).collect();
+    for (i, email) in addresses.iter().enumerate() {
+        let via = [a_url, b_url][i % 2];
+        let last = format!("Number{i}");
+        let fields = [
+            ("resourceType", "Practitioner"),
+            ("firstName", "Two"),
+            ("lastName", last.as_str()),
+            ("email", email.as_str()),
+            ("sendEmail", "on"),
+        ];
+        let r = submit_at(&browser, via, "/admin/invite", "/admin/invite", &fields).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    app.wait_until_outbox_sent(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for email in &addresses {
+        assert_eq!(app.mails_to(email).len(), 1, "{email}");
+    }
+
+    // `rollcall rotate-keys` while both run: a process started afterwards signs with the new
+    // key, and A and B accept its tokens at once; the old key still checks older tokens.
+    let before = person_token_at(a_url).await;
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("ROLLCALL_DATABASE_URL", &app.database_url)
+        .env("ROLLCALL_DATA_DIR", dir_c.path())
+        .arg("rotate-keys")
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    let c = ServerProcess::start(&app.database_url, dir_c.path(), &behind_the_proxy).await;
+    let after = person_token_at(&c.address).await;
+    assert_ne!(kid_of(&after), kid_of(&before));
+    for base in [a_url, b_url] {
+        assert_eq!(me_at(base, &after).await, StatusCode::OK);
+    }
+    assert_eq!(me_at(&c.address, &before).await, StatusCode::OK);
+
+    // Last, as it locks the account out: wrong passwords typed on either count against one
+    // limit.
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        let wrong = [("email", ADMIN_EMAIL), ("password", "wrong password!")];
+        let via = [a_url, b_url][i % 2];
+        let r = submit_at(&new_client(), via, "/signin", "/signin", &wrong).await;
+        answers.push(r.status().as_u16());
+    }
+    assert_eq!(answers, [422, 422, 422, 422, 422, 429, 429, 429]);
+}

@@ -692,13 +692,13 @@ async fn no_secret_reaches_the_log() {
     }
 }
 
-/// Run by `.ci/run` after the suite has run on both databases with `ROLLCALL_TEST_LOG_DIR`
+/// Run by `.ci/run` after the suite has run on both databases with `TEST_RUN_RECORD_DIR`
 /// set (and Rollcall's debug lines on): every line any test process, or server process a
 /// test started, logged, searched for every secret any of them used.
 #[test]
-#[ignore = "needs the record of a whole run (ROLLCALL_TEST_LOG_DIR); .ci/run runs it after the suite"]
+#[ignore = "needs the record of a whole run (TEST_RUN_RECORD_DIR); .ci/run runs it after the suite"]
 fn the_log_of_the_whole_run_holds_no_secret() {
-    let dir = run_record_dir().expect("ROLLCALL_TEST_LOG_DIR names the run's record");
+    let dir = run_record_dir().expect("TEST_RUN_RECORD_DIR names the run's record");
     let (mut logs, mut secrets) = (Vec::new(), vec![PASSWORD.to_owned()]);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
